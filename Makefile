@@ -1,0 +1,45 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Both install what they need (as root on Debian 12) and are idempotent.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := git xz-utils gcc make binutils python3 python3-venv python3-dev \
+	linux-source-6.1 linux-source-6.12 public-inbox
+
+.PHONY: demo test deps venv lint bench clean
+
+demo: deps venv
+	$(BIN)/mmubot demo
+
+test: deps venv
+	$(BIN)/ruff check bot mmucore checks tests bench
+	$(BIN)/ruff format --check bot mmucore checks tests bench
+	$(BIN)/pytest -q
+
+# Installs only the Debian packages that are missing, so a second run is instant.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "run as root, or: sudo apt-get install" $$missing; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check bot mmucore checks tests bench
+	$(BIN)/ruff format --check bot mmucore checks tests bench
+
+bench: deps venv
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .cache

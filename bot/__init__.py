@@ -1,0 +1,1 @@
+"""The bot: intake, trees, orchestration, reports, publishers, CLI."""

@@ -1,0 +1,97 @@
+"""`mmubot`: parses arguments and dispatches; the work is in bot/commands/."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from bot import config
+from mmucore.errors import MmuCiError
+
+Handler = Callable[[argparse.Namespace, config.Config], int]
+
+
+def _not_yet(name: str, issue: int) -> Handler:
+    def handler(args: argparse.Namespace, cfg: config.Config) -> int:
+        print(f"mmubot {name}: not implemented yet (tracked in issue {issue})", file=sys.stderr)
+        return 2
+
+    return handler
+
+
+def _lazy(module: str, func: str) -> Handler:
+    """Import the subcommand module only when it runs, so `mmubot --help` stays fast."""
+
+    def handler(args: argparse.Namespace, cfg: config.Config) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(f"bot.commands.{module}"), func)(args, cfg)
+
+    return handler
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mmubot",
+        description="Checks KVM x86 MMU root-management patches for behaviour changes.",
+    )
+    p.add_argument("--config", help="TOML configuration file (default: XDG config dir)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    k = sub.add_parser("kernel", help="kernel trees").add_subparsers(dest="kcmd", required=True)
+    kp = k.add_parser("prepare", help="turn a Debian linux-source tarball into a git tree")
+    kp.add_argument("spec", nargs="+", help="6.1, 6.12, a kernel tarball, or a kernel git tree")
+    kp.set_defaults(handler=_lazy("kernel", "prepare"))
+    k.add_parser("list", help="registered trees").set_defaults(
+        handler=_lazy("kernel", "list_trees")
+    )
+
+    c = sub.add_parser("config", help="configuration").add_subparsers(dest="ccmd", required=True)
+    c.add_parser("show", help="effective configuration").set_defaults(
+        handler=_lazy("config_cmd", "show")
+    )
+
+    ck = sub.add_parser("check", help="check a series: message-id, lore URL, mbox or .patch")
+    ck.add_argument("series")
+    ck.add_argument("--json", dest="json_out", help="write the report as JSON")
+    ck.set_defaults(handler=_not_yet("check", 5))
+
+    ex = sub.add_parser("extract", help="extract and build the modelled functions of a tree")
+    ex.add_argument("--tree", required=True, help="kernel git tree (path or registered name)")
+    ex.add_argument("--rev", default="HEAD")
+    ex.add_argument("--out", help="directory for the translation unit, build log and module")
+    ex.set_defaults(handler=_not_yet("extract", 3))
+
+    df = sub.add_parser("diff", help="run every check between two revisions of one tree")
+    df.add_argument("--tree", required=True)
+    df.add_argument("base_rev")
+    df.add_argument("patched_rev")
+    df.add_argument("--check", action="append", dest="checks")
+    df.add_argument("--json", dest="json_out")
+    df.set_defaults(handler=_not_yet("diff", 4))
+
+    sub.add_parser("demo", help="run a sample series through the whole pipeline").set_defaults(
+        handler=_lazy("demo", "run")
+    )
+    sub.add_parser("serve", help="web dashboard").set_defaults(handler=_not_yet("serve", 5))
+    sub.add_parser("watch", help="watch a list for new series").set_defaults(
+        handler=_not_yet("watch", 5)
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config.load(args.config)
+        return args.handler(args, cfg)
+    except MmuCiError as e:
+        print(f"mmubot: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

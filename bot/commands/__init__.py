@@ -1,0 +1,1 @@
+"""One module per `mmubot` subcommand; each exposes ``run(args, cfg) -> int``."""

@@ -1,0 +1,106 @@
+"""Configuration: defaults <- one TOML file <- MMUCI_<SECTION>_<KEY> environment variables.
+
+``MMUCI_DATA_DIR`` (section ``data``, key ``dir``) moves the data directory: trees,
+build cache, database. ``mmubot config show`` prints every value and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmucore.errors import MmuCiError
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+def default_config_path() -> Path:
+    return _xdg("XDG_CONFIG_HOME", ".config") / "mmu-ci" / "config.toml"
+
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "lore": {"url": "https://lore.kernel.org/kvm"},
+    "data": {"dir": str(_xdg("XDG_DATA_HOME", ".local/share") / "mmu-ci")},
+    "trees": {
+        # Trees by name; the Debian ones are prepared by `mmubot kernel prepare 6.1|6.12`.
+        "default": "debian-6.1",
+        "extra": [],
+    },
+    "build": {"cc": "gcc", "sanitize": False},
+    "sandbox": {"cpu_seconds": 120, "memory_mb": 2048, "wall_seconds": 300},
+    "smtp": {"host": "", "port": 25, "from": "mmu-ci <mmu-ci@localhost>", "to": ""},
+    "patchwork": {"url": "", "token": "", "context": "mmu-ci"},
+}
+
+
+def _coerce(raw: str, like: Any) -> Any:
+    if isinstance(like, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(like, int):
+        return int(raw)
+    if isinstance(like, list):
+        return [p for p in raw.split(",") if p]
+    return raw
+
+
+@dataclass
+class Config:
+    values: dict[str, dict[str, Any]]
+    sources: dict[tuple[str, str], str] = field(default_factory=dict)
+    path: Path | None = None
+
+    def get(self, section: str, key: str) -> Any:
+        return self.values[section][key]
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.get("data", "dir")).expanduser()
+
+    def rows(self) -> list[tuple[str, Any, str]]:
+        """(section.key, value, source) for every setting, for `config show`."""
+        out = []
+        for section, keys in self.values.items():
+            for key, value in keys.items():
+                out.append((f"{section}.{key}", value, self.sources[(section, key)]))
+        return out
+
+
+def load(
+    path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
+) -> Config:
+    """Load the effective configuration. An explicit ``path`` must exist."""
+    env = os.environ if environ is None else environ
+    values = {s: dict(kv) for s, kv in DEFAULTS.items()}
+    sources = {(s, k): "default" for s, kv in DEFAULTS.items() for k in kv}
+    cfg_path = Path(path) if path else default_config_path()
+    used_path = None
+    if path and not cfg_path.is_file():
+        raise MmuCiError(f"config file {cfg_path} does not exist; create it or drop --config")
+    if cfg_path.is_file():
+        try:
+            data = tomllib.loads(cfg_path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise MmuCiError(f"config file {cfg_path} is not valid TOML: {e}") from e
+        used_path = cfg_path
+        for section, keys in data.items():
+            if not isinstance(keys, dict):
+                raise MmuCiError(f"{cfg_path}: top-level key {section!r} must be a [section]")
+            for key, value in keys.items():
+                values.setdefault(section, {})[key] = value
+                sources[(section, key)] = str(cfg_path)
+    for name, raw in env.items():
+        if not name.startswith("MMUCI_"):
+            continue
+        parts = name[len("MMUCI_") :].lower().split("_", 1)
+        if len(parts) != 2:
+            continue
+        section, key = parts
+        if section in values and key in values[section]:
+            values[section][key] = _coerce(raw, values[section][key])
+            sources[(section, key)] = f"${name}"
+    return Config(values, sources, used_path)

@@ -1,0 +1,281 @@
+"""Kernel trees: Debian's linux-source tarballs (or any tarball) -> a git repository.
+
+`mmubot kernel prepare 6.1` extracts the subset of files a KVM series touches into
+``<data>/trees/debian-6.1``, commits it once with a fixed identity and date (so the
+commit id is the same on every machine), tags it, and records it in a registry. A
+second call finds the registry entry and does nothing. An existing git tree is only
+registered, never modified.
+"""
+
+from __future__ import annotations
+
+import json
+import lzma
+import os
+import re
+import shutil
+import tarfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+
+from mmucore import proc
+from mmucore.errors import MmuCiError
+
+# What a KVM x86 MMU series touches, plus the headers the extractor reads.
+SUBSET = (
+    "Makefile",
+    "arch/x86/kvm/",
+    "arch/x86/include/",
+    "include/linux/",
+    "include/uapi/linux/",
+    "include/asm-generic/",
+    "include/kvm/",
+    "virt/kvm/",
+    "Documentation/virt/kvm/",
+    "tools/testing/selftests/kvm/",
+)
+DEBIAN_TARBALL = "/usr/src/linux-source-{ver}.tar.xz"
+DEBIAN_PACKAGE = "linux-source-{ver}"
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "mmu-ci",
+    "GIT_AUTHOR_EMAIL": "mmu-ci@localhost",
+    "GIT_COMMITTER_NAME": "mmu-ci",
+    "GIT_COMMITTER_EMAIL": "mmu-ci@localhost",
+}
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class KernelTree:
+    """A kernel git tree the bot may check series against."""
+
+    name: str
+    path: Path
+    version: str
+    commit: str
+    tag: str | None
+    source: str
+    prepared: bool  # True: made by us from a tarball; False: the user's tree, read-only
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+def trees_dir(data_dir: Path) -> Path:
+    return data_dir / "trees"
+
+
+def _registry_path(data_dir: Path) -> Path:
+    return trees_dir(data_dir) / "registry.json"
+
+
+def load_registry(data_dir: Path) -> dict[str, KernelTree]:
+    p = _registry_path(data_dir)
+    if not p.is_file():
+        return {}
+    raw = json.loads(p.read_text())
+    return {n: KernelTree(**{**e, "path": Path(e["path"])}) for n, e in raw["trees"].items()}
+
+
+def _save(data_dir: Path, tree: KernelTree, stamp: dict | None = None) -> None:
+    p = _registry_path(data_dir)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    raw = json.loads(p.read_text()) if p.is_file() else {"trees": {}, "stamps": {}}
+    raw["trees"][tree.name] = tree.to_json()
+    if stamp is not None:
+        raw.setdefault("stamps", {})[tree.name] = stamp
+    tmp = p.with_suffix(".tmp")
+    tmp.write_text(json.dumps(raw, indent=2, sort_keys=True))
+    tmp.replace(p)
+
+
+def _stamp_of(data_dir: Path, name: str) -> dict | None:
+    p = _registry_path(data_dir)
+    if not p.is_file():
+        return None
+    return json.loads(p.read_text()).get("stamps", {}).get(name)
+
+
+def find_tree(data_dir: Path, name_or_path: str) -> KernelTree:
+    """A registered tree by name (``debian-6.1``, or just ``6.1``) or by its path."""
+    reg = load_registry(data_dir)
+    for key in (name_or_path, f"debian-{name_or_path}"):
+        if key in reg:
+            return reg[key]
+    p = Path(name_or_path).expanduser()
+    for t in reg.values():
+        if p.exists() and t.path.resolve() == p.resolve():
+            return t
+    known = ", ".join(sorted(reg)) or "none yet"
+    raise MmuCiError(
+        f"no kernel tree {name_or_path!r} is registered (known: {known}); "
+        f"run `mmubot kernel prepare {name_or_path}`"
+    )
+
+
+def makefile_version(text: str) -> str:
+    """'6.1.192' from a top-level kernel Makefile."""
+    fields = {}
+    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
+        m = re.search(rf"^{key}\s*=\s*(\S*)\s*$", text, re.M)
+        fields[key] = m.group(1) if m else ""
+    if not fields["VERSION"] or not fields["PATCHLEVEL"]:
+        raise MmuCiError("the tree's Makefile has no VERSION/PATCHLEVEL: is this a kernel tree?")
+    v = f"{fields['VERSION']}.{fields['PATCHLEVEL']}"
+    if fields["SUBLEVEL"] and fields["SUBLEVEL"] != "0":
+        v += f".{fields['SUBLEVEL']}"
+    return v + fields["EXTRAVERSION"]
+
+
+def _wanted(rel: str) -> bool:
+    return any(rel == s or (s.endswith("/") and rel.startswith(s)) for s in SUBSET)
+
+
+class _CountingReader:
+    """Wraps the compressed file to report how far extraction has got."""
+
+    def __init__(self, f, total: int, progress: Progress | None) -> None:
+        self.f, self.total, self.progress, self.done = f, total, progress, 0
+
+    def read(self, n: int = -1) -> bytes:
+        b = self.f.read(n)
+        self.done += len(b)
+        if self.progress:
+            self.progress(self.done, self.total)
+        return b
+
+
+def _open_tar(path: Path, reader: _CountingReader) -> tarfile.TarFile:
+    name = path.name
+    if name.endswith((".tar.xz", ".txz")):
+        return tarfile.open(fileobj=lzma.LZMAFile(reader), mode="r|")  # type: ignore[arg-type]
+    if name.endswith((".tar.gz", ".tgz")):
+        return tarfile.open(fileobj=reader, mode="r|gz")  # type: ignore[arg-type]
+    if name.endswith(".tar.bz2"):
+        return tarfile.open(fileobj=reader, mode="r|bz2")  # type: ignore[arg-type]
+    return tarfile.open(fileobj=reader, mode="r|")  # type: ignore[arg-type]
+
+
+def _extract_subset(tarball: Path, dest: Path, progress: Progress | None) -> int:
+    """Extract the SUBSET (first path component stripped) into dest; returns the mtime of
+    the Makefile, used as the commit date so the commit id is reproducible."""
+    mtime = 0
+    total = tarball.stat().st_size
+    with tarball.open("rb") as raw:
+        reader = _CountingReader(raw, total, progress)
+        with _open_tar(tarball, reader) as tf:
+            for m in tf:
+                parts = PurePosixPath(m.name).parts[1:]
+                if not parts or ".." in parts or PurePosixPath(m.name).is_absolute():
+                    continue
+                rel = "/".join(parts)
+                if not _wanted(rel):
+                    continue
+                out = dest / rel
+                if m.isdir():
+                    out.mkdir(parents=True, exist_ok=True)
+                elif m.isfile():
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    src = tf.extractfile(m)
+                    assert src is not None
+                    with out.open("wb") as f:
+                        shutil.copyfileobj(src, f)
+                    os.chmod(out, 0o755 if m.mode & 0o111 else 0o644)
+                    if rel == "Makefile":
+                        mtime = int(m.mtime)
+                elif m.issym():
+                    target = PurePosixPath(m.linkname)
+                    inside = (
+                        not target.is_absolute()
+                        and ".." not in (PurePosixPath(rel).parent / target).parts
+                    )
+                    if inside:
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        if not out.is_symlink():
+                            out.symlink_to(m.linkname)
+    if progress:
+        progress(total, total)
+    return mtime
+
+
+def prepare(data_dir: Path, spec: str, progress: Progress | None = None) -> tuple[KernelTree, bool]:
+    """Prepare (or just register) a tree; returns it and whether any work was done."""
+    if re.fullmatch(r"\d+\.\d+", spec):
+        tarball = Path(DEBIAN_TARBALL.format(ver=spec))
+        if not tarball.is_file():
+            pkg = DEBIAN_PACKAGE.format(ver=spec)
+            raise MmuCiError(
+                f"{tarball} not found; install it with `apt-get install {pkg}` "
+                f"(Debian 12 has linux-source-6.1 and linux-source-6.12)"
+            )
+        return _prepare_tarball(data_dir, tarball, f"debian-{spec}", progress)
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        return _register_git_tree(data_dir, p), False
+    if p.is_file() and (".tar" in p.name or p.suffix in (".tgz", ".txz")):
+        name = re.sub(r"\.(tar(\.\w+)?|tgz|txz)$", "", p.name)
+        return _prepare_tarball(data_dir, p, name, progress)
+    raise MmuCiError(
+        f"{spec!r} is neither a Debian version (6.1, 6.12), a kernel tarball, nor a kernel git tree"
+    )
+
+
+def _prepare_tarball(
+    data_dir: Path, tarball: Path, name: str, progress: Progress | None
+) -> tuple[KernelTree, bool]:
+    st = tarball.stat()
+    stamp = {"tarball": str(tarball.resolve()), "size": st.st_size, "mtime": int(st.st_mtime)}
+    reg = load_registry(data_dir)
+    if name in reg and _stamp_of(data_dir, name) == stamp and (reg[name].path / ".git").is_dir():
+        return reg[name], False
+    dest = trees_dir(data_dir) / name
+    tmp = dest.with_name(name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    mtime = _extract_subset(tarball, tmp, progress)
+    if not (tmp / "Makefile").is_file():
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise MmuCiError(f"{tarball} has no top-level Makefile: is it a kernel source tarball?")
+    version = makefile_version((tmp / "Makefile").read_text(errors="replace"))
+    env = {
+        **GIT_IDENTITY,
+        "GIT_AUTHOR_DATE": f"@{mtime} +0000",
+        "GIT_COMMITTER_DATE": f"@{mtime} +0000",
+    }
+    proc.git(tmp, "init", "-q", "-b", "master")
+    proc.git(tmp, "config", "user.name", "mmu-ci")
+    proc.git(tmp, "config", "user.email", "mmu-ci@localhost")
+    proc.git(tmp, "config", "gc.auto", "0")
+    proc.git(tmp, "add", "-A")
+    msg = (
+        f"Linux {version}\n\nSubset of {tarball.name} prepared by mmu-ci: "
+        + ", ".join(SUBSET)
+        + "\n"
+    )
+    proc.git(tmp, "commit", "-q", "--no-verify", "-m", msg, extra_env=env)
+    tag = f"v{version}"
+    proc.git(tmp, "tag", tag, extra_env=env)
+    commit = proc.git(tmp, "rev-parse", "HEAD")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    tree = KernelTree(name, dest, version, commit, tag, str(tarball), True)
+    _save(data_dir, tree, stamp)
+    return tree, True
+
+
+def _register_git_tree(data_dir: Path, path: Path) -> KernelTree:
+    path = path.resolve()
+    try:
+        top = Path(proc.git(path, "rev-parse", "--show-toplevel"))
+    except MmuCiError as e:
+        raise MmuCiError(f"{path} is not a git repository: {e}") from e
+    makefile = proc.git(top, "show", "HEAD:Makefile", check=False)
+    version = makefile_version(makefile)
+    commit = proc.git(top, "rev-parse", "HEAD")
+    tree = KernelTree(top.name, top, version, commit, None, str(top), False)
+    _save(data_dir, tree)
+    return tree

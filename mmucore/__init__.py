@@ -1,0 +1,1 @@
+"""Kernel tree at a revision -> C translation unit -> callable userspace module."""

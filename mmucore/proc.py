@@ -1,0 +1,74 @@
+"""The one place that runs subprocesses (git, gcc, nm, b4, public-inbox, the sandbox child).
+
+Not a pipeline stage: every stage may use it. Errors carry the command, the exit
+status and the tail of stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmucore.errors import CommandError
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    input: str | bytes | None = None,
+    timeout: float | None = None,
+    check: bool = True,
+    hint: str = "",
+    binary: bool = False,
+) -> Completed:
+    """Run a command, capture its output, raise CommandError on a non-zero exit if check.
+
+    ``env`` replaces the environment; ``extra_env`` is added to the current one.
+    With ``binary`` stdout is returned undecoded (as latin-1 text is not wanted).
+    """
+    args = [os.fspath(a) for a in argv]
+    full_env = dict(env) if env is not None else dict(os.environ)
+    if extra_env:
+        full_env.update(extra_env)
+    if isinstance(input, str):
+        input = input.encode()
+    try:
+        proc = subprocess.run(
+            args,
+            cwd=cwd,
+            env=full_env,
+            input=input,
+            capture_output=True,
+            timeout=timeout,
+        )
+    except FileNotFoundError as e:
+        raise CommandError(args, 127, str(e), hint or f"is {args[0]} installed?") from e
+    except subprocess.TimeoutExpired as e:
+        err = (e.stderr or b"").decode(errors="replace")
+        raise CommandError(args, -1, f"{err}\ntimed out after {timeout}s", hint) from e
+    stdout = proc.stdout if binary else proc.stdout.decode(errors="replace")
+    stderr = proc.stderr.decode(errors="replace")
+    if check and proc.returncode != 0:
+        raise CommandError(args, proc.returncode, stderr or str(stdout)[-2000:], hint)
+    return Completed(args, proc.returncode, stdout, stderr)  # type: ignore[arg-type]
+
+
+def git(repo: str | Path, *args: str, **kw) -> str:
+    """Run git in ``repo`` and return its stdout, stripped of the final newline."""
+    env = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    env.update(kw.pop("extra_env", None) or {})
+    return run(["git", "-C", str(repo), *args], extra_env=env, **kw).stdout.rstrip("\n")
