@@ -9,6 +9,7 @@ registered, never modified.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import lzma
 import os
@@ -225,6 +226,16 @@ def prepare(data_dir: Path, spec: str, progress: Progress | None = None) -> tupl
 
 
 def _prepare_tarball(
+    data_dir: Path, tarball: Path, name: str, progress: Progress | None
+) -> tuple[KernelTree, bool]:
+    # Several processes (parallel test runs, a watcher) may prepare at once: one at a time.
+    trees_dir(data_dir).mkdir(parents=True, exist_ok=True)
+    with (trees_dir(data_dir) / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _prepare_tarball_locked(data_dir, tarball, name, progress)
+
+
+def _prepare_tarball_locked(
     data_dir: Path, tarball: Path, name: str, progress: Progress | None
 ) -> tuple[KernelTree, bool]:
     st = tarball.stat()

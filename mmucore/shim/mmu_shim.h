@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * mmu_shim.h - the model API of the shim: what checks' drivers and the Python side
+ * may use to build a state and observe a run. Written for mmu-ci; no kernel text.
+ *
+ * The shim's kernel primitives (locks, WARN, lists, refcounts, the page model behind
+ * __pa/__va/pfn_to_page/page_private/is_zero_pfn) and its recording stand-ins for the
+ * big functions (kvm_mmu_prepare_zap_page, kvm_mmu_commit_zap_page,
+ * kvm_tdp_mmu_put_root, kvm_make_request, ...) all report through this API.
+ *
+ * Canonical arguments: events name pages by their model index, never by pointer, so
+ * two builds (baseline and patched) produce comparable logs.
+ */
+#ifndef MMU_SHIM_H
+#define MMU_SHIM_H
+
+#include <stdint.h>
+
+/* ---- the page model ------------------------------------------------------------ */
+
+/*
+ * Page i (0 <= i < MMU_SHIM_NR_PAGES) has hpa (MMU_SHIM_PFN_BASE + i) << 12 and a
+ * zeroed 4 KiB buffer as its virtual address. A page whose private is set is a shadow
+ * page (page_private -> struct kvm_mmu_page *); special roots (pae_root, pml4_root,
+ * pml5_root) are pages with private 0, exactly as get_zeroed_page() gives the kernel.
+ * The zero page (dummy root, 6.6+) is a separate pfn for which is_zero_pfn() is true.
+ * pfn_to_page() of any other pfn records MMU_EV_BAD_PAGE and returns a page whose
+ * private is 0: "reading garbage" is visible, never a fault of the harness itself.
+ */
+#define MMU_SHIM_NR_PAGES 64
+#define MMU_SHIM_PFN_BASE 0x1000ULL
+#define MMU_SHIM_ZERO_PFN 0x0ff0ULL
+
+uint64_t mmu_shim_page_hpa(int idx);           /* hpa of page idx */
+void *mmu_shim_page_virt(int idx);             /* its 4 KiB buffer (zeroed by reset) */
+void mmu_shim_set_page_private(int idx, void *sp); /* page idx backs shadow page sp */
+int mmu_shim_page_index_of(const void *ptr);   /* page whose buffer holds ptr, or -1 */
+int mmu_shim_sp_index(const void *sp);         /* page idx whose private is sp, or -1 */
+uint64_t mmu_shim_zero_page_hpa(void);         /* hpa of the zero page (dummy root) */
+int mmu_shim_sp_freed(int idx);                /* 1 once commit_zap freed the sp of page idx */
+int mmu_shim_tdp_root_freed(int idx);          /* 1 once its TDP refcount reached zero */
+
+/* ---- the event log ------------------------------------------------------------- */
+
+enum mmu_shim_event_kind {
+	MMU_EV_NONE = 0,
+	MMU_EV_READ_LOCK,        /* a = lock id */
+	MMU_EV_READ_UNLOCK,      /* a = lock id */
+	MMU_EV_WRITE_LOCK,       /* a = lock id */
+	MMU_EV_WRITE_UNLOCK,     /* a = lock id */
+	MMU_EV_SPIN_LOCK,        /* a = lock id */
+	MMU_EV_SPIN_UNLOCK,      /* a = lock id */
+	MMU_EV_LOCKDEP_FAIL,     /* a = lock id, b = mode required (1 read, 2 write, 3 held); site */
+	MMU_EV_LOCK_MISUSE,      /* a = lock id, b = kind: unlock of a lock not held, recursion */
+	MMU_EV_WARN,             /* site: WARN_ON, WARN_ON_ONCE, WARN_ONCE, WARN */
+	MMU_EV_BUG,              /* site: BUG_ON, KVM_BUG_ON, KVM_BUG_ON_DATA_CORRUPTION */
+	MMU_EV_PREPARE_ZAP,      /* a = sp index (kvm_mmu_prepare_zap_page) */
+	MMU_EV_COMMIT_ZAP,       /* a = nr of sps on the list (kvm_mmu_commit_zap_page) */
+	MMU_EV_ZAP_FREE,         /* a = sp index, freed by commit_zap, in list order */
+	MMU_EV_TDP_PUT_ROOT,     /* a = sp index, b = the shared argument, or -1 where absent */
+	MMU_EV_TDP_ROOT_FREED,   /* a = sp index: its refcount reached zero */
+	MMU_EV_REQUEST,          /* a = KVM_REQ_* number (kvm_make_request) */
+	MMU_EV_FLUSH_REMOTE_TLBS,
+	MMU_EV_CLEAR_MMIO_INFO,  /* a = gva argument */
+	MMU_EV_BAD_PAGE,         /* a = pfn: pfn_to_page() of a pfn no modelled page backs */
+	MMU_EV_STUB,             /* a = stub id: any other recorded stand-in (see shim) */
+	MMU_EV_OVERFLOW,         /* the log was full; later events were dropped */
+	MMU_EV__COUNT
+};
+
+/* Where a WARN/BUG/lockdep assertion sits. key hashes (function, condition text) so a
+ * patch that only moves lines does not change it; file/line are for the explanation. */
+struct mmu_shim_site {
+	const char *file;
+	int line;
+	const char *func;
+	const char *cond;
+	uint64_t key;
+};
+
+struct mmu_shim_event {
+	uint32_t kind;
+	int64_t a;
+	int64_t b;
+	const struct mmu_shim_site *site; /* NULL unless WARN/BUG/LOCKDEP_FAIL */
+};
+
+#define MMU_SHIM_MAX_EVENTS 256
+extern struct mmu_shim_event mmu_shim_events[MMU_SHIM_MAX_EVENTS];
+extern int mmu_shim_nevents;
+
+/* Forget all events, WARN_ONCE flags, lock states, page privates and buffers. */
+void mmu_shim_reset(void);
+
+/* Fold the event log into h (FNV-1a style over kind, a, b and site key). */
+uint64_t mmu_shim_digest_events(uint64_t h);
+uint64_t mmu_shim_mix(uint64_t h, uint64_t v);
+
+/* Lock ids: the shim's rwlock_t/spinlock_t carry an id the driver assigns. */
+#define MMU_SHIM_LOCK_MMU 1          /* kvm->mmu_lock */
+#define MMU_SHIM_LOCK_TDP_PAGES 2    /* kvm->arch.tdp_mmu_pages_lock */
+
+#endif /* MMU_SHIM_H */

@@ -1,0 +1,43 @@
+"""Shared fixtures: a test data directory and the prepared Debian kernel trees.
+
+The trees are prepared once into ``.cache/test-data`` (or ``$MMUCI_TEST_DATA_DIR``) and
+reused by later runs; preparing is idempotent and locked, so parallel runs are safe.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot import kernels
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    d = Path(os.environ.get("MMUCI_TEST_DATA_DIR") or REPO / ".cache" / "test-data")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _tree(data_dir: Path, ver: str) -> kernels.KernelTree:
+    tarball = Path(kernels.DEBIAN_TARBALL.format(ver=ver))
+    if not tarball.is_file():
+        pytest.fail(f"{tarball} missing: `make test` installs linux-source-{ver}")
+    tree, _ = kernels.prepare(data_dir, ver)
+    return tree
+
+
+@pytest.fixture(scope="session")
+def tree_61(data_dir: Path) -> kernels.KernelTree:
+    """The prepared Debian 6.1 tree (read-only: make worktrees or clones to change it)."""
+    return _tree(data_dir, "6.1")
+
+
+@pytest.fixture(scope="session")
+def tree_612(data_dir: Path) -> kernels.KernelTree:
+    """The prepared Debian 6.12 tree (read-only: make worktrees or clones to change it)."""
+    return _tree(data_dir, "6.12")
