@@ -72,3 +72,39 @@ def git(repo: str | Path, *args: str, **kw) -> str:
     env = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     env.update(kw.pop("extra_env", None) or {})
     return run(["git", "-C", str(repo), *args], extra_env=env, **kw).stdout.rstrip("\n")
+
+
+def spawn(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    log: str | os.PathLike[str] | None = None,
+    pass_fds: Sequence[int] = (),
+) -> subprocess.Popen:
+    """Start a long-running child (a server) in its own session; the caller stops it.
+
+    Its stdout and stderr go to ``log`` (or /dev/null); a missing program raises
+    CommandError like ``run``.
+    """
+    args = [os.fspath(a) for a in argv]
+    full_env = dict(os.environ)
+    if extra_env:
+        full_env.update(extra_env)
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            pass_fds=tuple(pass_fds),
+            start_new_session=True,  # so stopping it reaches every process it forked
+        )
+    except FileNotFoundError as e:
+        raise CommandError(args, 127, str(e), f"is {args[0]} installed?") from e
+    finally:
+        if log:
+            out.close()  # type: ignore[union-attr]
