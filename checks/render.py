@@ -1,0 +1,201 @@
+"""Render check results as a kernel reviewer reads them, and as JSON.
+
+Events are written as the calls they stand for (`write_lock(&kvm->mmu_lock)`,
+`kvm_mmu_prepare_zap_page(sp#2)`), fields as the kernel spells them (`mmu->root.hpa`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from checks.result import CheckResult, DiffGroup, Example, worst_verdict
+
+# Mirrors enum mmu_shim_event_kind in mmucore/shim/mmu_shim.h (same order).
+EVENT_KINDS = (
+    "NONE",
+    "READ_LOCK",
+    "READ_UNLOCK",
+    "WRITE_LOCK",
+    "WRITE_UNLOCK",
+    "SPIN_LOCK",
+    "SPIN_UNLOCK",
+    "LOCKDEP_FAIL",
+    "LOCK_MISUSE",
+    "WARN",
+    "BUG",
+    "PREPARE_ZAP",
+    "COMMIT_ZAP",
+    "ZAP_FREE",
+    "TDP_PUT_ROOT",
+    "TDP_ROOT_FREED",
+    "REQUEST",
+    "FLUSH_REMOTE_TLBS",
+    "CLEAR_MMIO_INFO",
+    "BAD_PAGE",
+    "STUB",
+    "OVERFLOW",
+)
+LOCK_NAMES = {1: "&kvm->mmu_lock", 2: "&kvm->arch.tdp_mmu_pages_lock"}
+# Values from mmu_shim.h: page i has pfn PFN_BASE + i; the zero page is the dummy root.
+PFN_BASE = 0x1000
+ZERO_PFN = 0x0FF0
+NR_PAGES = 64
+INVALID_PAGE = (1 << 64) - 1
+_LOCKDEP_MODE = {
+    1: "lockdep_assert_held_read",
+    2: "lockdep_assert_held_write",
+    3: "lockdep_assert_held",
+}
+
+
+def page_name(idx: int, names: dict[int, str] | None = None) -> str:
+    """A modelled page by its index, with the check's name for it when it has one."""
+    if names and idx in names:
+        return names[idx]
+    return f"sp#{idx}"
+
+
+def hpa_name(hpa: int, names: dict[int, str] | None = None) -> str:
+    """An hpa as a reviewer reads it: INVALID_PAGE, the page it points at, plus flag bits."""
+    if hpa == INVALID_PAGE:
+        return "INVALID_PAGE"
+    if hpa == 0:
+        return "0"
+    pfn, low = hpa >> 12, hpa & 0xFFF
+    if pfn == ZERO_PFN:
+        base = "dummy root (zero page)"
+    elif PFN_BASE <= pfn < PFN_BASE + NR_PAGES:
+        base = f"__pa({page_name(pfn - PFN_BASE, names)})"
+    else:
+        return hex(hpa)
+    return base if not low else f"{base} | {low:#x}"
+
+
+def _site(ev: dict[str, Any]) -> str:
+    if not ev.get("file"):
+        return ""
+    file = ev["file"].rsplit("/", 1)[-1]
+    return f" at {file}:{ev.get('line', 0)}"
+
+
+def render_event(ev: dict[str, Any], names: dict[int, str] | None = None) -> str:
+    """One shim event as the kernel call it stands for.
+
+    ``ev`` has ``kind`` (a name from EVENT_KINDS), ``a``, ``b`` and, for WARN/BUG/lockdep
+    events, ``file``, ``line``, ``func``, ``cond``.
+    """
+    k, a, b = ev["kind"], ev.get("a", 0), ev.get("b", 0)
+    lock = LOCK_NAMES.get(a, f"lock#{a}")
+    if k in ("READ_LOCK", "READ_UNLOCK", "WRITE_LOCK", "WRITE_UNLOCK", "SPIN_LOCK", "SPIN_UNLOCK"):
+        return f"{k.lower()}({lock})"
+    if k == "LOCKDEP_FAIL":
+        return f"{_LOCKDEP_MODE.get(b, 'lockdep_assert_held')}({lock}) fails{_site(ev)}"
+    if k == "LOCK_MISUSE":
+        what = {1: "unlock of a lock not held", 2: "recursive lock"}.get(b, f"misuse {b}")
+        return f"{what}: {lock}"
+    if k in ("WARN", "BUG"):
+        macro = ev.get("macro") or ("WARN_ON" if k == "WARN" else "BUG_ON")
+        return f"{macro}({ev.get('cond') or '?'}){_site(ev)}"
+    if k == "PREPARE_ZAP":
+        return f"kvm_mmu_prepare_zap_page({page_name(a, names)})"
+    if k == "COMMIT_ZAP":
+        return f"kvm_mmu_commit_zap_page(&invalid_list) [{a} on the list]"
+    if k == "ZAP_FREE":
+        return f"  frees {page_name(a, names)}"
+    if k == "TDP_PUT_ROOT":
+        shared = "" if b == -1 else f", {'true' if b else 'false'}"
+        return f"kvm_tdp_mmu_put_root(kvm, {page_name(a, names)}{shared})"
+    if k == "TDP_ROOT_FREED":
+        return f"  {page_name(a, names)}: tdp_mmu_root_count reaches 0, root freed"
+    if k == "REQUEST":
+        return f"kvm_make_request({a})"
+    if k == "FLUSH_REMOTE_TLBS":
+        return "kvm_flush_remote_tlbs(kvm)"
+    if k == "CLEAR_MMIO_INFO":
+        return f"vcpu_clear_mmio_info(vcpu, {a:#x})"
+    if k == "BAD_PAGE":
+        return f"pfn_to_page({a:#x}): no page behind it, reads garbage"
+    if k == "STUB":
+        return f"stub #{a}"
+    if k == "OVERFLOW":
+        return "... (event log full)"
+    if k == "FAULT":
+        return f"*** fault: signal {a} ***"
+    if k == "HANG":
+        return "*** hang: CPU time limit reached ***"
+    return f"{k}({a}, {b})"
+
+
+def _example_lines(ex: Example, indent: str = "    ") -> list[str]:
+    out = [f"{indent}state #{ex.index}:"]
+    out += [f"{indent}  {k} = {v}" for k, v in ex.state.items()]
+    if ex.invariants_violated:
+        out.append(f"{indent}  (outside invariants: {', '.join(ex.invariants_violated)})")
+    for label, trace in (("baseline", ex.baseline), ("patched", ex.patched)):
+        out.append(f"{indent}{label}:")
+        out += [f"{indent}  {line}" for line in trace] or [f"{indent}  (nothing)"]
+    return out
+
+
+def _group_lines(g: DiffGroup, invariants: dict[str, str]) -> list[str]:
+    where = "inside the invariants" if g.inside_invariants else "only outside the invariants"
+    head = f"  - {', '.join(g.what)} differ: {g.count} states, {where}"
+    out = [head]
+    if g.benign:
+        out.append(f"    benign: vanishes under the normalisation '{g.benign}'")
+    for name in g.invariants_needed:
+        out.append(f"    needs {name}: {invariants.get(name, '')}".rstrip())
+    out += _example_lines(g.example)
+    return out
+
+
+def render_result(r: CheckResult) -> str:
+    """One check as plain text for a mail."""
+    lines = [f"{r.name}: {r.verdict}"]
+    if r.skipped:
+        lines.append(f"  skipped: {r.skipped}")
+    if r.error:
+        lines.append(f"  error: {r.error}")
+    if r.states:
+        lines.append(
+            f"  {r.states} states; differing: {r.differing_inside} inside the invariants, "
+            f"{r.differing_outside} only outside"
+        )
+    if r.crash:
+        lines.append("  first state that faults or hangs:")
+        lines += _example_lines(r.crash)
+    for g in r.groups:
+        lines += _group_lines(g, r.invariants)
+    return "\n".join(lines)
+
+
+def render_results(results: Sequence[CheckResult], base: str = "", patched: str = "") -> str:
+    """Every check, then the overall verdict."""
+    head = []
+    if base or patched:
+        head.append(f"baseline {base[:12]}  vs  patched {patched[:12]}")
+    body = [render_result(r) for r in results]
+    verdict = worst_verdict([r.verdict for r in results])
+    return "\n\n".join(head + body + [f"verdict: {verdict}"]) + "\n"
+
+
+def result_to_json(r: CheckResult) -> dict[str, Any]:
+    """One check as a JSON-ready dict (keys `name`, `verdict`, `states`, `differing`, ...)."""
+    d = asdict(r)
+    d["differing"] = r.differing
+    return d
+
+
+def to_json(
+    results: Sequence[CheckResult], base: str, patched: str, timings: dict[str, float]
+) -> dict[str, Any]:
+    """The `mmubot diff --json` document: `base`, `patched`, `checks`, `verdict`, `timings`."""
+    return {
+        "base": base,
+        "patched": patched,
+        "checks": [result_to_json(r) for r in results],
+        "verdict": worst_verdict([r.verdict for r in results]),
+        "timings": timings,
+    }

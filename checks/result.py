@@ -1,0 +1,87 @@
+"""The result model of a differential check: plain frozen dataclasses the bot consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+VERDICTS = ("same", "differs", "differs-outside-invariants", "crash", "build-error", "skipped")
+
+# Worst first: the verdict of several checks is the worst of theirs.
+_SEVERITY = {
+    "build-error": 5,
+    "crash": 4,
+    "differs": 3,
+    "differs-outside-invariants": 2,
+    "same": 1,
+    "skipped": 0,
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    """The smallest differing (or crashing) state with both rendered traces."""
+
+    state: dict[str, Any]  # abstract state, human-readable
+    baseline: list[str]  # rendered trace: calls, then final fields
+    patched: list[str]
+    index: int = -1  # the state's index in the check's enumeration
+    invariants_violated: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DiffGroup:
+    """Differing states that differ in the same observables."""
+
+    what: tuple[str, ...]  # which observables differ, e.g. ("locks", "root_count")
+    count: int
+    inside_invariants: bool
+    invariants_needed: tuple[str, ...]  # outside-only: invariants all its states violate
+    benign: str | None  # the normalisation under which it vanishes, else None
+    example: Example
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check between one baseline and one patched build."""
+
+    name: str
+    verdict: str  # same | differs | differs-outside-invariants | crash | build-error | skipped
+    states: int
+    differing_inside: int
+    differing_outside: int
+    groups: tuple[DiffGroup, ...]
+    crash: Example | None = None
+    skipped: str | None = None
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    invariants: dict[str, str] = field(default_factory=dict)  # name -> one-line statement
+
+    @property
+    def differing(self) -> int:
+        """All differing states, inside and outside the invariants."""
+        return self.differing_inside + self.differing_outside
+
+
+def worst_verdict(verdicts: list[str]) -> str:
+    """The overall verdict of several checks (`same` when there is none)."""
+    real = [v for v in verdicts if v != "skipped"]
+    if not real:
+        return "same"
+    return max(real, key=lambda v: _SEVERITY[v])
+
+
+def verdict_for(groups: tuple[DiffGroup, ...] | list[DiffGroup], crashed: bool) -> str:
+    """The verdict of one check from its groups.
+
+    A group that vanishes under a named normalisation is benign: it is reported, but
+    alone it leaves the verdict `same`.
+    """
+    if crashed:
+        return "crash"
+    real = [g for g in groups if g.benign is None]
+    if any(g.inside_invariants for g in real):
+        return "differs"
+    if real:
+        return "differs-outside-invariants"
+    return "same"
