@@ -1,0 +1,407 @@
+"""Refuse untrusted C before it is compiled, and refuse a built module that reaches too far.
+
+Every ``Piece.text`` comes from a kernel tree that a patch series may have changed, so it
+may contain any C. ``check_translation_unit`` runs before the compiler sees the TU:
+no preprocessor directive the extractor did not emit, no ``asm``, no ``_Pragma``, no
+attribute that runs or places code, no ``__builtin_`` outside a short allow-list, no
+Python C-API name, no declaration of a function the extraction does not know (the way
+to reach ``system`` or ``fork``), no nested function. ``check_symbols`` runs after the
+build: the module's undefined dynamic symbols must be on an allow-list; a refusal names
+the symbol and the patch line that introduced it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import tree_sitter as ts
+import tree_sitter_c as tsc
+
+from mmucore import proc
+from mmucore.errors import MmuCiError
+from mmucore.validate_lex import LexError, Token, logical_lines, tokenize
+
+if TYPE_CHECKING:
+    from mmucore.extract import Extraction, Piece
+
+SHIM_DIR = Path(__file__).resolve().parent / "shim"
+
+FORBIDDEN_IDENTS = {
+    "asm": "inline assembly",
+    "__asm": "inline assembly",
+    "__asm__": "inline assembly",
+    "_Pragma": "a _Pragma operator",
+    "__pragma": "a pragma operator",
+    "__declspec": "a __declspec",
+    "__builtin_va_arg_pack": "a __builtin_va_arg_pack",
+}
+
+# builtins that only compute or hint: nothing here jumps, allocates or reads the frame
+ALLOWED_BUILTINS = frozenset(
+    "expect expect_with_probability constant_p offsetof types_compatible_p choose_expr "
+    "unreachable trap memcpy memset memcmp memmove strlen ctz ctzl ctzll clz clzl clzll "
+    "ffs ffsl ffsll popcount popcountl popcountll parity parityl parityll bswap16 bswap32 "
+    "bswap64 add_overflow sub_overflow mul_overflow add_overflow_p sub_overflow_p "
+    "mul_overflow_p object_size dynamic_object_size assume_aligned prefetch "
+    "classify_type return_address va_list va_start va_end va_arg va_copy "
+    "is_constant_evaluated".split()
+)
+
+# attribute names (without the __x__ wrapping) that neither run nor place code
+ALLOWED_ATTRIBUTES = frozenset(
+    "unused maybe_unused packed aligned noreturn always_inline noinline gnu_inline pure "
+    "const cold hot format format_arg warn_unused_result deprecated fallthrough nonnull "
+    "returns_nonnull may_alias transparent_union designated_init noclone nonstring access "
+    "mode counted_by unavailable error warning vector_size malloc alloc_size sentinel "
+    "assume_aligned flatten no_sanitize no_sanitize_address no_sanitize_undefined "
+    "no_instrument_function".split()
+)
+
+# what the extractor itself writes into the TU besides the pieces
+ALLOWED_SYSTEM_HEADERS = frozenset(
+    "stddef.h stdint.h stdbool.h string.h limits.h stdarg.h errno.h".split()
+)
+
+# libc that the shim and the cffi glue use; everything else is refused
+ALLOWED_LIBC = frozenset(
+    "memcpy memmove memset memcmp memchr strlen strnlen strcmp strncmp strchr strrchr "
+    "strstr strcpy strncpy __memcpy_chk __memmove_chk __memset_chk __strcpy_chk "
+    "__strncpy_chk malloc calloc realloc free aligned_alloc posix_memalign "
+    "abort __assert_fail __stack_chk_fail __stack_chk_guard __errno_location "
+    "printf fprintf vfprintf snprintf vsnprintf sprintf __printf_chk __fprintf_chk "
+    "__vfprintf_chk __snprintf_chk __vsnprintf_chk __sprintf_chk puts fputs fputc "
+    "putchar fwrite fflush stderr stdout qsort bsearch "
+    "_setjmp setjmp __sigsetjmp longjmp _longjmp siglongjmp __longjmp_chk "
+    "__tls_get_addr __cxa_finalize __gmon_start__ _ITM_registerTMCloneTable "
+    "_ITM_deregisterTMCloneTable".split()
+)
+ALLOWED_PREFIXES = ("Py", "_Py")  # the cffi glue; pieces may not name them (see _check_tokens)
+SANITIZER_PREFIXES = ("__asan_", "__ubsan_", "__sanitizer_", "__lsan_")
+
+_LANG = ts.Language(tsc.language())
+
+
+class RefusedInput(MmuCiError):
+    """Untrusted C that mmu-ci will not compile or run; ``.piece`` is where it was found."""
+
+    def __init__(
+        self,
+        reason: str,
+        piece: Piece | None = None,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        source_line: str = "",
+    ) -> None:
+        self.reason = reason
+        self.piece = piece
+        self.file = file if file is not None else (piece.file if piece else None)
+        self.line = line if line is not None else (piece.line if piece else None)
+        self.source_line = source_line
+        where = f"{self.file}:{self.line}: " if self.file else ""
+        msg = f"refused untrusted input: {where}{reason}"
+        if source_line:
+            msg += f"\n    {source_line.strip()}"
+        msg += (
+            "\nmmu-ci only compiles plain C from the tree; the series adds code it will not"
+            " run. Review the patch by hand, or drop that line and re-run."
+        )
+        super().__init__(msg)
+
+
+def _piece_line(piece: Piece, rel: int) -> tuple[int, str]:
+    """Tree line and text for the ``rel``-th (1-based) line of a piece."""
+    lines = piece.text.splitlines()
+    text = lines[rel - 1] if 0 < rel <= len(lines) else ""
+    return piece.line + rel - 1, text
+
+
+def _refuse(piece: Piece, rel: int, reason: str) -> RefusedInput:
+    line, text = _piece_line(piece, rel)
+    return RefusedInput(reason, piece, file=piece.file, line=line, source_line=text)
+
+
+def _attribute_names(toks: Sequence[Token], i: int) -> tuple[list[tuple[str, int]], int]:
+    """Names inside ``__attribute__((...))`` starting at toks[i]; and the index after it."""
+    names: list[tuple[str, int]] = []
+    depth = 0
+    j = i + 1
+    expect_name = False
+    while j < len(toks):
+        t = toks[j]
+        if t.text == "(":
+            depth += 1
+            expect_name = depth == 2
+        elif t.text == ")":
+            depth -= 1
+            if depth == 0:
+                return names, j + 1
+        elif t.text == "," and depth == 2:
+            expect_name = True
+        elif expect_name and t.kind == "ident":
+            names.append((t.text, t.line))
+            expect_name = False
+        else:
+            expect_name = False
+        j += 1
+        if depth <= 0 and j > i + 1:
+            break
+    return names, j
+
+
+def _token_problem(toks: Sequence[Token], i: int) -> str | None:
+    """Why toks[i] is refused, or None."""
+    t = toks[i]
+    if t.kind == "other":
+        return f"stray character {t.text!r}"
+    if t.kind == "punct" and t.text == "[" and i + 1 < len(toks) and toks[i + 1].text == "[":
+        return "a [[...]] attribute"
+    if t.kind != "ident":
+        return None
+    if t.text in FORBIDDEN_IDENTS:
+        return f"{FORBIDDEN_IDENTS[t.text]} ({t.text})"
+    if t.text.startswith("__builtin_"):
+        if t.text[len("__builtin_") :] not in ALLOWED_BUILTINS:
+            return f"{t.text} is not on the allow-list of builtins"
+    if t.text.startswith(ALLOWED_PREFIXES):
+        return f"a Python C-API name ({t.text})"
+    return None
+
+
+def _check_tokens(toks: Sequence[Token]) -> tuple[int, str] | None:
+    """First refused construct in a token stream (not directives): (line, reason)."""
+    for i, t in enumerate(toks):
+        why = _token_problem(toks, i)
+        if why:
+            return t.line, why
+        if t.kind == "ident" and t.text in ("__attribute__", "__attribute"):
+            names, _ = _attribute_names(toks, i)
+            for name, line in names:
+                bare = name.strip("_") if name.startswith("__") and name.endswith("__") else name
+                if bare not in ALLOWED_ATTRIBUTES:
+                    return line, f"__attribute__(({name})) is not on the allow-list"
+    return None
+
+
+def _declared_function(decl: ts.Node) -> tuple[str, int] | None:
+    """Name and row of a function (not a function pointer) that ``decl`` declares."""
+    node: ts.Node | None = decl
+    while node is not None and node.type in (
+        "pointer_declarator",
+        "init_declarator",
+        "attributed_declarator",
+    ):
+        node = node.child_by_field_name("declarator")
+    if node is None or node.type != "function_declarator":
+        return None
+    inner = node.child_by_field_name("declarator")
+    while inner is not None and inner.type in ("parenthesized_declarator", "attributed_declarator"):
+        inner = inner.named_children[0] if inner.named_children else None
+    if inner is not None and inner.type == "identifier":
+        return inner.text.decode(), inner.start_point[0] + 1
+    return None
+
+
+def _check_declarations(text: str, known: set[str]) -> tuple[int, str] | None:
+    """A declaration of an unknown function, or a nested function: (line, reason)."""
+    tree = ts.Parser(_LANG).parse(text.encode())
+    stack = [(tree.root_node, False)]
+    while stack:
+        node, in_body = stack.pop()
+        if node.type == "function_definition" and in_body:
+            return node.start_point[0] + 1, "a nested function definition"
+        if node.type == "declaration":
+            for d in node.children_by_field_name("declarator"):
+                found = _declared_function(d)
+                if found and found[0] not in known:
+                    return found[1], (
+                        f"a declaration of function {found[0]}(), which the extraction "
+                        "does not define or shim"
+                    )
+        inner = in_body or node.type == "compound_statement"
+        stack.extend((c, inner) for c in reversed(node.children))
+    return None
+
+
+def _known_functions(extraction: Extraction) -> set[str]:
+    known = set(extraction.functions) | set(extraction.shimmed)
+    known.update(p.name for p in extraction.pieces if p.kind == "function")
+    return known
+
+
+def _check_macro_piece(piece: Piece, toks: list[Token]) -> None:
+    """A macro piece is exactly one ``#define <its name>`` logical line."""
+    if not toks or toks[0].text != "#":
+        return
+    if len(toks) < 3 or toks[1].text != "define" or toks[2].text != piece.name:
+        raise _refuse(piece, toks[0].line, f"a macro piece that is not '#define {piece.name}'")
+    if any(t.bol for t in toks[1:]):
+        raise _refuse(piece, next(t.line for t in toks[1:] if t.bol), "a second directive line")
+
+
+def check_piece(piece: Piece, known: set[str]) -> None:
+    """Refuse one untrusted fragment (see the module docstring)."""
+    try:
+        toks = tokenize(piece.text)
+    except LexError as e:
+        raise _refuse(piece, e.line, e.what) from None
+    body = toks
+    if piece.kind == "macro" and toks and toks[0].text == "#":
+        _check_macro_piece(piece, toks)
+        body = toks[3:]
+    else:
+        for t in toks:
+            if t.text in ("#", "##"):
+                raise _refuse(piece, t.line, "a preprocessor directive or operator")
+    bad = _check_tokens(body)
+    if bad:
+        raise _refuse(piece, bad[0], bad[1])
+    if piece.kind != "macro":
+        bad = _check_declarations(piece.text, known)
+        if bad:
+            raise _refuse(piece, bad[0], bad[1])
+
+
+_LINE_RE = re.compile(r'#\s*(?:line\s+)?(\d+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*$')
+_INCLUDE_RE = re.compile(r'#\s*include\s*(?:"([^"]+)"|<([^>]+)>)\s*$')
+_DEFINE_RE = re.compile(r"#\s*(define|undef)\s+([A-Za-z_]\w*)")
+
+
+def _norm(s: str) -> str:
+    return " ".join(t.text for t in tokenize(s))
+
+
+def _allowed_include(name: str, system: bool) -> bool:
+    if system:
+        return name in ALLOWED_SYSTEM_HEADERS
+    p = (SHIM_DIR / name).resolve()
+    return p.parent == SHIM_DIR and p.is_file()
+
+
+class _TuMap:
+    """Maps TU lines to the tree file:line given by the ``#line`` directives."""
+
+    def __init__(self, extraction: Extraction) -> None:
+        self.pieces = extraction.pieces
+        self.marks: list[tuple[int, int, str]] = []  # (tu line, tree line, file)
+
+    def where(self, tu_line: int) -> tuple[Piece | None, str | None, int]:
+        mark = None
+        for m in self.marks:
+            if m[0] < tu_line:
+                mark = m
+        if mark is None:
+            return None, None, tu_line
+        line = mark[1] + (tu_line - mark[0] - 1)
+        for p in self.pieces:
+            if p.file == mark[2] and p.line <= line < p.line + max(1, p.text.count("\n") + 1):
+                return p, p.file, line
+        return None, mark[2], line
+
+
+def _refuse_tu(tumap: _TuMap, tu_lines: list[str], tu_line: int, reason: str) -> RefusedInput:
+    piece, file, line = tumap.where(tu_line)
+    text = tu_lines[tu_line - 1] if 0 < tu_line <= len(tu_lines) else ""
+    return RefusedInput(
+        reason, piece, file=file or "<translation unit>", line=line, source_line=text
+    )
+
+
+def _check_tu_directives(extraction: Extraction, tumap: _TuMap, tu_lines: list[str]) -> None:
+    macros = {p.name: _norm(p.text) for p in extraction.pieces if p.kind == "macro"}
+    for first, text in logical_lines(extraction.tu):
+        try:
+            toks = tokenize(text)
+        except LexError:
+            continue  # reported by the token pass below, with its position
+        if not toks or toks[0].text != "#":
+            continue
+        stripped = text.strip().replace("%:", "#", 1) if text.strip().startswith("%:") else text
+        m = _LINE_RE.match(stripped.strip())
+        if m:
+            tumap.marks.append((first, int(m.group(1)), m.group(2) or ""))
+            continue
+        m = _INCLUDE_RE.match(stripped.strip())
+        if m and _allowed_include(m.group(1) or m.group(2), m.group(2) is not None):
+            continue
+        m = _DEFINE_RE.match(stripped.strip())
+        if m and m.group(2) in macros:
+            if m.group(1) == "undef" or _norm(text) == macros[m.group(2)]:
+                continue
+        raise _refuse_tu(tumap, tu_lines, first, "a preprocessor line the extractor did not emit")
+
+
+def check_translation_unit(extraction: Extraction) -> None:
+    """Raise RefusedInput unless every piece and the TU itself are safe to compile."""
+    known = _known_functions(extraction)
+    for piece in extraction.pieces:
+        check_piece(piece, known)
+    tu_lines = extraction.tu.splitlines()
+    tumap = _TuMap(extraction)
+    _check_tu_directives(extraction, tumap, tu_lines)
+    try:
+        toks = tokenize(extraction.tu)
+    except LexError as e:
+        raise _refuse_tu(tumap, tu_lines, e.line, e.what) from None
+    code: list[Token] = []
+    skip_line = False
+    for t in toks:
+        if t.bol:
+            skip_line = t.text == "#"
+        if not skip_line:
+            code.append(t)
+    bad = _check_tokens(code)
+    if bad:
+        raise _refuse_tu(tumap, tu_lines, bad[0], bad[1])
+    bad = _check_declarations(extraction.tu, known)
+    if bad:
+        raise _refuse_tu(tumap, tu_lines, bad[0], bad[1])
+
+
+def undefined_symbols(so_path: Path) -> list[str]:
+    """Undefined dynamic symbols of a shared object (``nm -u -D``), without versions."""
+    out = proc.run(["nm", "-u", "-D", str(so_path)], hint="nm comes with binutils").stdout
+    syms = []
+    for line in out.splitlines():
+        parts = line.split()
+        if parts:
+            syms.append(parts[-1].split("@", 1)[0])
+    return syms
+
+
+def symbol_allowed(sym: str, sanitize: bool = False) -> bool:
+    """True if a module may import ``sym`` (see ALLOWED_LIBC and the prefixes)."""
+    if sym in ALLOWED_LIBC or sym.startswith(ALLOWED_PREFIXES):
+        return True
+    return sanitize and sym.startswith(SANITIZER_PREFIXES)
+
+
+def _introduced_by(sym: str, pieces: Iterable[Piece]) -> tuple[Piece, int] | None:
+    """The piece (and its 1-based relative line) whose text names ``sym``."""
+    ordered = sorted(pieces, key=lambda p: p.kind != "function")
+    for p in ordered:
+        if sym not in p.text:
+            continue
+        try:
+            toks = tokenize(p.text)
+        except LexError:
+            continue
+        for t in toks:
+            if t.kind == "ident" and t.text == sym:
+                return p, t.line
+    return None
+
+
+def check_symbols(so_path: Path, extraction: Extraction, *, sanitize: bool = False) -> None:
+    """Raise RefusedInput if the built module imports a symbol outside the allow-list."""
+    for sym in undefined_symbols(so_path):
+        if symbol_allowed(sym, sanitize):
+            continue
+        reason = f"the built module calls {sym}(), which is not on the allow-list"
+        found = _introduced_by(sym, extraction.pieces)
+        if found is None:
+            raise RefusedInput(reason + " (no extracted line names it; a macro may)")
+        raise _refuse(found[0], found[1], reason)
