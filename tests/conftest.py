@@ -41,3 +41,17 @@ def tree_61(data_dir: Path) -> kernels.KernelTree:
 def tree_612(data_dir: Path) -> kernels.KernelTree:
     """The prepared Debian 6.12 tree (read-only: make worktrees or clones to change it)."""
     return _tree(data_dir, "6.12")
+
+
+@pytest.fixture(scope="session")
+def local_inbox(tmp_path_factory: pytest.TempPathFactory):
+    """A real public-inbox ``kvm`` served on 127.0.0.1 for the whole test session.
+
+    Deliver with ``bot.seriesgen.deliver(local_inbox, series)``; fetch threads from
+    ``local_inbox.url`` (``<url><msgid>/t.mbox.gz``). Give each test's series its own
+    ``series_id`` so threads stay apart.
+    """
+    from bot.inbox import LocalInbox
+
+    with LocalInbox(tmp_path_factory.mktemp("public-inbox")) as inbox:
+        yield inbox
