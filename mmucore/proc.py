@@ -108,3 +108,67 @@ def spawn(
     finally:
         if log:
             out.close()  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True)
+class Contained:
+    argv: list[str]
+    returncode: int  # negative: killed by that signal number
+    timed_out: bool  # the wall-clock limit expired and the whole process group was killed
+    seconds: float
+
+
+def run_contained(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: str | os.PathLike[str],
+    env: Mapping[str, str],
+    stdin_path: str | os.PathLike[str],
+    stdout_path: str | os.PathLike[str],
+    stderr_path: str | os.PathLike[str],
+    timeout: float,
+    dump_signal: int | None = None,
+) -> Contained:
+    """Run an untrusted child in its own session with a wall-clock limit; never raises on it.
+
+    Output goes to files (bounded by the child's RLIMIT_FSIZE, never into our memory).
+    On timeout ``dump_signal`` (if any) asks the child for a traceback, then the whole
+    process group is killed; leftovers of the group are killed after a normal exit too.
+    """
+    import signal
+    import time
+
+    args = [os.fspath(a) for a in argv]
+    t0 = time.monotonic()
+    with open(stdin_path, "rb") as fin, open(stdout_path, "wb") as fout:
+        with open(stderr_path, "wb") as ferr:
+            try:
+                p = subprocess.Popen(
+                    args,
+                    cwd=cwd,
+                    env=dict(env),
+                    stdin=fin,
+                    stdout=fout,
+                    stderr=ferr,
+                    start_new_session=True,  # so a kill reaches everything it started
+                )
+            except FileNotFoundError as e:
+                raise CommandError(args, 127, str(e), f"is {args[0]} installed?") from e
+    timed_out = False
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        if dump_signal is not None:
+            try:
+                os.kill(p.pid, dump_signal)
+                p.wait(timeout=0.5)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        p.wait()
+    return Contained(args, p.returncode, timed_out, time.monotonic() - t0)
