@@ -1,0 +1,210 @@
+"""Trees and base: pick the revision a series applies to, `git am` it patch by patch.
+
+The configured trees are the registered ones (`bot.kernels`): ``trees.default`` plus
+``trees.extra``. The base is the series' ``base-commit:`` when a configured tree has it,
+else the default tree's HEAD; the reason is kept for the report. Patches are applied in
+a temporary worktree (prepared trees) or a shared clone (a user's tree stays untouched),
+one commit per patch, and the worktree goes away on exit, also after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from bot import kernels
+from bot.config import Config
+from bot.intake import Patch, Series
+from mmucore import proc
+from mmucore.errors import CommandError, MmuCiError
+
+# Fixed committer: the same series gives the same revisions, so build caches stay warm.
+_AM_ENV = {
+    "GIT_COMMITTER_NAME": "mmu-ci",
+    "GIT_COMMITTER_EMAIL": "mmu-ci@localhost",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+@dataclass(frozen=True)
+class Base:
+    """The revision a series is applied to, and why that one."""
+
+    tree: kernels.KernelTree
+    commit: str
+    reason: str
+
+    def to_json(self) -> dict:
+        return {
+            "tree": self.tree.name,
+            "path": str(self.tree.path),
+            "version": self.tree.version,
+            "commit": self.commit,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class AppliedPatch:
+    """One patch applied: the revision before it and the commit it made."""
+
+    index: int
+    subject: str
+    parent: str
+    revision: str
+
+
+@dataclass(frozen=True)
+class ApplyFailure:
+    """The first patch that did not apply: git's message and the hunk it failed on."""
+
+    index: int
+    subject: str
+    message: str
+    file: str | None
+    hunk: str | None
+
+    def reason(self) -> str:
+        where = f" at {self.file}" if self.file else ""
+        return f"patch {self.index} {self.subject!r} does not apply{where}"
+
+
+@dataclass(frozen=True)
+class AppliedSeries:
+    base: Base
+    patches: tuple[AppliedPatch, ...]
+    failure: ApplyFailure | None
+    repo: Path  # the repository holding every revision (for extraction by sha)
+
+
+def configured_trees(cfg: Config, tree: str | None = None) -> list[kernels.KernelTree]:
+    """The trees a series may apply to; the first is the default (``--tree`` or config)."""
+    names = [tree or cfg.get("trees", "default")] + list(cfg.get("trees", "extra") or [])
+    out: list[kernels.KernelTree] = []
+    for i, name in enumerate(names):
+        try:
+            t = kernels.find_tree(cfg.data_dir, str(name))
+        except MmuCiError:
+            if i == 0:
+                raise
+            continue  # an unprepared extra tree only narrows the base search
+        if all(t.path != o.path for o in out):
+            out.append(t)
+    return out
+
+
+def _has_commit(repo: Path, sha: str) -> str | None:
+    try:
+        return git.Repo(repo).commit(sha).hexsha
+    except (ValueError, git.BadName, git.GitCommandError, git.InvalidGitRepositoryError):
+        return None
+
+
+def select_base(series: Series, trees: Sequence[kernels.KernelTree]) -> Base:
+    """The series' base-commit when a configured tree has it, else the default tree's HEAD."""
+    default = trees[0]
+    if series.base_commit:
+        for t in trees:
+            full = _has_commit(t.path, series.base_commit)
+            if full:
+                return Base(t, full, f"base-commit {series.base_commit[:12]} found in {t.name}")
+        why = f"base-commit {series.base_commit[:12]} is in no configured tree"
+    else:
+        why = "the series names no base-commit"
+    head = git.Repo(default.path).head.commit.hexsha
+    return Base(default, head, f"{why}; using {default.name} HEAD ({default.version})")
+
+
+def _hunk_at(diff: str, file: str, line: int | None) -> str | None:
+    """The hunk of ``file`` in a patch's diff starting at old line ``line`` (or the first)."""
+    parts = re.split(r"^(?=diff --git )", diff, flags=re.M)
+    for part in parts:
+        if not part.startswith(f"diff --git a/{file} "):
+            continue
+        hunks = re.split(r"^(?=@@ )", part, flags=re.M)[1:]
+        for h in hunks:
+            m = re.match(r"@@ -(\d+)", h)
+            if line is None or (m and int(m.group(1)) == line):
+                return h.rstrip("\n")
+        return hunks[0].rstrip("\n") if hunks else None
+    return None
+
+
+def _failure(patch: Patch, err: CommandError) -> ApplyFailure:
+    text = err.stderr
+    m = re.search(r"patch failed: (\S+?):(\d+)", text)
+    m2 = re.search(r"error: (\S+): (does not exist in index|No such file or directory)", text)
+    file = m.group(1) if m else (m2.group(1) if m2 else None)
+    line = int(m.group(2)) if m else None
+    lines = [ln for ln in text.splitlines() if ln.startswith(("error:", "fatal:", "Patch failed"))]
+    hunk = _hunk_at(patch.diff, file, line) if file else None
+    return ApplyFailure(patch.index, patch.subject, "\n".join(lines) or text.strip(), file, hunk)
+
+
+def _repo_for(tree: kernels.KernelTree, data_dir: Path) -> Path:
+    """Where series commits go: a prepared tree itself; a shared clone of a user's tree."""
+    if tree.prepared:
+        return tree.path
+    clone = data_dir / "clones" / tree.name
+    if not (clone / ".git").is_dir():
+        clone.parent.mkdir(parents=True, exist_ok=True)
+        proc.git(
+            clone.parent, "clone", "-q", "--shared", "--no-checkout", str(tree.path), clone.name
+        )
+    else:
+        proc.git(clone, "fetch", "-q", str(tree.path), "+refs/heads/*:refs/remotes/origin/*")
+    return clone
+
+
+@contextlib.contextmanager
+def worktree(repo: Path, commit: str) -> Iterator[Path]:
+    """A detached worktree of ``repo`` at ``commit``, removed on exit whatever happens."""
+    tmp = Path(tempfile.mkdtemp(prefix="mmuci-wt-"))
+    wt = tmp / "wt"
+    try:
+        proc.git(repo, "worktree", "add", "-q", "--detach", str(wt), commit)
+        yield wt
+    finally:
+        with contextlib.suppress(MmuCiError):
+            proc.git(repo, "worktree", "remove", "--force", str(wt))
+        shutil.rmtree(tmp, ignore_errors=True)
+        # Also reaps worktrees left by a bot that was killed before its finally ran.
+        with contextlib.suppress(MmuCiError):
+            proc.git(repo, "worktree", "prune")
+
+
+def apply_series(series: Series, base: Base, data_dir: Path) -> AppliedSeries:
+    """`git am` each patch on top of the base; stop at the first that does not apply."""
+    repo = _repo_for(base.tree, data_dir)
+    applied: list[AppliedPatch] = []
+    failure: ApplyFailure | None = None
+    with worktree(repo, base.commit) as wt:
+        parent = base.commit
+        for patch in series.patches:
+            try:
+                proc.git(
+                    wt,
+                    "am",
+                    "--quiet",
+                    "--committer-date-is-author-date",
+                    "--no-3way",
+                    input=patch.mbox,
+                    extra_env=_AM_ENV,
+                )
+            except CommandError as e:
+                failure = _failure(patch, e)
+                with contextlib.suppress(MmuCiError):
+                    proc.git(wt, "am", "--abort")
+                break
+            rev = git.Repo(wt).head.commit.hexsha
+            applied.append(AppliedPatch(patch.index, patch.subject, parent, rev))
+            parent = rev
+    return AppliedSeries(base, tuple(applied), failure, repo)
