@@ -55,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     ck = sub.add_parser("check", help="check a series: message-id, lore URL, mbox or .patch")
     ck.add_argument("series")
     ck.add_argument("--json", dest="json_out", help="write the report as JSON")
-    ck.set_defaults(handler=_not_yet("check", 5))
+    ck.add_argument("--html", dest="html_out", help="write the report as an HTML page")
+    ck.add_argument("--tree", help="default tree for the base (name or path; see `kernel list`)")
+    ck.add_argument("--revision", type=int, help="check this revision (default: the newest)")
+    ck.set_defaults(handler=_lazy("check", "run"))
 
     ex = sub.add_parser("extract", help="extract and build the modelled functions of a tree")
     ex.add_argument("--tree", required=True, help="kernel git tree (path or registered name)")
