@@ -10,12 +10,12 @@ bot fetches them back the way it fetches from lore: ``<url><msgid>/t.mbox.gz``.
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -28,6 +28,16 @@ from mmucore.errors import MmuCiError
 
 # Characters public-inbox leaves unescaped in a Message-ID path component.
 _MID_SAFE = "@!$&'()*+,;=:.-_~"
+# Socket activation: the listening socket must be fd 3 and LISTEN_PID the server's pid.
+_EXEC_WITH_FD3 = """
+import os, sys
+fd = int(sys.argv[1])
+if fd != 3:
+    os.dup2(fd, 3)
+    os.close(fd)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
 PACKAGE_HINT = "install it with `apt-get install public-inbox` (or run `make deps` as root)"
 
 
@@ -117,11 +127,11 @@ class LocalInbox:
         sock.listen(64)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        fd = fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD, 5)
-        script = f'LISTEN_PID=$$ LISTEN_FDS=1 exec public-inbox-httpd -W0 -l "$1" 3<&{fd} {fd}<&-'
+        fd = os.dup(sock.fileno())
         try:
             self._server = proc.spawn(
-                ["sh", "-c", script, "sh", f"127.0.0.1:{self.port}"],
+                [sys.executable, "-c", _EXEC_WITH_FD3, str(fd), "public-inbox-httpd", "-W0"]
+                + ["-l", f"127.0.0.1:{self.port}"],
                 extra_env=self._env(),
                 log=self.log_path,
                 pass_fds=(fd,),
@@ -143,8 +153,8 @@ class LocalInbox:
             assert self._server is not None
             if self._server.poll() is not None:
                 raise InboxError(
-                    f"public-inbox-httpd exited with status {self._server.returncode}:\n"
-                    f"{self._log_tail()}\n{PACKAGE_HINT}"
+                    f"public-inbox-httpd exited with status {self._server.returncode} "
+                    f"(if it is missing, {PACKAGE_HINT}):\n{self._log_tail()}"
                 )
             try:
                 # The inbox page is a 404 while the inbox is empty; its config page is not.
@@ -167,7 +177,7 @@ class LocalInbox:
 
     def stop(self) -> None:
         """Stop the server and every process it started; safe to call twice."""
-        server, self._server = self._server, None
+        server, self._server, self.port = self._server, None, None
         if server is None:
             return
         for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
