@@ -8,7 +8,7 @@ from email.message import EmailMessage
 import pytest
 
 from bot import intake
-from bot.seriesgen import deliver, make_series
+from bot.seriesgen import deliver, make_series, mbox_bytes
 from bot.transforms import Transformation, regex_once, within_function
 
 pytestmark = pytest.mark.slow
@@ -64,7 +64,7 @@ def test_newest_revision_by_any_message_id(local_inbox, posted, tree_61):
         ]
         assert [p.nfc_claim for p in s.patches] == [True, False, False]
         assert s.base_commit == tree_61.commit
-        assert s.author == "Test Author <author@example.org>"
+        assert s.author == "A. U. Thor <author@example.org>"
         assert s.msgids[0] == msgid_of(v2[0]) and len(s.msgids) == 4
         assert s.patches[0].mbox.startswith(b"From ") and b"diff --git" in s.patches[0].mbox
 
@@ -79,15 +79,21 @@ def test_older_revision_on_request_and_lore_url(local_inbox, posted):
         intake.load(url, local_inbox.url, revision=7)
 
 
-def test_mbox_and_patch_files(posted, tmp_path):
+def test_mbox_and_patch_files(posted, tree_61, tmp_path):
     v1, _, _ = posted
     mbox = tmp_path / "s.mbox"
-    mbox.write_bytes(b"".join(v1))
+    mbox.write_bytes(mbox_bytes(v1))
     s = intake.load(str(mbox), "http://127.0.0.1:9/unused")
     assert s.revision == 1 and len(s.patches) == 2 and s.msgid is None
     single = tmp_path / "0001.patch"
     single.write_bytes(v1[1])
-    assert [p.index for p in intake.load(str(single), "http://127.0.0.1:9/x").patches] == [1]
+    with pytest.raises(intake.IntakeError, match="incomplete: patch 2/2 missing"):
+        intake.load(str(single), "http://127.0.0.1:9/x")
+    one = make_series(tree_61.path, "HEAD", [THREE], workdir=tmp_path, series_id="one").mails[1]
+    single.write_bytes(one)  # a lone [PATCH] file: no mbox "From " line, no cover letter
+    s = intake.load(str(single), "http://127.0.0.1:9/x")
+    assert [p.subject for p in s.patches] == ["KVM: x86/mmu: note three"]
+    assert s.base_commit is None  # format-patch put it in the cover letter, not given here
 
 
 def test_thread_without_patches(local_inbox):
@@ -138,7 +144,7 @@ def test_bad_inputs(local_inbox, tmp_path):
         intake.load(str(text), local_inbox.url)
     with pytest.raises(intake.IntakeError, match="not found"):
         intake.load("nobody-sent-this@example.org", local_inbox.url)
-    with pytest.raises(intake.IntakeError, match="neither a message-id"):
+    with pytest.raises(intake.IntakeError, match="no such file, and not a message-id"):
         intake.load("not a message id", local_inbox.url)
 
 
