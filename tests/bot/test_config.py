@@ -1,0 +1,89 @@
+"""Configuration: defaults <- TOML file <- MMUCI_<SECTION>_<KEY>, each value with its source."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import config
+from mmucore import proc
+from mmucore.errors import MmuCiError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_without_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    cfg = config.load(environ={})
+    assert cfg.path is None
+    assert cfg.get("lore", "url") == "https://lore.kernel.org/kvm"
+    assert cfg.get("trees", "default") == "debian-6.1"
+    assert cfg.sources[("lore", "url")] == "default"
+
+
+def test_file_then_environment(tmp_path: Path) -> None:
+    f = tmp_path / "mmu-ci.toml"
+    f.write_text(
+        '[lore]\nurl = "http://127.0.0.1:9/kvm"\n'
+        "[sandbox]\ncpu_seconds = 30\nmemory_mb = 512\n"
+        '[data]\ndir = "/srv/mmu-ci"\n'
+    )
+    env = {
+        "MMUCI_SANDBOX_CPU_SECONDS": "7",
+        "MMUCI_BUILD_SANITIZE": "yes",
+        "MMUCI_TREES_EXTRA": "/src/kvm,/src/linux",
+        "MMUCI_DATA_DIR": str(tmp_path / "data"),
+        "MMUCI_NOSUCH_KEY": "ignored",
+        "UNRELATED": "x",
+    }
+    cfg = config.load(f, environ=env)
+    assert cfg.path == f
+    assert cfg.get("lore", "url") == "http://127.0.0.1:9/kvm"
+    assert cfg.sources[("lore", "url")] == str(f)
+    assert cfg.get("sandbox", "memory_mb") == 512
+    assert cfg.get("sandbox", "cpu_seconds") == 7  # the environment wins over the file
+    assert cfg.sources[("sandbox", "cpu_seconds")] == "$MMUCI_SANDBOX_CPU_SECONDS"
+    assert cfg.get("build", "sanitize") is True
+    assert cfg.get("trees", "extra") == ["/src/kvm", "/src/linux"]
+    assert cfg.data_dir == tmp_path / "data"
+    assert cfg.sources[("data", "dir")] == "$MMUCI_DATA_DIR"
+    rows = {key: (value, source) for key, value, source in cfg.rows()}
+    assert rows["smtp.port"] == (25, "default")
+    assert "nosuch.key" not in rows
+
+
+def test_default_file_from_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "mmu-ci").mkdir()
+    (tmp_path / "mmu-ci" / "config.toml").write_text('[trees]\ndefault = "debian-6.12"\n')
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    cfg = config.load(environ={})
+    assert cfg.path == tmp_path / "mmu-ci" / "config.toml"
+    assert cfg.get("trees", "default") == "debian-6.12"
+
+
+def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(MmuCiError, match="does not exist"):
+        config.load(tmp_path / "absent.toml", environ={})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[lore\nurl = 1\n")
+    with pytest.raises(MmuCiError, match="not valid TOML"):
+        config.load(bad, environ={})
+    flat = tmp_path / "flat.toml"
+    flat.write_text('url = "x"\n')
+    with pytest.raises(MmuCiError, match="must be a \\[section\\]"):
+        config.load(flat, environ={})
+
+
+def test_config_show_cli(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('[patchwork]\ntoken = "secret-token"\n')
+    r = proc.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(f), "config", "show"],
+        cwd=REPO,
+        extra_env={"MMUCI_LORE_URL": "http://127.0.0.1:1/kvm"},
+    )
+    assert f"# config file: {f}" in r.stdout
+    assert "lore.url = 'http://127.0.0.1:1/kvm'\t# $MMUCI_LORE_URL" in r.stdout
+    assert "secret-token" not in r.stdout and "patchwork.token = '***'" in r.stdout
