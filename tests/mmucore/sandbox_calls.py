@@ -1,0 +1,89 @@
+"""Calls that tests run inside the sandbox child (imported there, not by pytest).
+
+Kept free of pytest so the child starts fast; each is ``function(mods, payload)``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+
+def add(mods: list[Any], payload: dict) -> int:
+    return mods[0].lib.add(payload["a"], payload["b"])
+
+
+def build_keys(mods: list[Any], payload: dict) -> list[str]:
+    return [m.build_key for m in mods]
+
+
+def crash_null(mods: list[Any], payload: dict) -> int:
+    return mods[0].lib.crash_null()
+
+
+def spin_forever(mods: list[Any], payload: dict) -> int:
+    return mods[0].lib.spin_forever()
+
+
+def alloc_huge(mods: list[Any], payload: dict) -> int:
+    """C malloc of 16 GiB under RLIMIT_AS: the C side reports the failure as -1."""
+    return mods[0].lib.alloc_huge()
+
+
+def alloc_huge_python(mods: list[Any], payload: dict) -> int:
+    buf = mods[0].ffi.new("char[]", payload["bytes"])
+    return len(buf)
+
+
+def raise_error(mods: list[Any], payload: dict) -> None:
+    raise ValueError("bad state " + payload["why"])
+
+
+def connect(mods: list[Any], payload: dict) -> str:
+    try:
+        s = socket.create_connection(("127.0.0.1", payload["port"]), timeout=2)
+    except OSError as e:
+        return f"refused: {e}"
+    s.close()
+    return "connected"
+
+
+def environment(mods: list[Any], payload: dict) -> dict[str, str]:
+    return dict(os.environ)
+
+
+def write_outside(mods: list[Any], payload: dict) -> str:
+    try:
+        with open(payload["path"], "w") as f:
+            f.write("x")
+    except OSError as e:
+        return f"refused: {e}"
+    return "written"
+
+
+def spawn(mods: list[Any], payload: dict) -> str:
+    try:
+        pid = os.fork()
+    except OSError as e:
+        return f"refused: {e}"
+    if pid == 0:
+        os._exit(0)
+    return "forked"
+
+
+def digest(mods: list[Any], payload: dict) -> int:
+    path = mods[0].out_file("digest.bin")
+    with open(path, "wb") as f:
+        f.write(bytes(range(256)) * payload["n"])
+    return payload["n"]
+
+
+def not_json(mods: list[Any], payload: dict) -> object:
+    return object()
+
+
+def forge_fifo(mods: list[Any], payload: dict) -> int:
+    os.mkfifo("result.json.tmp")
+    os.replace("result.json.tmp", "result.json")
+    os._exit(0)
