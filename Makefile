@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# bench/ may not exist yet in a fresh clone (git keeps no empty directory).
+LINT_PATHS := bot mmucore checks tests $(wildcard bench)
 APT_PACKAGES := git xz-utils gcc make binutils python3 python3-venv python3-dev \
 	linux-source-6.1 linux-source-6.12 public-inbox
 
@@ -13,8 +15,8 @@ demo: deps venv
 	$(BIN)/mmubot demo
 
 test: deps venv
-	$(BIN)/ruff check bot mmucore checks tests bench
-	$(BIN)/ruff format --check bot mmucore checks tests bench
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/pytest -q
 
 # Installs only the Debian packages that are missing, so a second run is instant.
@@ -35,8 +37,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check bot mmucore checks tests bench
-	$(BIN)/ruff format --check bot mmucore checks tests bench
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 bench: deps venv
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
