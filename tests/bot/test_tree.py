@@ -1,0 +1,122 @@
+"""Base selection and `git am` per patch on real prepared trees."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import git
+import pytest
+
+from bot import config, intake, kernels, tree
+from bot.seriesgen import make_series, mbox_bytes
+from bot.transforms import Transformation, regex_once, within_function
+from mmucore import proc
+
+pytestmark = pytest.mark.slow
+
+MMU_C = "arch/x86/kvm/mmu/mmu.c"
+
+
+def note(func: str, comment: str) -> Transformation:
+    edit = within_function(func, regex_once(r"\)\s*\n\{\n", rf")\n{{\n\t/* {comment} */\n"))
+    return Transformation(f"note-{comment}", MMU_C, edit, f"KVM: x86/mmu: note {comment}")
+
+
+@pytest.fixture
+def cfg(data_dir, tree_61, tree_612):
+    return config.load(environ={"MMUCI_DATA_DIR": str(data_dir)})
+
+
+def _series(tree_path, tmp_path, funcs=("kvm_mmu_load", "kvm_mmu_unload"), sid="tree"):
+    gen = make_series(
+        tree_path,
+        "HEAD",
+        [note(f, f"c{i}") for i, f in enumerate(funcs)],
+        workdir=tmp_path,
+        series_id=sid,
+    )
+    return gen, intake.build_series(list_of(gen.mails), "test")
+
+
+def list_of(mails):
+    from liblore.utils import split_mbox
+
+    return split_mbox(mbox_bytes(mails))
+
+
+def _worktrees(repo) -> int:
+    return len(proc.git(repo, "worktree", "list", "--porcelain").split("worktree ")) - 1
+
+
+def test_base_commit_found_and_patches_applied(cfg, tree_61, tmp_path):
+    gen, series = _series(tree_61.path, tmp_path)
+    trees = tree.configured_trees(cfg, "6.12") + tree.configured_trees(cfg, "6.1")
+    base = tree.select_base(series, trees)
+    assert base.tree.name == "debian-6.1" and base.commit == tree_61.commit
+    assert "found in debian-6.1" in base.reason
+    before = _worktrees(tree_61.path)
+    applied = tree.apply_series(series, base, cfg.data_dir)
+    assert applied.failure is None
+    assert [a.index for a in applied.patches] == [1, 2]
+    assert applied.patches[0].parent == tree_61.commit
+    assert applied.patches[1].parent == applied.patches[0].revision
+    repo = git.Repo(applied.repo)
+    assert repo.commit(applied.patches[1].revision).summary == "KVM: x86/mmu: note c1"
+    # The same tree content as the series factory's commits: git am applied them exactly.
+    want = proc.git(gen.clone, "rev-parse", f"{gen.head}^{{tree}}")
+    assert repo.commit(applied.patches[1].revision).tree.hexsha == want
+    assert _worktrees(tree_61.path) == before
+    # Reproducible revisions: the same series gives the same commits.
+    again = tree.apply_series(series, base, cfg.data_dir)
+    assert [a.revision for a in again.patches] == [a.revision for a in applied.patches]
+
+
+def test_no_base_commit_uses_default_head(cfg, tree_61, tree_612, tmp_path):
+    _, series = _series(tree_61.path, tmp_path)
+    base = tree.select_base(dataclasses.replace(series, base_commit=None), [tree_612])
+    assert base.commit == tree_612.commit
+    assert base.reason == "the series names no base-commit; using debian-6.12 HEAD (6.12.117)"
+    unknown = dataclasses.replace(series, base_commit="0123456789abcdef0123")
+    base = tree.select_base(unknown, tree.configured_trees(cfg))
+    assert base.reason.startswith("base-commit 0123456789ab is in no configured tree; using")
+
+
+def test_first_patch_that_does_not_apply_stops_with_hunk(cfg, tree_61, tmp_path):
+    gen, _ = _series(tree_61.path, tmp_path, ("kvm_mmu_load", "kvm_mmu_unload", "kvm_mmu_load"))
+    mails = list(gen.mails)
+    # Patch 2's context no longer matches the tree: the kind of drift a stale series has.
+    mails[2] = re.sub(rb"(?m)^ (void kvm_mmu_unload\()", rb" static \1", mails[2])
+    series = intake.build_series(list_of(mails), "test")
+    base = tree.select_base(series, tree.configured_trees(cfg))
+    before = _worktrees(tree_61.path)
+    applied = tree.apply_series(series, base, cfg.data_dir)
+    assert [a.index for a in applied.patches] == [1]
+    f = applied.failure
+    assert f is not None and f.index == 2 and f.file == MMU_C
+    assert "patch failed" in f.message and f.hunk and f.hunk.startswith("@@ -")
+    assert " static void kvm_mmu_unload(" in f.hunk
+    assert f.reason() == f"patch 2 'KVM: x86/mmu: note c1' does not apply at {MMU_C}"
+    assert _worktrees(tree_61.path) == before
+
+
+def test_worktree_removed_after_a_crash(tree_61):
+    before = _worktrees(tree_61.path)
+    with pytest.raises(RuntimeError), tree.worktree(tree_61.path, tree_61.commit) as wt:
+        assert (wt / MMU_C).is_file()
+        raise RuntimeError("boom")
+    assert not wt.exists() and _worktrees(tree_61.path) == before
+
+
+def test_user_tree_is_not_written(cfg, tree_61, tmp_path):
+    user = tmp_path / "kvm"
+    proc.git(tmp_path, "clone", "-q", str(tree_61.path), "kvm")
+    registered = kernels.prepare(cfg.data_dir, str(user))[0]
+    assert not registered.prepared
+    _, series = _series(tree_61.path, tmp_path, sid="user")
+    base = tree.select_base(series, [registered])
+    objects = sorted(p.name for p in (user / ".git" / "objects").rglob("*"))
+    applied = tree.apply_series(series, base, cfg.data_dir)
+    assert applied.failure is None and applied.repo != user
+    assert sorted(p.name for p in (user / ".git" / "objects").rglob("*")) == objects
+    assert git.Repo(applied.repo).commit(applied.patches[-1].revision)
