@@ -1,0 +1,212 @@
+"""The engine: build baseline and patched with a check's driver, run every state in both,
+group the differences and explain each group with its smallest state.
+
+Two sandbox children share the state range (one per core). A child that dies anyway
+(a fault the driver could not contain) is bisected to the first state that kills it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from checks import driver, trace
+from checks.result import CheckResult, DiffGroup, Example, verdict_for
+from checks.space import STRICT_COMPONENTS, Check, all_checks
+
+DEFAULT_CPU_LIMIT = 5.0  # CPU seconds one chunk may take before its state counts as a hang
+
+
+def _limits(limits: Any, states: int) -> Any:
+    from mmucore.sandbox import Limits
+
+    if limits is not None:
+        return limits
+    budget = max(120.0, states / 2e5)  # generous: ~5 us per state in both builds
+    return Limits(cpu_seconds=budget, memory_mb=2048, wall_seconds=budget * 2 + 60)
+
+
+def build_pair(chk: Check, base: Any, patched: Any, cache_dir: Path) -> tuple[Any, Any, dict]:
+    """Build baseline and patched with the check's driver; (base_build, patched_build, times)."""
+    from mmucore.build import Driver, build
+
+    times = {}
+    out = []
+    for label, ex in (("base", base), ("patched", patched)):
+        drv = Driver(name=f"drv_{chk.name}", source=driver.driver_source(chk, ex), cdef=driver.CDEF)
+        t0 = time.perf_counter()
+        out.append(build(ex, drv, cache_dir=cache_dir))
+        times[f"build_{label}"] = time.perf_counter() - t0
+    return out[0], out[1], times
+
+
+def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    groups: dict[tuple[int, int, int], dict[str, Any]] = {}
+    traces: dict[str, Any] = {}
+    crash: list[int] | None = None
+    died: list[dict[str, Any]] = []
+    base_faults = 0
+    seconds = 0.0
+    for p in parts:
+        traces.update(p.get("traces", {}))
+        died += p.get("died", [])
+        base_faults += p.get("base_faults", 0)
+        seconds = max(seconds, p.get("seconds", 0.0))
+        for g in p.get("groups", []):
+            key = (g["what"], g["inside"], g["benign"])
+            if key not in groups:
+                groups[key] = dict(g)
+                continue
+            m = groups[key]
+            m["count"] += g["count"]
+            m["inv_and"] &= g["inv_and"]
+            m["first"] = min(m["first"], g["first"])
+        if p.get("crash"):
+            first, n = p["crash"]
+            crash = [first, n] if crash is None else [min(crash[0], first), crash[1] + n]
+    return {
+        "groups": list(groups.values()),
+        "traces": traces,
+        "crash": crash,
+        "died": died,
+        "base_faults": base_faults,
+        "seconds": seconds,
+    }
+
+
+def _run_range(lo: int, hi: int, builds: list[Any], limits: Any, chunk: int) -> dict[str, Any]:
+    """One child over [lo, hi); a child that dies is bisected down to the killing state."""
+    from mmucore import sandbox
+
+    payload = {"lo": lo, "hi": hi, "chunk": chunk, "cpu_limit": DEFAULT_CPU_LIMIT}
+    out = sandbox.run("checks.child:run_range", payload, builds, limits)
+    if out.ok:
+        return out.value
+    if out.failure == "error":
+        raise RuntimeError(f"check child failed: {out.message}\n{out.detail[-2000:]}")
+    if hi - lo <= 1:
+        return {"died": [{"index": lo, "failure": out.failure, "message": out.message}]}
+    mid = (lo + hi) // 2
+    return _merge(
+        [_run_range(lo, mid, builds, limits, chunk), _run_range(mid, hi, builds, limits, chunk)]
+    )
+
+
+def run_states(
+    chk: Check, builds: list[Any], *, limits: Any = None, lo: int = 0, hi: int | None = None,
+    chunk: int = 1 << 14, jobs: int = 2,
+) -> dict[str, Any]:  # fmt: skip
+    """Run states [lo, hi) of ``chk`` in both builds, split over ``jobs`` children."""
+    hi = chk.size if hi is None else hi
+    lim = _limits(limits, (hi - lo) // max(jobs, 1))
+    step = -(-(hi - lo) // jobs)
+    ranges = [(a, min(hi, a + step)) for a in range(lo, hi, step)]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        parts = list(pool.map(lambda r: _run_range(r[0], r[1], builds, lim, chunk), ranges))
+    return _merge(parts)
+
+
+def _what(mask: int) -> tuple[str, ...]:
+    return tuple(c for i, c in enumerate(STRICT_COMPONENTS) if mask >> i & 1)
+
+
+def _example(chk: Check, ex: Any, idx: int, raw: dict[str, Any]) -> Example:
+    tr = raw["traces"].get(str(idx))
+    state = chk.decode(idx)
+    if tr is None:
+        msg = next((d["message"] for d in raw["died"] if d["index"] == idx), "")
+        lines = [f"*** the child process died in this state: {msg} ***"]
+        return Example(state=state, baseline=lines, patched=lines, index=idx)
+    labels = trace.labels(ex)
+    return Example(
+        state=state,
+        baseline=trace.render(chk, tr["base"], labels, tr["patched"], ex),
+        patched=trace.render(chk, tr["patched"], labels, tr["base"], ex),
+        index=idx,
+        invariants_violated=chk.invariant_names(tr["inv"]),
+    )
+
+
+def result_from_raw(
+    chk: Check, base: Any, patched: Any, raw: dict[str, Any], states: int, timings: dict
+) -> CheckResult:
+    """Turn the merged child output into a CheckResult."""
+    groups = []
+    for g in sorted(raw["groups"], key=lambda g: (not g["inside"], g["benign"] >= 0, g["first"])):
+        benign = chk.normalisations[g["benign"]].name if g["benign"] >= 0 else None
+        groups.append(
+            DiffGroup(
+                what=_what(g["what"]),
+                count=g["count"],
+                inside_invariants=bool(g["inside"]),
+                invariants_needed=() if g["inside"] else chk.invariant_names(g["inv_and"]),
+                benign=benign,
+                example=_example(chk, patched, g["first"], raw),
+            )
+        )
+    crash = None
+    crash_idx = [raw["crash"][0]] if raw["crash"] else []
+    crash_idx += [d["index"] for d in raw["died"]]
+    if crash_idx:
+        crash = _example(chk, patched, min(crash_idx), raw)
+    real = [g for g in groups if g.benign is None]
+    return CheckResult(
+        name=chk.name,
+        verdict=verdict_for(groups, crash is not None),
+        states=states,
+        differing_inside=sum(g.count for g in real if g.inside_invariants),
+        differing_outside=sum(g.count for g in real if not g.inside_invariants),
+        groups=tuple(groups),
+        crash=crash,
+        timings=timings,
+        invariants={i.name: i.statement for i in chk.invariants},
+    )
+
+
+def _error_text(e: Exception) -> str:
+    return re.sub(r"\s+\n", "\n", str(e)).strip()
+
+
+def run_check(
+    chk: Check, base: Any, patched: Any, *, cache_dir: Path, limits: Any = None, jobs: int = 2
+) -> CheckResult:
+    """One check between two extractions."""
+    from mmucore.build import BuildError
+
+    empty = dict(states=0, differing_inside=0, differing_outside=0, groups=())
+    for label, ex in (("baseline", base), ("patched", patched)):
+        why = chk.applies(ex)
+        if why:
+            return CheckResult(chk.name, "skipped", skipped=f"{label}: {why}", **empty)
+    try:
+        bb, pb, timings = build_pair(chk, base, patched, cache_dir)
+    except BuildError as e:
+        return CheckResult(chk.name, "build-error", error=_error_text(e), **empty)
+    t0 = time.perf_counter()
+    raw = run_states(chk, [bb, pb], limits=limits, jobs=jobs)
+    timings["run"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = result_from_raw(chk, base, patched, raw, chk.size, timings)
+    timings["explain"] = time.perf_counter() - t0
+    timings["states_per_second"] = chk.size / max(timings["run"], 1e-9)
+    return replace(res, timings=timings)
+
+
+def run_checks(
+    base: Any,
+    patched: Any,
+    *,
+    cache_dir: Path,
+    names: Sequence[str] | None = None,
+    limits: Any = None,
+) -> list[CheckResult]:
+    """Every applicable check (or those named) between baseline and patched extractions."""
+    return [
+        run_check(chk, base, patched, cache_dir=cache_dir, limits=limits)
+        for chk in all_checks(names)
+    ]

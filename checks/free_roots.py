@@ -1,0 +1,56 @@
+"""free_roots: `kvm_mmu_free_roots` (with `mmu_free_root_page`) over every roots_to_free.
+
+State: the roots_to_free mask, the current root's kind, each previous root, the PAE
+entries, the sps' role.invalid/root counts, the MMU mode (levels, direct), whether the
+TDP MMU is enabled, and whether the special roots are allocated. 17 x 7 x 5^3 x 16 x 3
+x 6 x 2 x 2 = 17,136,000 states.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks import common
+from checks.space import Check, Dim, needs_functions
+
+_ROOT_BITS = ["KVM_MMU_ROOT_CURRENT"] + [f"KVM_MMU_ROOT_PREVIOUS({i})" for i in range(3)]
+ROOTS_TO_FREE = Dim(
+    "roots_to_free",
+    tuple(
+        "0" if m == 0 else "|".join(b for i, b in enumerate(_ROOT_BITS) if m >> i & 1)
+        for m in range(16)
+    )
+    + ("~0UL",),  # fmt: skip
+    "mask",
+)
+
+
+def _call(ex: Any) -> str:
+    mask = "(w_mask == 16 ? ~0UL : (unsigned long)w_mask)"
+    return (
+        f"int w_mask = drv_w.mask;\n\tkvm_mmu_free_roots({common.kvm_arg(ex)}, &drv_mmu, {mask});"
+    )
+
+
+def _applies(ex: Any) -> str | None:
+    return needs_functions(ex, ("kvm_mmu_free_roots", "mmu_free_root_page"))
+
+
+CHECK = Check(
+    name="free_roots",
+    entry=("kvm_mmu_free_roots", "mmu_free_root_page"),
+    dims=(
+        ROOTS_TO_FREE,
+        common.current_dim(),
+        *common.prev_dims(),
+        common.PAE,
+        common.ATTRS,
+        common.MODE,
+        common.TDP_MMU,
+        common.SPECIALS,
+    ),
+    invariants=(common.I1, common.I2, common.I3, common.I6, common.I8, common.I9),
+    call=_call,
+    applies=_applies,
+    description="kvm_mmu_free_roots frees the selected roots and their pages",
+)

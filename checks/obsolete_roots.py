@@ -1,0 +1,49 @@
+"""obsolete_roots: `__kvm_mmu_free_obsolete_roots` with `is_obsolete_root`.
+
+State: every slot's kind, which sps have a stale mmu_valid_gen, PAE entries (none or
+all four), attributes, mode, tdp_mmu_enabled: 7 x 5^3 x 16 x 2 x 3 x 6 x 2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks import common
+from checks.space import Check, Dim, needs_functions
+
+STALE_GEN = Dim(
+    "stale mmu_valid_gen on",
+    tuple(
+        common._bits_label(m, ["mmu->root", "prev_roots[0]", "prev_roots[1]", "prev_roots[2]"])
+        for m in range(16)
+    ),
+    "obs",
+)
+PAE_ALL = Dim("pae_root entries set", ("none", "[0]|[1]|[2]|[3]"), "pae", (0, 15))
+
+
+def _call(ex: Any) -> str:
+    return "__kvm_mmu_free_obsolete_roots(&drv_kvm, &drv_mmu);"
+
+
+def _applies(ex: Any) -> str | None:
+    return needs_functions(ex, ("__kvm_mmu_free_obsolete_roots", "is_obsolete_root"))
+
+
+CHECK = Check(
+    name="obsolete_roots",
+    entry=("__kvm_mmu_free_obsolete_roots", "is_obsolete_root"),
+    dims=(
+        common.current_dim(),
+        *common.prev_dims(),
+        STALE_GEN,
+        PAE_ALL,
+        common.ATTRS,
+        common.MODE,
+        common.TDP_MMU,
+    ),
+    invariants=(common.I1, common.I2, common.I3, common.I6, common.I9),
+    call=_call,
+    applies=_applies,
+    description="__kvm_mmu_free_obsolete_roots frees invalid, stale and sp-less roots",
+)

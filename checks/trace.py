@@ -1,0 +1,79 @@
+"""A full trace of one state, rendered as a reviewer reads it: calls, then final fields."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from checks import world
+from checks.render import INVALID_PAGE, hpa_name, render_event
+from checks.space import Check
+
+_MACRO = re.compile(r"\b(WARN_ON_ONCE|WARN_ON|WARN_ONCE|WARN|KVM_BUG_ON|BUG_ON)\s*\(")
+_STATUS = {1: "*** fault: the code under test faulted (SIGSEGV/SIGBUS) ***",
+           2: "*** hang: the code under test ran out of its CPU time ***"}  # fmt: skip
+
+
+def labels(ex: Any) -> list[tuple[str, str]]:
+    """(component, label) per observed field of this extraction."""
+    return world.field_labels(ex)
+
+
+def _macro_at(ex: Any, file: str, line: int) -> str | None:
+    """The WARN/BUG macro written at file:line, read from the extracted pieces."""
+    for p in getattr(ex, "pieces", ()):
+        if not file.endswith(p.file):
+            continue
+        off = line - p.line
+        lines = p.text.splitlines()
+        if 0 <= off < len(lines):
+            m = _MACRO.search(lines[off])
+            if m:
+                return m.group(1)
+    return None
+
+
+def _value(label: str, v: int) -> str:
+    if label.endswith(("hpa", "]")) and "pae_root[" not in label:
+        return hpa_name(v, world.PAGE_NAMES)
+    if "pae_root[" in label:
+        return hpa_name(v, world.PAGE_NAMES) if v else "0 (INVALID_PAE_ROOT)"
+    if label == "mmu->pae_root":
+        return "NULL" if v == 0 else world.PAGE_NAMES.get(v - 1, f"page {v - 1}")
+    if label.endswith("pgd"):
+        return "INVALID_PAGE" if v == INVALID_PAGE else hex(v)
+    if label.endswith("freed"):
+        return {0: "no", 1: "freed by kvm_mmu_commit_zap_page", 2: "TDP root freed"}.get(v, str(v))
+    if v >= 1 << 63:
+        v -= 1 << 64
+    return str(v)
+
+
+def render(
+    chk: Check, tr: dict[str, Any], lbls: list[tuple[str, str]], other: dict[str, Any], ex: Any
+) -> list[str]:
+    """Calls in order, the status, then fields; a field that differs from ``other`` is marked."""
+    out = []
+    for ev in tr["events"]:
+        if ev.get("file") and ev["kind"] in ("WARN", "BUG"):
+            ev = dict(ev, macro=_macro_at(ex, ev["file"], ev.get("line", 0)))
+        out.append(render_event(ev, world.PAGE_NAMES))
+    if not tr["events"]:
+        out.append("(no calls: returns before taking any lock)")
+    if tr["status"]:
+        out.append(_STATUS.get(tr["status"], f"*** status {tr['status']} ***"))
+    used = set(tr["used"]) | set(other.get("used", ()))
+    for i, (comp, label) in enumerate(lbls):
+        before, after = tr["before"][i], tr["after"][i]
+        differs = i < len(other["after"]) and other["after"][i] != after
+        if label.startswith("sp#"):
+            pg = int(label[3:].split()[0])
+            if pg not in used or (before == after and not differs):
+                continue
+        if comp == "return" and chk.name != "pgd_switch":
+            continue
+        text = f"{label} = {_value(label, after)}"
+        if before != after:
+            text += f"  (was {_value(label, before)})"
+        out.append(("!" if differs else " ") + " " + text)
+    return out
