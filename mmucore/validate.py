@@ -232,6 +232,56 @@ def _known_functions(extraction: Extraction) -> set[str]:
     return known
 
 
+# a pasted identifier that starts like one of these could become a refused construct
+_PASTE_DANGER = (
+    "asm",
+    "__asm",
+    "_Pragma",
+    "__pragma",
+    "__attribute",
+    "__builtin_",
+    "Py",
+    "_Py",
+    "__declspec",
+)
+
+
+def _macro_params(piece: Piece, toks: list[Token]) -> set[str]:
+    """Parameter names of a function-like macro (``#define NAME(`` with no blank)."""
+    if not re.match(rf"\s*(?:#|%:)\s*define\s+{re.escape(piece.name)}\(", piece.text):
+        return set()
+    params = set()
+    for t in toks[4:]:
+        if t.text == ")":
+            break
+        if t.kind == "ident" or t.text == "...":
+            params.add("__VA_ARGS__" if t.text == "..." else t.text)
+    return params
+
+
+def _check_pastes(piece: Piece, toks: list[Token]) -> None:
+    """Refuse ``##`` that could build asm, _Pragma, an attribute, a builtin or a Py name."""
+    params = _macro_params(piece, toks)
+    for k, t in enumerate(toks):
+        if t.text != "##" or k < 4 or toks[k - 1].text == ",":
+            continue  # ", ## __VA_ARGS__" only swallows a comma
+        j = k - 1
+        while j >= 2 and toks[j - 1].text == "##":
+            j -= 2
+        first = toks[j]
+        if first.text in params:
+            raise _refuse(
+                piece,
+                t.line,
+                f"token pasting that starts with macro argument "
+                f"{first.text!r}: what it builds cannot be checked",
+            )
+        if first.kind == "ident" and any(
+            d.startswith(first.text) or first.text.startswith(d) for d in _PASTE_DANGER
+        ):
+            raise _refuse(piece, t.line, f"token pasting onto {first.text!r}")
+
+
 def _check_macro_piece(piece: Piece, toks: list[Token]) -> None:
     """A macro piece is exactly one ``#define <its name>`` logical line."""
     if not toks or toks[0].text != "#":
@@ -240,6 +290,7 @@ def _check_macro_piece(piece: Piece, toks: list[Token]) -> None:
         raise _refuse(piece, toks[0].line, f"a macro piece that is not '#define {piece.name}'")
     if any(t.bol for t in toks[1:]):
         raise _refuse(piece, next(t.line for t in toks[1:] if t.bol), "a second directive line")
+    _check_pastes(piece, toks)
 
 
 def check_piece(piece: Piece, known: set[str]) -> None:
