@@ -100,4 +100,20 @@ uint64_t mmu_shim_mix(uint64_t h, uint64_t v);
 #define MMU_SHIM_LOCK_MMU 1          /* kvm->mmu_lock */
 #define MMU_SHIM_LOCK_TDP_PAGES 2    /* kvm->arch.tdp_mmu_pages_lock */
 
+/* ---- used by the shim's primitives (additions of the extraction developer) ------- */
+
+/* Append one event (kind, a, b, site) to the log. */
+void mmu_shim_record(int kind, int64_t a, int64_t b, const struct mmu_shim_site *site);
+/* Bumped by mmu_shim_reset: a WARN_ON_ONCE site fires once per generation. */
+extern unsigned int mmu_shim_generation;
+/* Take/release a lock by id; kind is a LOCK or UNLOCK event. */
+void mmu_shim_lock(int id, int kind);
+/* 1 if lock id is held in mode (1 read, 2 write, 3 either). */
+int mmu_shim_lock_held(int id, int mode);
+/* Mark the sp of page idx freed (tdp: 1 = TDP root refcount reached zero). */
+void mmu_shim_mark_freed(int idx, int tdp);
+/* Bit position and width of a bitfield of an extracted union/struct, e.g.
+ * ("union kvm_mmu_page_role", "invalid"); 0 if found, -1 if not. Generated per TU. */
+int mmu_shim_bitfield(const char *type, const char *field, int *shift, int *width);
+
 #endif /* MMU_SHIM_H */

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * mmu_shim.c - the event log, lock table and page model behind mmu_shim.h.
+ * Written for mmu-ci; no kernel text. Compiled into every module (included by the
+ * translation unit), so each module has its own log and pages.
+ */
+#include <string.h>
+
+#include "mmu_shim.h"
+
+struct mmu_shim_event mmu_shim_events[MMU_SHIM_MAX_EVENTS];
+int mmu_shim_nevents;
+unsigned int mmu_shim_generation = 1;
+
+#define MMU_SHIM_NR_LOCKS 16
+static struct {
+	int readers;
+	int writer;
+} mmu_shim_locks[MMU_SHIM_NR_LOCKS];
+
+static unsigned char mmu_shim_bufs[MMU_SHIM_NR_PAGES][4096] __attribute__((aligned(4096)));
+static unsigned char mmu_shim_zero_buf[4096] __attribute__((aligned(4096)));
+static unsigned char mmu_shim_bad_buf[4096] __attribute__((aligned(4096)));
+static struct page mmu_shim_pages[MMU_SHIM_NR_PAGES];
+static struct page mmu_shim_zero_page, mmu_shim_bad_page;
+static unsigned char mmu_shim_dirty[MMU_SHIM_NR_PAGES];
+static unsigned char mmu_shim_freed[MMU_SHIM_NR_PAGES];
+static unsigned char mmu_shim_tdp_freed[MMU_SHIM_NR_PAGES];
+
+static uint64_t mmu_shim_hash_str(uint64_t h, const char *s)
+{
+	while (s && *s)
+		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
+	return h;
+}
+
+uint64_t mmu_shim_mix(uint64_t h, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++, v >>= 8)
+		h = (h ^ (v & 0xff)) * 0x100000001b3ULL;
+	return h;
+}
+
+void mmu_shim_record(int kind, int64_t a, int64_t b, const struct mmu_shim_site *site)
+{
+	struct mmu_shim_event *e;
+
+	if (site && !site->key) {
+		struct mmu_shim_site *s = (struct mmu_shim_site *)site;
+
+		s->key = mmu_shim_hash_str(mmu_shim_hash_str(0xcbf29ce484222325ULL, s->func),
+					   s->cond) | 1;
+	}
+	if (mmu_shim_nevents >= MMU_SHIM_MAX_EVENTS - 1) {
+		if (mmu_shim_nevents == MMU_SHIM_MAX_EVENTS - 1) {
+			e = &mmu_shim_events[mmu_shim_nevents++];
+			e->kind = MMU_EV_OVERFLOW;
+			e->a = e->b = 0;
+			e->site = 0;
+		}
+		return;
+	}
+	e = &mmu_shim_events[mmu_shim_nevents++];
+	e->kind = (uint32_t)kind;
+	e->a = a;
+	e->b = b;
+	e->site = site;
+}
+
+uint64_t mmu_shim_digest_events(uint64_t h)
+{
+	int i;
+
+	for (i = 0; i < mmu_shim_nevents; i++) {
+		const struct mmu_shim_event *e = &mmu_shim_events[i];
+
+		h = mmu_shim_mix(h, e->kind);
+		h = mmu_shim_mix(h, (uint64_t)e->a);
+		h = mmu_shim_mix(h, (uint64_t)e->b);
+		h = mmu_shim_mix(h, e->site ? e->site->key : 0);
+	}
+	return h;
+}
+
+void mmu_shim_reset(void)
+{
+	int i;
+
+	mmu_shim_nevents = 0;
+	mmu_shim_generation++;
+	memset(mmu_shim_locks, 0, sizeof(mmu_shim_locks));
+	for (i = 0; i < MMU_SHIM_NR_PAGES; i++) {
+		mmu_shim_pages[i].private = 0;
+		mmu_shim_freed[i] = mmu_shim_tdp_freed[i] = 0;
+		if (mmu_shim_dirty[i]) {
+			memset(mmu_shim_bufs[i], 0, sizeof(mmu_shim_bufs[i]));
+			mmu_shim_dirty[i] = 0;
+		}
+	}
+}
+
+/* ---- locks ------------------------------------------------------------------ */
+
+void mmu_shim_lock(int id, int kind)
+{
+	unsigned int slot = (unsigned int)id % MMU_SHIM_NR_LOCKS;
+	int misuse = 0;
+
+	mmu_shim_record(kind, id, 0, 0);
+	switch (kind) {
+	case MMU_EV_READ_LOCK:
+		misuse = mmu_shim_locks[slot].writer;
+		mmu_shim_locks[slot].readers++;
+		break;
+	case MMU_EV_WRITE_LOCK:
+	case MMU_EV_SPIN_LOCK:
+		misuse = mmu_shim_locks[slot].writer || mmu_shim_locks[slot].readers;
+		mmu_shim_locks[slot].writer = 1;
+		break;
+	case MMU_EV_READ_UNLOCK:
+		if (mmu_shim_locks[slot].readers > 0)
+			mmu_shim_locks[slot].readers--;
+		else
+			misuse = 2;
+		break;
+	default:
+		if (mmu_shim_locks[slot].writer)
+			mmu_shim_locks[slot].writer = 0;
+		else
+			misuse = 2;
+	}
+	if (misuse)
+		mmu_shim_record(MMU_EV_LOCK_MISUSE, id, misuse, 0);
+}
+
+int mmu_shim_lock_held(int id, int mode)
+{
+	unsigned int slot = (unsigned int)id % MMU_SHIM_NR_LOCKS;
+	int r = mmu_shim_locks[slot].readers > 0, w = mmu_shim_locks[slot].writer;
+
+	return mode == 1 ? r : mode == 2 ? w : (r || w);
+}
+
+/* ---- the page model ------------------------------------------------------------- */
+
+uint64_t mmu_shim_page_hpa(int idx)
+{
+	return (MMU_SHIM_PFN_BASE + (uint64_t)idx) << 12;
+}
+
+void *mmu_shim_page_virt(int idx)
+{
+	if (idx < 0 || idx >= MMU_SHIM_NR_PAGES)
+		return 0;
+	mmu_shim_dirty[idx] = 1;
+	return mmu_shim_bufs[idx];
+}
+
+void mmu_shim_set_page_private(int idx, void *sp)
+{
+	if (idx >= 0 && idx < MMU_SHIM_NR_PAGES)
+		mmu_shim_pages[idx].private = (unsigned long)sp;
+}
+
+int mmu_shim_page_index_of(const void *ptr)
+{
+	const unsigned char *p = ptr, *base = &mmu_shim_bufs[0][0];
+
+	if (p < base || p >= base + sizeof(mmu_shim_bufs))
+		return -1;
+	return (int)((p - base) / 4096);
+}
+
+int mmu_shim_sp_index(const void *sp)
+{
+	int i;
+
+	for (i = 0; sp && i < MMU_SHIM_NR_PAGES; i++)
+		if (mmu_shim_pages[i].private == (unsigned long)sp)
+			return i;
+	return -1;
+}
+
+uint64_t mmu_shim_zero_page_hpa(void)
+{
+	return MMU_SHIM_ZERO_PFN << 12;
+}
+
+int mmu_shim_sp_freed(int idx)
+{
+	return idx >= 0 && idx < MMU_SHIM_NR_PAGES && mmu_shim_freed[idx];
+}
+
+int mmu_shim_tdp_root_freed(int idx)
+{
+	return idx >= 0 && idx < MMU_SHIM_NR_PAGES && mmu_shim_tdp_freed[idx];
+}
+
+void mmu_shim_mark_freed(int idx, int tdp)
+{
+	if (idx < 0 || idx >= MMU_SHIM_NR_PAGES)
+		return;
+	if (tdp)
+		mmu_shim_tdp_freed[idx] = 1;
+	else
+		mmu_shim_freed[idx] = 1;
+}
+
+struct page *mmu_shim_pfn_to_page(uint64_t pfn)
+{
+	if (pfn >= MMU_SHIM_PFN_BASE && pfn < MMU_SHIM_PFN_BASE + MMU_SHIM_NR_PAGES)
+		return &mmu_shim_pages[pfn - MMU_SHIM_PFN_BASE];
+	if (pfn == MMU_SHIM_ZERO_PFN)
+		return &mmu_shim_zero_page;
+	mmu_shim_record(MMU_EV_BAD_PAGE, (int64_t)pfn, 0, 0);
+	mmu_shim_bad_page.private = 0;
+	return &mmu_shim_bad_page;
+}
+
+uint64_t mmu_shim_page_to_pfn(const struct page *page)
+{
+	if (page >= mmu_shim_pages && page < mmu_shim_pages + MMU_SHIM_NR_PAGES)
+		return MMU_SHIM_PFN_BASE + (uint64_t)(page - mmu_shim_pages);
+	return page == &mmu_shim_zero_page ? MMU_SHIM_ZERO_PFN : 0;
+}
+
+uint64_t mmu_shim_pa(const void *va)
+{
+	const unsigned char *p = va;
+	int idx = mmu_shim_page_index_of(va);
+
+	if (idx >= 0)
+		return mmu_shim_page_hpa(idx) + (uint64_t)((p - &mmu_shim_bufs[0][0]) % 4096);
+	if (p >= mmu_shim_zero_buf && p < mmu_shim_zero_buf + 4096)
+		return (MMU_SHIM_ZERO_PFN << 12) + (uint64_t)(p - mmu_shim_zero_buf);
+	mmu_shim_record(MMU_EV_BAD_PAGE, -1, 0, 0);
+	return 0;
+}
+
+void *mmu_shim_va(uint64_t pa)
+{
+	uint64_t pfn = pa >> 12;
+
+	if (pfn >= MMU_SHIM_PFN_BASE && pfn < MMU_SHIM_PFN_BASE + MMU_SHIM_NR_PAGES) {
+		mmu_shim_dirty[pfn - MMU_SHIM_PFN_BASE] = 1;
+		return mmu_shim_bufs[pfn - MMU_SHIM_PFN_BASE] + (pa & 4095);
+	}
+	if (pfn == MMU_SHIM_ZERO_PFN)
+		return mmu_shim_zero_buf + (pa & 4095);
+	mmu_shim_record(MMU_EV_BAD_PAGE, (int64_t)pfn, 0, 0);
+	return mmu_shim_bad_buf;
+}
+
+/* ---- helpers of the generated mmu_shim_bitfield() ---------------------------------- */
+
+static int mmu_shim_streq(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
+static int mmu_shim_measure(const void *u, size_t size, int *shift, int *width)
+{
+	uint64_t w = 0;
+	int s = 0, n = 0;
+
+	memcpy(&w, u, size < sizeof(w) ? size : sizeof(w));
+	if (!w)
+		return -1;
+	while (!(w & 1))
+		w >>= 1, s++;
+	while (w & 1)
+		w >>= 1, n++;
+	*shift = s;
+	*width = n;
+	return 0;
+}

@@ -1,0 +1,368 @@
+"""The dependency closure of the entry points, struct pruning, and TU assembly.
+
+Used by `mmucore.extract`; kept apart so each module stays small. Pieces are placed
+in an order C accepts: macros, forward declarations, types (by-value dependencies
+first), globals, the shim's stand-ins, prototypes, functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from mmucore import cparse, generations
+from mmucore.errors import MmuCiError
+from mmucore.manifest import Manifest
+
+TU_NAME = "mmu-ci-tu.c"
+
+
+class ExtractError(MmuCiError):
+    """A callee is neither in the model files nor in the shim (or the tree is unusable)."""
+
+
+@dataclass
+class Index:
+    """First definition of each name across the model files, in include order."""
+
+    functions: dict[str, cparse.Definition] = field(default_factory=dict)
+    macros: dict[str, cparse.Definition] = field(default_factory=dict)
+    types: dict[str, cparse.Definition] = field(default_factory=dict)
+    globals: dict[str, cparse.Definition] = field(default_factory=dict)
+    enumerators: dict[str, cparse.Definition] = field(default_factory=dict)
+    prototypes: dict[str, cparse.Definition] = field(default_factory=dict)
+    order: dict[int, int] = field(default_factory=dict)  # id(def) -> position
+
+    @classmethod
+    def build(cls, files: Iterable[cparse.FileIndex]) -> Index:
+        idx = cls()
+        table = {
+            "function": idx.functions,
+            "macro": idx.macros,
+            "type": idx.types,
+            "global": idx.globals,
+            "prototype": idx.prototypes,
+        }
+        for f in files:
+            for d in f.defs:
+                idx.order[id(d)] = len(idx.order)
+                table[d.kind].setdefault(d.name, d)
+                for e in d.enumerators:
+                    idx.enumerators.setdefault(e, d)
+        return idx
+
+    def lookup(self, name: str) -> cparse.Definition | None:
+        for table in (self.functions, self.macros, self.globals, self.types, self.enumerators):
+            if name in table:
+                return table[name]
+        return None
+
+    def facts(self) -> generations.TreeFacts:
+        fields = {}
+        for s in ("struct kvm_mmu", "struct kvm_mmu_page"):
+            d = self.types.get(s)
+            if d is not None and d.node is not None:
+                fields[s] = tuple(_all_fields(_body(d.node)))
+        protos = {}
+        for name, d in {**self.prototypes, **self.functions}.items():
+            if d.node is not None:
+                protos[name] = tuple(t for t, _ in cparse.parameters(d.node))
+        defs = {**self.macros, **self.functions}
+        return generations.TreeFacts(fields, defs, protos)
+
+
+@dataclass
+class Closure:
+    functions: list[cparse.Definition] = field(default_factory=list)
+    macros: list[cparse.Definition] = field(default_factory=list)
+    types: list[tuple[cparse.Definition, str, set[str]]] = field(default_factory=list)
+    globals: list[cparse.Definition] = field(default_factory=list)
+    calls: dict[str, set[str]] = field(default_factory=dict)
+    shimmed: set[str] = field(default_factory=set)
+    fallbacks: set[str] = field(default_factory=set)
+    structs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    tags: set[str] = field(default_factory=set)
+
+
+def _body(node: Node) -> Node | None:
+    if node.type in ("struct_specifier", "union_specifier"):
+        return node.child_by_field_name("body")
+    t = node.child_by_field_name("type")
+    return _body(t) if t is not None else None
+
+
+def _all_fields(body: Node | None) -> list[str]:
+    out: list[str] = []
+    for fd in body.named_children if body is not None else ():
+        if fd.type != "field_declaration":
+            continue
+        decls = fd.children_by_field_name("declarator")
+        t = fd.child_by_field_name("type")
+        if not decls and t is not None and t.child_by_field_name("body") is not None:
+            out += _all_fields(t.child_by_field_name("body"))
+        for d in decls:
+            nm = cparse.declarator_name(d)
+            if nm is not None:
+                out.append(cparse.node_text(nm))
+    return out
+
+
+def _prune(d: cparse.Definition, keep: set[str]) -> tuple[str, list[str], list[Node]]:
+    """The definition's text with unwanted fields blanked (lines kept), kept names, nodes."""
+    raw = bytearray(d.node.text or b"")
+    base = d.node.start_byte
+    kept: list[str] = []
+    nodes: list[Node] = []
+
+    def blank(n: Node) -> None:
+        for i in range(n.start_byte - base, n.end_byte - base):
+            if raw[i] != 0x0A:
+                raw[i] = 0x20
+
+    def walk(body: Node) -> bool:
+        any_kept = False
+        for fd in body.named_children:
+            if fd.type == "comment":
+                continue
+            t = fd.child_by_field_name("type")
+            decls = fd.children_by_field_name("declarator")
+            inner = t.child_by_field_name("body") if t is not None else None
+            if fd.type == "field_declaration" and not decls and inner is not None:
+                ok = walk(inner)
+            else:
+                names = [cparse.declarator_name(x) for x in decls]
+                names_s = [cparse.node_text(n) for n in names if n is not None]
+                ok = fd.type == "field_declaration" and any(n in keep for n in names_s)
+                if ok:
+                    kept.extend(n for n in names_s if n)
+                    nodes.append(fd)
+            if not ok:
+                blank(fd)
+            any_kept = any_kept or ok
+        return any_kept
+
+    body = _body(d.node)
+    if body is not None:
+        walk(body)
+    return raw.decode(errors="replace"), kept, nodes
+
+
+def close(
+    index: Index,
+    entry: list[str],
+    manifest: Manifest,
+    shim: frozenset[str],
+    fallbacks: tuple[str, ...],
+) -> Closure:
+    """Everything the entry points need, to a fixpoint over the fields they touch."""
+    touched: set[str] = set(manifest.keep_fields)
+    for _ in range(8):
+        c = _close_once(index, entry, manifest, shim, fallbacks, touched)
+        if c[1] <= touched:
+            return c[0]
+        touched |= c[1]
+    return c[0]
+
+
+def _close_once(index, entry, manifest, shim, fallbacks, touched):  # noqa: C901
+    c = Closure()
+    seen: set[int] = set()
+    fields_used: set[str] = set()
+    work: list[cparse.Definition] = [index.functions[n] for n in entry]
+    for name in manifest.extras:
+        target = _resolve(index, name, shim, c, fallbacks)
+        if target is not None and target is not True:
+            work.append(target)
+    while work:
+        d = work.pop()
+        if id(d) in seen:
+            continue
+        seen.add(id(d))
+        if d.kind == "macro":
+            c.macros.append(d)
+            uses, local = cparse.uses_of_macro(d), set()
+        elif d.kind == "type" and d.name in manifest.pruned_structs and d.node is not None:
+            text, kept, nodes = _prune(d, touched)
+            c.structs[d.name] = tuple(kept)
+            uses = cparse.Uses()
+            for n in nodes:
+                u = cparse.uses_of_node(n)
+                uses.idents.update(u.idents)
+                uses.types.update(u.types)
+            c.types.append((d, text, _strong(nodes)))
+            local = set()
+        elif d.kind == "type":
+            uses, local = cparse.uses_of_node(d.node), set()
+            if d.name.startswith(("struct ", "union ")):
+                c.structs[d.name] = tuple(f for f in _all_fields(_body(d.node)) if f)
+            c.types.append((d, d.text, _strong([d.node])))
+        else:
+            uses, local = cparse.uses_of_node(d.node), cparse.local_names(d.node)
+            (c.functions if d.kind == "function" else c.globals).append(d)
+        fields_used |= uses.fields
+        own = d.name
+        for name, line in uses.calls.items():
+            if name in local:
+                continue
+            c.calls.setdefault(own, set()).add(name)
+            target = _resolve(index, name, shim, c, fallbacks)
+            if target is None:
+                raise ExtractError(
+                    f"{own} ({d.file}:{d.line + line}) calls {name}, which is neither defined "
+                    f"in the model files ({', '.join(manifest.model_files[:3])}, ...) nor "
+                    f"provided by the shim; add it to the shim (mmucore/shim/) or the manifest"
+                )
+            if target is not True:
+                work.append(target)
+        for name in (*uses.idents, *uses.types):
+            if name in local or name == own:
+                continue
+            if name.startswith(("struct ", "union ")):
+                c.tags.add(name)
+            target = _resolve(index, name, shim, c, fallbacks)
+            if target is not None and target is not True:
+                work.append(target)
+    return c, fields_used
+
+
+def _resolve(index: Index, name: str, shim, c: Closure, fallbacks):
+    """True: the shim's; a Definition: extract it; None: unknown."""
+    if name in shim:
+        c.shimmed.add(name)
+        return True
+    d = index.lookup(name)
+    if d is not None:
+        return d
+    if name in fallbacks:
+        c.shimmed.add(name)
+        c.fallbacks.add(name)
+        return True
+    return None
+
+
+def _strong(nodes: list[Node]) -> set[str]:
+    """Type names a definition needs complete before it: typedefs and by-value tags."""
+    out: set[str] = set()
+    for root in nodes:
+        stack = [root]
+        while stack:
+            n = stack.pop()
+            if (
+                n.type == "type_identifier"
+                and n.parent is not None
+                and n.parent.type
+                not in (
+                    "struct_specifier",
+                    "union_specifier",
+                    "enum_specifier",
+                )
+            ):
+                out.add(cparse.node_text(n))
+            if n.type in ("field_declaration", "type_definition"):
+                t = n.child_by_field_name("type")
+                decls = n.children_by_field_name("declarator")
+                by_value = not decls or any(x.type != "pointer_declarator" for x in decls)
+                if t is not None and t.type.endswith("_specifier") and by_value:
+                    nm = t.child_by_field_name("name")
+                    if nm is not None and t.child_by_field_name("body") is None:
+                        out.add(f"{t.type.split('_')[0]} {cparse.node_text(nm)}")
+            stack.extend(n.children)
+    return out
+
+
+def _line(out: list[str], file: str, line: int) -> None:
+    out.append(f'#line {line} "{file}"')
+
+
+def assemble(c: Closure, banner: str) -> tuple[str, list[tuple[str, str, str, int, str]]]:
+    """The TU text and its pieces (kind, name, file, line, text) in TU order."""
+    out: list[str] = [f"/* mmu-ci translation unit: {banner} */"]
+    for name in sorted(c.fallbacks):
+        out.append(f"#define MMU_SHIM_FALLBACK_{name} 1")
+    out += ['#include "mmu_shim_kernel.h"', '#include "mmu_shim.c"']
+    pieces: list[tuple[str, str, str, int, str]] = []
+
+    def place(kind: str, d: cparse.Definition, text: str) -> None:
+        _line(out, d.file, d.line)
+        out.append(text)
+        pieces.append((kind, d.name, d.file, d.line, text))
+
+    def here() -> None:
+        out.append(f'#line {len(out) + 2} "{TU_NAME}"')
+
+    for d in sorted(c.macros, key=lambda d: (d.file, d.line)):
+        place("macro", d, d.text)
+    here()
+    defined = {d.name for d, _, _ in c.types}
+    for tag in sorted(c.tags | {n for n in defined if n.startswith(("struct ", "union "))}):
+        out.append(f"{tag};")
+    for d, text, _ in _topo(c.types):
+        place("type", d, text if text.rstrip().endswith(";") else text + ";")
+    for d in c.globals:
+        place("global", d, d.text)
+    here()
+    out.append('#include "mmu_shim_stubs.h"')
+    for d in c.functions:
+        body = d.node.child_by_field_name("body")
+        head = (d.node.text or b"")[: body.start_byte - d.node.start_byte].decode(errors="replace")
+        _line(out, d.file, d.line)
+        out.append(head.rstrip() + ";")
+    for d in sorted(c.functions, key=lambda d: (d.file, d.line)):
+        place("function", d, d.text)
+    here()
+    out.append(_bitfield_table(c))
+    return "\n".join(out) + "\n", pieces
+
+
+def _topo(types: list[tuple[cparse.Definition, str, set[str]]]):
+    by_name = {d.name: (d, t, s) for d, t, s in types}
+    done: set[str] = set()
+    order: list[tuple[cparse.Definition, str, set[str]]] = []
+
+    def visit(name: str, depth: int = 0) -> None:
+        if name in done or name not in by_name or depth > 200:
+            return
+        done.add(name)
+        for dep in sorted(by_name[name][2]):
+            visit(dep, depth + 1)
+        order.append(by_name[name])
+
+    for d, _, _ in sorted(types, key=lambda x: (x[0].file, x[0].line)):
+        visit(d.name)
+    return order
+
+
+def _bitfield_table(c: Closure) -> str:
+    """mmu_shim_bitfield(): bit position and width of each named bitfield, measured in C."""
+    cases: list[str] = []
+    for d, _, _ in c.types:
+        if not d.name.startswith(("struct ", "union ")) or d.node is None:
+            continue
+        for fname in _bitfields(_body(d.node)):
+            cases.append(
+                f'\tif (mmu_shim_streq(type, "{d.name}") && mmu_shim_streq(field, "{fname}")) {{\n'
+                f"\t\t{d.name} u;\n\t\tmemset(&u, 0, sizeof(u));\n\t\tu.{fname} = -1;\n"
+                f"\t\treturn mmu_shim_measure(&u, sizeof(u), shift, width);\n\t}}"
+            )
+    return (
+        "int mmu_shim_bitfield(const char *type, const char *field, int *shift, int *width)\n"
+        "{\n" + "\n".join(cases) + "\n\treturn -1;\n}\n"
+    )
+
+
+def _bitfields(body: Node | None) -> list[str]:
+    out: list[str] = []
+    for fd in body.named_children if body is not None else ():
+        if fd.type != "field_declaration":
+            continue
+        t = fd.child_by_field_name("type")
+        decls = fd.children_by_field_name("declarator")
+        if not decls and t is not None and t.child_by_field_name("body") is not None:
+            out += _bitfields(t.child_by_field_name("body"))
+        elif any(ch.type == "bitfield_clause" for ch in fd.children):
+            out += [
+                cparse.node_text(n) for x in decls if (n := cparse.declarator_name(x)) and n.text
+            ]
+    return out
