@@ -164,13 +164,33 @@ def _repo_for(tree: kernels.KernelTree, data_dir: Path) -> Path:
     return clone
 
 
+def _paths(series: Series) -> list[str]:
+    """Every path the series' diffs name (old and new)."""
+    out: set[str] = set()
+    for p in series.patches:
+        for m in re.finditer(r"^diff --git a/(\S+) b/(\S+)$", p.diff, re.M):
+            out.update(m.groups())
+    return sorted(out)
+
+
 @contextlib.contextmanager
-def worktree(repo: Path, commit: str) -> Iterator[Path]:
-    """A detached worktree of ``repo`` at ``commit``, removed on exit whatever happens."""
+def worktree(repo: Path, commit: str, paths: Sequence[str] | None = None) -> Iterator[Path]:
+    """A detached worktree of ``repo`` at ``commit``, removed on exit whatever happens.
+
+    With ``paths`` only those files are checked out (the index is complete): `git am`
+    needs no more, and a full kernel checkout costs seconds.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="mmuci-wt-"))
     wt = tmp / "wt"
     try:
-        proc.git(repo, "worktree", "add", "-q", "--detach", str(wt), commit)
+        if paths is None:
+            proc.git(repo, "worktree", "add", "-q", "--detach", str(wt), commit)
+        else:
+            proc.git(repo, "worktree", "add", "-q", "--no-checkout", "--detach", str(wt), commit)
+            proc.git(wt, "read-tree", "HEAD")
+            present = paths and proc.git(wt, "ls-tree", "-r", "--name-only", "HEAD", "--", *paths)
+            if present:
+                proc.git(wt, "checkout", "HEAD", "--", *present.splitlines())
         yield wt
     finally:
         with contextlib.suppress(MmuCiError):
@@ -186,7 +206,7 @@ def apply_series(series: Series, base: Base, data_dir: Path) -> AppliedSeries:
     repo = _repo_for(base.tree, data_dir)
     applied: list[AppliedPatch] = []
     failure: ApplyFailure | None = None
-    with worktree(repo, base.commit) as wt:
+    with worktree(repo, base.commit, _paths(series)) as wt:
         parent = base.commit
         for patch in series.patches:
             try:
