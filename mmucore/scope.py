@@ -1,0 +1,185 @@
+"""Scope: does a patch reach the modelled code, and which functions does it change?
+
+Two answers, cheap first:
+
+* ``files_touched`` vs the files the extraction reads (its pieces' files): a patch that
+  touches none of them cannot change the model; decided from the diff alone.
+* ``changed_pieces``: the exact criterion. Extract (no build) the revision before and
+  after and compare the pieces' texts, ignoring line numbers: if none changed, the patch
+  is `out-of-scope` whatever it touched.
+
+``hunk_definitions`` names the functions, types and macros the hunks fall in (modelled
+or not), for the report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmucore import proc
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one patch (or a whole series) changes of the modelled code."""
+
+    in_scope: bool
+    files: tuple[str, ...]  # files the diff touches
+    functions: tuple[str, ...]  # "kind name" of every definition the hunks fall in
+    pieces: tuple[str, ...]  # changed extraction pieces, "kind name" (the exact criterion)
+    reason: str
+
+    def to_json(self) -> dict:
+        return {
+            "in_scope": self.in_scope,
+            "files": list(self.files),
+            "functions": list(self.functions),
+            "pieces": list(self.pieces),
+            "reason": self.reason,
+        }
+
+
+def files_touched(diff: str) -> tuple[str, ...]:
+    """Tree-relative paths a unified git diff changes (old and new names)."""
+    out: list[str] = []
+    for m in re.finditer(r"^diff --git a/(\S+) b/(\S+)$", diff, re.M):
+        for p in m.groups():
+            if p not in out:
+                out.append(p)
+    return tuple(out)
+
+
+def _hunks(diff: str) -> Iterable[tuple[str, int, int, int, int]]:
+    """(file, old_start, old_len, new_start, new_len) for every hunk."""
+    file = None
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            file = line[4:].removeprefix("b/") if line[4:] != "/dev/null" else None
+        elif line.startswith("@@ ") and file:
+            m = re.match(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", line)
+            if m:
+                a, b, c, d = m.groups()
+                yield file, int(a), int(b or 1), int(c), int(d or 1)
+
+
+def _changed_new_lines(diff: str) -> dict[str, set[int]]:
+    """New-side line numbers of added lines, plus the line after each pure deletion."""
+    out: dict[str, set[int]] = {}
+    file = None
+    new = 0
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            file = line[4:].removeprefix("b/")
+        elif line.startswith("@@ "):
+            m = re.match(r"@@ -\d+(?:,\d+)? \+(\d+)", line)
+            new = int(m.group(1)) if m else 0
+        elif file and line.startswith("+"):
+            out.setdefault(file, set()).add(new)
+            new += 1
+        elif file and line.startswith("-"):
+            out.setdefault(file, set()).add(new)
+        elif file and line.startswith(" "):
+            new += 1
+    return out
+
+
+def definition_extents(path: str, text: str) -> list[tuple[str, str, int, int]]:
+    """(kind, name, first line, last line), 1-based, of the top-level definitions in C text:
+    functions, types and macros (tree-sitter, through `mmucore.cparse`)."""
+    from mmucore import cparse
+
+    out = []
+    for d in cparse.parse(path, text).defs:
+        out.append((d.kind, d.name, d.line, d.line + d.text.rstrip("\n").count("\n")))
+    return out
+
+
+def hunk_definitions(diff: str, new_texts: Mapping[str, str]) -> tuple[str, ...]:
+    """ "kind name" of each definition the diff's changed lines fall in (file -> new text)."""
+    names: list[str] = []
+    for file, lines in _changed_new_lines(diff).items():
+        text = new_texts.get(file)
+        if text is None or not file.endswith((".c", ".h")):
+            continue
+        for kind, name, a, b in definition_extents(file, text):
+            tag = f"{kind} {name}"
+            if any(a <= n <= b for n in lines) and tag not in names:
+                names.append(tag)
+    return tuple(names)
+
+
+def file_texts(repo: Path, rev: str, files: Iterable[str]) -> dict[str, str]:
+    """The text of each C file at ``rev`` (absent files are left out)."""
+    out = {}
+    for f in files:
+        if f.endswith((".c", ".h")):
+            r = proc.run(["git", "-C", str(repo), "show", f"{rev}:{f}"], check=False)
+            if r.returncode == 0:
+                out[f] = r.stdout
+    return out
+
+
+def changed_pieces(before: object, after: object) -> tuple[str, ...]:
+    """Pieces whose text differs between two extractions (line numbers ignored)."""
+    a = {(p.kind, p.name): p.text for p in before.pieces}  # type: ignore[attr-defined]
+    b = {(p.kind, p.name): p.text for p in after.pieces}  # type: ignore[attr-defined]
+    keys = sorted(set(a) | set(b), key=lambda k: (k[0], k[1]))
+    out = [f"{k} {n}" for k, n in keys if a.get((k, n)) != b.get((k, n))]
+    for name in ("entry_points", "features"):
+        if getattr(before, name, None) != getattr(after, name, None):
+            out.append(name.replace("_", "-"))
+    return tuple(out)
+
+
+def model_files(extraction: object) -> frozenset[str]:
+    """The tree files the extraction read pieces from."""
+    return frozenset(p.file for p in extraction.pieces)  # type: ignore[attr-defined]
+
+
+def quick(diff: str, modelled_files: Iterable[str]) -> Scope | None:
+    """`out-of-scope` from the diff alone when it touches no file the model reads, else None."""
+    files = files_touched(diff)
+    if set(files) & set(modelled_files):
+        return None
+    return Scope(False, files, (), (), "touches no file the modelled code is extracted from")
+
+
+def decide(diff: str, before: object, after: object, new_texts: Mapping[str, str]) -> Scope:
+    """The exact scope of one change from the extractions before and after it."""
+    files = files_touched(diff)
+    funcs = hunk_definitions(diff, new_texts)
+    pieces = changed_pieces(before, after)
+    if pieces:
+        shown = ", ".join(p.split(" ", 1)[-1] for p in pieces[:6])
+        more = f" and {len(pieces) - 6} more" if len(pieces) > 6 else ""
+        return Scope(True, files, funcs, pieces, f"changes modelled code: {shown}{more}")
+    why = "no extracted function, type or macro changes"
+    if funcs:
+        shown = ", ".join(f.split(" ", 1)[-1] for f in funcs[:4])
+        why += f" (changes {shown}, which the model does not use)"
+    return Scope(False, files, funcs, (), why)
+
+
+class FileIndex:
+    """Per base commit, the files the model reads: a small JSON cache so the quick test
+    needs no extraction on the next series against the same base."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.dir = cache_dir / "scope"
+
+    def get(self, commit: str) -> frozenset[str] | None:
+        p = self.dir / f"{commit}.json"
+        try:
+            return frozenset(json.loads(p.read_text()))
+        except (OSError, ValueError):
+            return None
+
+    def put(self, commit: str, files: Iterable[str]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / f"{commit}.json.tmp"
+        tmp.write_text(json.dumps(sorted(files)))
+        tmp.replace(self.dir / f"{commit}.json")

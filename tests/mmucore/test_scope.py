@@ -1,0 +1,97 @@
+"""Scope on real revisions: which definitions a patch changes, and does it reach the model."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.transforms import Transformation, regex_once, within_function
+from mmucore import proc, scope
+from mmucore.extract import extract
+
+pytestmark = pytest.mark.slow
+
+MMU_C = "arch/x86/kvm/mmu/mmu.c"
+KVM_HOST = "arch/x86/include/asm/kvm_host.h"
+
+
+def top_comment(func: str, comment: str, file: str = MMU_C) -> Transformation:
+    edit = within_function(func, regex_once(r"\)\s*\n\{\n", rf")\n{{\n\t/* {comment} */\n"))
+    return Transformation(f"c-{func}", file, edit, "c")
+
+
+@pytest.fixture(scope="module")
+def clone(tree_61, tmp_path_factory):
+    """A scratch clone: each test commits its change and gets (before, after, diff)."""
+    d = tmp_path_factory.mktemp("scope") / "t"
+    proc.git(d.parent, "clone", "-q", "--shared", str(tree_61.path), d.name)
+    proc.git(d, "config", "user.name", "t")
+    proc.git(d, "config", "user.email", "t@example.org")
+    return d
+
+
+def commit(clone, t: Transformation) -> tuple[str, str, str]:
+    before = proc.git(clone, "rev-parse", "HEAD")
+    files = t.apply(clone)
+    proc.git(clone, "commit", "-q", "-m", t.name, "--", *files)
+    after = proc.git(clone, "rev-parse", "HEAD")
+    return before, after, proc.git(clone, "diff", before, after) + "\n"
+
+
+def decide(clone, t: Transformation) -> scope.Scope:
+    before, after, diff = commit(clone, t)
+    texts = scope.file_texts(clone, after, scope.files_touched(diff))
+    return scope.decide(diff, extract(clone, before), extract(clone, after), texts)
+
+
+def test_comment_in_unmodelled_function_is_out_of_scope(clone):
+    t0 = time.perf_counter()
+    sc = decide(clone, top_comment("kvm_mmu_load", "x"))
+    assert time.perf_counter() - t0 < 1.0
+    assert not sc.in_scope and sc.files == (MMU_C,)
+    assert sc.functions == ("function kvm_mmu_load",)
+    assert "kvm_mmu_load, which the model does not use" in sc.reason
+
+
+def test_change_in_modelled_function_is_in_scope(clone):
+    edit = within_function("kvm_mmu_free_roots", regex_once(r"(?m)^\tint i;\n", "\tint i = 0;\n"))
+    sc = decide(clone, Transformation("init-i", MMU_C, edit, "x"))
+    assert sc.in_scope and sc.functions == ("function kvm_mmu_free_roots",)
+    assert sc.pieces == ("function kvm_mmu_free_roots",)
+
+
+def test_header_change_reaches_the_types_it_touches(clone):
+    edit = regex_once(r"(?m)^(struct kvm_mmu \{\n)", r"\1\tunsigned long mmu_ci_probe;\n")
+    sc = decide(clone, Transformation("field", KVM_HOST, edit, "x"))
+    assert sc.in_scope and "type struct kvm_mmu" in sc.functions
+    assert "type struct kvm_mmu" in sc.pieces
+
+
+def test_untouched_model_files_decide_without_extraction(clone):
+    t = Transformation("x86", "arch/x86/kvm/x86.c", regex_once(r"\A", "/* probe */\n"), "x86 probe")
+    before, _, diff = commit(clone, t)
+    files = scope.model_files(extract(clone, before))
+    assert MMU_C in files and "arch/x86/kvm/x86.c" not in files
+    t0 = time.perf_counter()
+    sc = scope.quick(diff, files)
+    assert time.perf_counter() - t0 < 0.05
+    assert sc is not None and not sc.in_scope and sc.files == ("arch/x86/kvm/x86.c",)
+    assert scope.quick(diff, files | {"arch/x86/kvm/x86.c"}) is None
+
+
+def test_file_index_cache(tmp_path):
+    idx = scope.FileIndex(tmp_path)
+    assert idx.get("abc") is None
+    idx.put("abc", [MMU_C, KVM_HOST])
+    assert idx.get("abc") == frozenset({MMU_C, KVM_HOST})
+
+
+def test_diff_parsing():
+    diff = (
+        "diff --git a/x.c b/x.c\n--- a/x.c\n+++ b/x.c\n@@ -1,3 +1,4 @@\n a\n+b\n c\n-d\n+e\n"
+        "diff --git a/y.h b/z.h\nsimilarity index 90%\n"
+    )
+    assert scope.files_touched(diff) == ("x.c", "y.h", "z.h")
+    text = "int f(void)\n{\n\treturn 0;\n}\n\nint g(void)\n{\n\treturn 1;\n}\n"
+    assert scope.hunk_definitions(diff, {"x.c": text}) == ("function f",)
