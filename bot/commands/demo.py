@@ -1,23 +1,121 @@
-"""`mmubot demo`: the main job on the embedded default.
+"""`mmubot demo`: the whole pipeline on the embedded default, through the real path.
 
-Until the pipeline exists (issue 5) it prepares both Debian trees and says so.
+Prepares the Debian 6.1 tree, starts a local public-inbox, posts a three-patch series
+made by the series factory, runs `mmubot check` on its cover letter's message-id,
+prints the report, writes it as JSON and HTML, and stops the server.
+
+The series (the seed thread's situation, in three patches):
+  1. a true refactor claiming no functional change   -> same
+  2. a comment in a function the model does not use   -> out-of-scope
+  3. a behaviour change that also claims no change    -> differs, flagged against its claim
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
 
-from bot import kernels
+from bot import kernels, pipeline
 from bot.commands.kernel import _progress_printer
 from bot.config import Config
+from bot.render_html import write_html
+from bot.render_text import print_report, progress_bars
+from bot.transforms import Transformation, regex_once, replace_once, within_function
+
+MMU_C = "arch/x86/kvm/mmu/mmu.c"
+
+
+def refactor_nfc() -> Transformation:
+    """The early-out test `i == N` becomes `i >= N`: the loop never passes N, so equal."""
+    return Transformation(
+        "free-roots-bound-ge",
+        MMU_C,
+        within_function("kvm_mmu_free_roots", replace_once("i == KVM_MMU_NUM", "i >= KVM_MMU_NUM")),
+        "KVM: x86/mmu: Use >= for the early-out bound in kvm_mmu_free_roots()",
+        "Compare against KVM_MMU_NUM_PREV_ROOTS with >= so that the bound reads the\n"
+        "same as the loop above it.\n\nNo functional change intended.",
+    )
+
+
+def out_of_scope_comment() -> Transformation:
+    """A comment in kvm_mmu_load(), which none of the checks reaches."""
+    edit = within_function(
+        "kvm_mmu_load",
+        regex_once(
+            r"\)\s*\n\{\n", ")\n{\n\t/* Roots are allocated here, freed by kvm_mmu_unload(). */\n"
+        ),
+    )
+    return Transformation(
+        "load-comment",
+        MMU_C,
+        edit,
+        "KVM: x86/mmu: Say where roots are allocated and freed",
+        "A comment for readers of kvm_mmu_load().",
+    )
+
+
+def zap_on_last_ref_nfc() -> Transformation:
+    """Zap a root when its root_count drops to 0 even if it is still valid: a behaviour
+    change (valid roots used to stay cached) described as a cleanup."""
+    return Transformation(
+        "free-root-zap-valid",
+        MMU_C,
+        within_function("mmu_free_root_page", replace_once(" && sp->role.invalid)", ")")),
+        "KVM: x86/mmu: Simplify the last-reference test in mmu_free_root_page()",
+        "A root whose last reference goes away is always invalid by then, so the\n"
+        "role.invalid test is redundant; drop it.\n\nNo functional change intended.",
+    )
+
+
+def demo_transformations() -> list[Transformation]:
+    """The demo series, in order."""
+    return [refactor_nfc(), out_of_scope_comment(), zap_on_last_ref_nfc()]
+
+
+EXPECTED = ["same", "out-of-scope", "differs"]
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    for ver in ("6.1", "6.12"):
-        tree, worked = kernels.prepare(cfg.data_dir, ver, _progress_printer(f"extracting {ver}"))
-        state = "prepared" if worked else "already prepared"
-        print(
-            f"{tree.name}: Linux {tree.version} {state} at {tree.path} (commit {tree.commit[:12]})"
+    """Prepare 6.1, serve the demo series on a local inbox, check it, write the reports."""
+    from bot.inbox import LocalInbox
+    from bot.seriesgen import deliver, make_series
+
+    t0 = time.perf_counter()
+    tree, worked = kernels.prepare(cfg.data_dir, "6.1", _progress_printer("extracting 6.1"))
+    print(f"{tree.name}: Linux {tree.version} {'prepared' if worked else 'ready'} at {tree.path}")
+    out = cfg.data_dir / "demo"
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mmuci-demo-") as tmp:
+        gen = make_series(
+            tree.path,
+            tree.commit,
+            demo_transformations(),
+            workdir=Path(tmp),
+            cover_subject="KVM: x86/mmu: Tidy up root freeing",
+            cover_body="Three small cleanups of the root-freeing code.",
+            series_id="mmuci-demo",
         )
-    print("The check pipeline (fetch, apply, extract, build, check, report) is not wired yet.")
+        with LocalInbox(Path(tmp) / "public-inbox") as inbox:
+            deliver(inbox, gen)
+            print(f"posted {len(gen.patches)} patches to {inbox.url} ({gen.cover_message_id})")
+            values = {s: dict(kv) for s, kv in cfg.values.items()}
+            values["lore"]["url"] = inbox.url
+            values["trees"]["default"] = tree.name
+            demo_cfg = dataclasses.replace(cfg, values=values)
+            msgid = gen.cover_message_id.strip("<>")
+            t1 = time.perf_counter()
+            with progress_bars() as progress:
+                report = pipeline.check(msgid, demo_cfg, progress=progress)
+    print_report(report)
+    report.write_json(out / "report.json")
+    write_html(report, out / "report.html")
+    got = [p.verdict for p in report.patches]
+    print(f"\nJSON: {out / 'report.json'}\nHTML: {out / 'report.html'}")
+    print(f"check took {time.perf_counter() - t1:.1f}s; demo {time.perf_counter() - t0:.1f}s")
+    if got != EXPECTED:
+        print(f"unexpected verdicts {got}, the demo series is designed for {EXPECTED}")
+        return 1
     return 0

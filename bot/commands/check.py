@@ -1,0 +1,31 @@
+"""`mmubot check SERIES`: fetch, apply, scope, build, check, report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot import pipeline
+from bot.config import Config
+from bot.render_html import write_html
+from bot.render_text import print_report, progress_bars
+
+
+def run(args: argparse.Namespace, cfg: Config) -> int:
+    """Check one series; exit 0 no behaviour change, 1 change or crash, 2 could not run."""
+    with progress_bars() as progress:
+        report = pipeline.check(
+            args.series,
+            cfg,
+            tree_name=getattr(args, "tree", None),
+            revision=getattr(args, "revision", None),
+            progress=progress,
+        )
+    print_report(report)
+    if getattr(args, "json_out", None):
+        report.write_json(args.json_out)
+        print(f"JSON report: {args.json_out}", file=sys.stderr)
+    if getattr(args, "html_out", None):
+        write_html(report, args.html_out)
+        print(f"HTML report: {args.html_out}", file=sys.stderr)
+    return report.exit_code

@@ -1,0 +1,242 @@
+"""Orchestration: series reference -> Report.
+
+fetch (intake) -> base (tree) -> apply per patch (tree) -> scope -> extract -> checks
+(the engine builds) -> report. Each patch is checked against the revision before it,
+and the whole series against the base. Every failure after the fetch becomes a verdict
+with a reason: one series never takes the bot down.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from bot import intake, tree
+from bot.config import Config
+from bot.report import PatchReport, Report, check_verdict, reproduce_command, worst
+from mmucore import scope
+from mmucore.errors import MmuCiError
+
+# progress(stage, done, total): stages "fetch", "apply", "scope", "check".
+Progress = Callable[[str, int, int], None]
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+class _Extractions:
+    """Extractions by revision: each revision is extracted at most once per run."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self.done: dict[str, object] = {}
+        self.seconds = 0.0
+
+    def get(self, rev: str) -> object:
+        if rev not in self.done:
+            from mmucore.extract import extract
+
+            t = time.perf_counter()
+            self.done[rev] = extract(self.repo, rev)
+            self.seconds += time.perf_counter() - t
+        return self.done[rev]
+
+
+def _failure_reason(e: BaseException) -> tuple[str, str]:
+    """(verdict, one-line reason) for an exception raised while extracting or checking."""
+    name = type(e).__name__
+    first = (str(e).strip().splitlines() or [name])[0]
+    if name in ("BuildError", "RefusedInput"):
+        return "build-error", f"{name}: {first}"
+    if isinstance(e, MmuCiError):
+        return "build-error", first
+    # A bug of ours must not lose the series: report it, with where it happened.
+    where = traceback.extract_tb(e.__traceback__)[-1]
+    return (
+        "build-error",
+        f"internal error {name} at {Path(where.filename).name}:{where.lineno}: {first}",
+    )
+
+
+def _run_checks(before: object, after: object, cache_dir: Path) -> tuple[list, str, str]:
+    from checks.engine import run_checks
+
+    results = list(run_checks(before, after, cache_dir=cache_dir))
+    verdict = check_verdict(results)
+    reason = ", ".join(f"{r.name}: {r.verdict}" for r in results) or "no check applies"
+    return results, verdict, reason
+
+
+def _check_patch(
+    pr: PatchReport,
+    diff: str,
+    ex: _Extractions,
+    index: scope.FileIndex,
+    base_commit: str,
+    cache_dir: Path,
+) -> None:
+    """Fill in scope, checks and verdict of one applied patch."""
+    t0 = time.perf_counter()
+    assert pr.parent and pr.revision
+    known = index.get(base_commit)
+    quick = scope.quick(diff, known) if known is not None else None
+    if quick is not None:
+        pr.scope, pr.verdict, pr.reason = quick.to_json(), "out-of-scope", quick.reason
+        pr.timings["scope"] = time.perf_counter() - t0
+        return
+    try:
+        before = ex.get(pr.parent)
+        index.put(base_commit, scope.model_files(ex.get(base_commit)))
+        quick = scope.quick(diff, scope.model_files(before))
+        if quick is None:
+            after = ex.get(pr.revision)
+            texts = scope.file_texts(ex.repo, pr.revision, scope.files_touched(diff))
+            sc = scope.decide(diff, before, after, texts)
+        else:
+            sc = quick
+    except Exception as e:  # noqa: BLE001 - any failure is this patch's verdict
+        pr.verdict, pr.reason = _failure_reason(e)
+        pr.timings["scope"] = time.perf_counter() - t0
+        return
+    pr.scope = sc.to_json()
+    pr.timings["scope"] = time.perf_counter() - t0
+    if not sc.in_scope:
+        pr.verdict, pr.reason = "out-of-scope", sc.reason
+        return
+    t1 = time.perf_counter()
+    try:
+        pr.checks, pr.verdict, pr.reason = _run_checks(before, after, cache_dir)
+    except Exception as e:  # noqa: BLE001
+        pr.verdict, pr.reason = _failure_reason(e)
+    pr.timings["check"] = time.perf_counter() - t1
+
+
+def check_series(
+    series: intake.Series,
+    cfg: Config,
+    *,
+    tree_name: str | None = None,
+    progress: Progress = _noop,
+    timings: dict[str, float] | None = None,
+) -> Report:
+    """Run a fetched series through base, apply, scope, extract/build and checks."""
+    timings = dict(timings or {})
+    t0 = time.perf_counter()
+    trees = tree.configured_trees(cfg, tree_name)
+    base = tree.select_base(series, trees)
+    timings["base"] = time.perf_counter() - t0
+    progress("apply", 0, len(series.patches))
+    t = time.perf_counter()
+    applied = tree.apply_series(series, base, cfg.data_dir)
+    timings["apply"] = time.perf_counter() - t
+    progress("apply", len(applied.patches), len(series.patches))
+
+    cache_dir = cfg.data_dir / "build-cache"
+    ex = _Extractions(applied.repo)
+    index = scope.FileIndex(cfg.data_dir)
+    by_index = {a.index: a for a in applied.patches}
+    reports: list[PatchReport] = []
+    t = time.perf_counter()
+    for n, p in enumerate(series.patches, 1):
+        a = by_index.get(p.index)
+        pr = PatchReport(p.index, p.subject, p.msgid, "apply-error", "", p.nfc_claim)
+        reports.append(pr)
+        if a is None:
+            f = applied.failure
+            if f is not None and f.index == p.index:
+                pr.reason = f.reason()
+                pr.apply_error = {"message": f.message, "file": f.file, "hunk": f.hunk}
+            else:
+                pr.reason = f"not applied: patch {f.index if f else '?'} did not apply"
+            continue
+        pr.parent, pr.revision = a.parent, a.revision
+        _check_patch(pr, p.diff, ex, index, base.commit, cache_dir)
+        progress("check", n, len(series.patches))
+    whole = _whole_series(reports, base.commit, ex, cache_dir)
+    timings["check"] = time.perf_counter() - t
+    timings["extract"] = ex.seconds
+
+    verdicts = [p.verdict for p in reports]
+    verdict = worst(verdicts)
+    if whole is not None and whole.verdict in ("differs", "crash", "build-error"):
+        verdict = worst([verdict, whole.verdict])
+    return Report(
+        series=_series_json(series),
+        base=base.to_json(),
+        patches=reports,
+        verdict=verdict,
+        reason=_summary(reports, applied.failure, whole),
+        whole=whole,
+        timings=timings,
+        reproduce=reproduce_command(series.msgid or series.source, series.lore_url, tree_name),
+    )
+
+
+def _whole_series(
+    reports: list[PatchReport], base_commit: str, ex: _Extractions, cache_dir: Path
+) -> PatchReport | None:
+    """The whole series against the base, when more than one patch reached the model."""
+    checked = [p for p in reports if p.checks or p.verdict in ("build-error", "crash")]
+    if len(checked) < 2 or any(p.verdict == "apply-error" for p in reports):
+        return None
+    last = reports[-1].revision
+    assert last is not None
+    pr = PatchReport(0, "whole series", "", "same", "", False, base_commit, last)
+    t = time.perf_counter()
+    try:
+        pr.checks, pr.verdict, pr.reason = _run_checks(ex.get(base_commit), ex.get(last), cache_dir)
+    except Exception as e:  # noqa: BLE001
+        pr.verdict, pr.reason = _failure_reason(e)
+    pr.timings["check"] = time.perf_counter() - t
+    return pr
+
+
+def _summary(reports: list[PatchReport], failure: object, whole: PatchReport | None) -> str:
+    counts: dict[str, int] = {}
+    for p in reports:
+        counts[p.verdict] = counts.get(p.verdict, 0) + 1
+    parts = [f"{n} {v}" for v, n in sorted(counts.items())]
+    text = f"{len(reports)} patch(es): " + ", ".join(parts)
+    if failure is not None:
+        text += f"; {failure.reason()}"  # type: ignore[attr-defined]
+    contradicted = [str(p.index) for p in reports if p.nfc_contradicted]
+    if contradicted:
+        text += f"; patch {', '.join(contradicted)} claims no functional change but differs"
+    if whole is not None:
+        text += f"; whole series: {whole.verdict}"
+    return text
+
+
+def _series_json(s: intake.Series) -> dict:
+    d = asdict(s)
+    d["patches"] = [{k: v for k, v in p.items() if k not in ("mbox", "diff")} for p in d["patches"]]
+    for k in ("revisions", "msgids", "notes"):
+        d[k] = list(d[k])
+    for p in d["patches"]:
+        p["trailers"] = list(p["trailers"])
+    return d
+
+
+def check(
+    ref: str,
+    cfg: Config,
+    *,
+    tree_name: str | None = None,
+    revision: int | None = None,
+    progress: Progress = _noop,
+) -> Report:
+    """`mmubot check`: fetch the series ``ref`` and check it. Bad input raises MmuCiError."""
+    t0 = time.perf_counter()
+    progress("fetch", 0, 1)
+    series = intake.load(ref, cfg.get("lore", "url"), revision=revision)
+    progress("fetch", 1, 1)
+    fetch = time.perf_counter() - t0
+    report = check_series(
+        series, cfg, tree_name=tree_name, progress=progress, timings={"fetch": fetch}
+    )
+    report.timings["total"] = time.perf_counter() - t0
+    return report

@@ -1,0 +1,120 @@
+"""Terminal rendering of a Report (rich), and progress bars while a series is checked."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.report import PatchReport, Report
+from checks.render import render_result
+
+COLOURS = {
+    "same": "green",
+    "out-of-scope": "dim",
+    "differs": "bold red",
+    "differs-outside-invariants": "yellow",
+    "crash": "bold red",
+    "build-error": "magenta",
+    "apply-error": "magenta",
+}
+
+
+def _v(verdict: str) -> str:
+    return f"[{COLOURS.get(verdict, 'white')}]{verdict}[/]"
+
+
+def _patch_details(p: PatchReport) -> list[str]:
+    out = []
+    if p.apply_error:
+        out.append(escape(p.apply_error["message"]))
+        if p.apply_error.get("hunk"):
+            out.append("failing hunk:")
+            out += [f"  {escape(ln)}" for ln in p.apply_error["hunk"].splitlines()[:20]]
+    for r in p.checks:
+        if r.verdict not in ("same", "skipped"):
+            out += [escape(ln) for ln in render_result(r).splitlines()]
+    return out
+
+
+def print_report(report: Report, console: Console | None = None) -> None:
+    """The report as a reviewer reads it: one line per patch, then the details."""
+    c = console or Console()
+    s = report.series
+    c.print(f"[bold]{escape(s['subject'])}[/] (v{s['revision']}) by {escape(s['author'])}")
+    if report.base:
+        b = report.base
+        c.print(f"base: {b['tree']} {b['commit'][:12]} ({b['version']}): {escape(b['reason'])}")
+    t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    t.add_column("#", justify="right")
+    t.add_column("verdict")
+    t.add_column("NFC")
+    t.add_column("subject")
+    t.add_column("why")
+    for p in report.patches:
+        nfc = (
+            "[bold red]claimed, differs[/]"
+            if p.nfc_contradicted
+            else ("claimed" if p.nfc_claim else "")
+        )
+        t.add_row(str(p.index), _v(p.verdict), nfc, escape(p.subject), escape(p.reason))
+    if report.whole is not None:
+        t.add_row(
+            "all", _v(report.whole.verdict), "", "whole series vs base", escape(report.whole.reason)
+        )
+    c.print(t)
+    for p in report.patches + ([report.whole] if report.whole else []):
+        details = _patch_details(p)
+        if details:
+            title = f"patch {p.index}" if p.index else "whole series"
+            c.rule(f"{title}: {p.verdict}")
+            for line in details:
+                c.print(line, highlight=False)
+    for p in report.nfc_contradictions:
+        c.print(
+            f"[bold red]patch {p.index} says it makes no functional change, "
+            f"but its behaviour differs[/]"
+        )
+    tm = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items())
+    c.print(f"verdict: {_v(report.verdict)} ({escape(report.reason)})")
+    c.print(f"timings: {tm}", style="dim")
+    c.print(f"reproduce: {escape(report.reproduce)}", style="dim", soft_wrap=True)
+
+
+def render_text(report: Report, width: int = 120) -> str:
+    """The same report as plain text (for a log or a mail)."""
+    c = Console(width=width, record=True, file=open("/dev/null", "w"), color_system=None)
+    print_report(report, c)
+    return c.export_text()
+
+
+@contextlib.contextmanager
+def progress_bars(enabled: bool | None = None) -> Iterator:
+    """A ``progress(stage, done, total)`` callback; bars only when stderr is a terminal."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    bars = Progress(
+        TextColumn("{task.description:>6}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(stage, total=total)
+        bars.update(tasks[stage], completed=done, total=total)
+
+    with bars:
+        yield update
