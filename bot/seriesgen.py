@@ -42,7 +42,7 @@ class GeneratedSeries:
     base: str  # full sha of the base commit
     head: str  # full sha of the last patch's commit
     version: int
-    clone: Path  # scratch clone holding the commits (branch ``series``)
+    clone: Path  # scratch clone holding the commits (branch ``series``), maybe sparse
     cover_message_id: str
     cover: bytes
     patches: tuple[GeneratedPatch, ...]
@@ -106,13 +106,15 @@ def make_series(
     series_id: str | None = None,
     to: str = DEFAULT_TO,
     author: tuple[str, str] = DEFAULT_AUTHOR,
+    full_checkout: bool = False,
 ) -> GeneratedSeries:
     """Commit ``transformations`` on ``base_rev`` of ``tree_path`` and format them as mails.
 
     ``in_reply_to`` threads the cover letter under another message (e.g. v1's cover
     letter, for a v2); ``references`` are older ancestors of that message, if any.
     ``series_id`` names the series in the Message-IDs; by default it is derived from
-    the base, the transformations and the cover subject.
+    the base, the transformations and the cover subject. The scratch clone has only
+    the edited files checked out unless ``full_checkout`` (its commits are complete).
     """
     if not transformations:
         raise TransformError("a series needs at least one transformation")
@@ -128,6 +130,10 @@ def make_series(
     # --shared borrows the prepared tree's objects read-only; nothing is written there.
     proc.git(clone.parent, "clone", "-q", "--shared", "--no-checkout", str(tree_path), clone.name)
     g = _Git(clone, author, version)
+    if not full_checkout:
+        # Only the edited files are checked out: a full checkout costs seconds per series.
+        touched = sorted({f"/{rel}" for t in transformations for rel, _ in t.edits})
+        g("sparse-checkout", "set", "--no-cone", *touched)
     g("checkout", "-q", "-b", "series", base)
     commits = []
     for i, t in enumerate(transformations, 1):

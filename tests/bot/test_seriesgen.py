@@ -180,7 +180,10 @@ def test_v2_threads_under_v1(tree_61, tmp_path: Path) -> None:
         version=2,
         in_reply_to=v1.cover_message_id,
         series_id="re",
+        full_checkout=True,
     )
+    assert not (v1.clone / "arch/x86/kvm/x86.c").exists(), "only edited files are checked out"
+    assert (v2.clone / "arch/x86/kvm/x86.c").is_file()
     cover = message_from_bytes(v2.cover)
     assert cover["Subject"].startswith("[PATCH v2 0/2]")
     assert cover["In-Reply-To"] == v1.cover_message_id
