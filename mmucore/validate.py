@@ -364,6 +364,8 @@ def _refuse_tu(tumap: _TuMap, tu_lines: list[str], tu_line: int, reason: str) ->
 def _check_tu_directives(extraction: Extraction, tumap: _TuMap, tu_lines: list[str]) -> None:
     macros = {p.name: _norm(p.text) for p in extraction.pieces if p.kind == "macro"}
     for first, text in logical_lines(extraction.tu):
+        if not text.lstrip().startswith(("#", "%:", "/*")):
+            continue  # cannot be a directive: saves tokenising every line
         try:
             toks = tokenize(text)
         except LexError:
@@ -385,11 +387,56 @@ def _check_tu_directives(extraction: Extraction, tumap: _TuMap, tu_lines: list[s
         raise _refuse_tu(tumap, tu_lines, first, "a preprocessor line the extractor did not emit")
 
 
+_CONDITIONALS = frozenset("if ifdef ifndef elif elifdef elifndef else endif".split())
+_INTERPRETED = _CONDITIONALS | {"define", "undef"}  # the extractor evaluates these in headers
+
+
+def check_dropped_directives(extraction: Extraction) -> None:
+    """Refuse a directive the extractor left out of a piece (e.g. ``#include`` in a body).
+
+    The extractor resolves conditionals and blanks every other directive line, so the
+    code built would silently differ from the patched source; the original text is
+    read back from the tree at ``extraction.rev`` (skipped for an extraction without one).
+    """
+    from mmucore.extract import read_files  # the stage to our left; only its reader
+
+    pieces = [p for p in extraction.pieces if p.kind != "macro"]
+    if not extraction.rev or not pieces:
+        return
+    _, files = read_files(extraction.tree, extraction.rev, tuple(sorted({p.file for p in pieces})))
+    for p in pieces:
+        lines = files.get(p.file, "").splitlines()
+        region = lines[p.line - 1 : p.line + p.text.count("\n")]
+        text = "\n".join(region)
+        if "#" not in text and "%:" not in text:
+            continue
+        allowed = _CONDITIONALS if p.kind == "function" else _INTERPRETED
+        try:
+            toks = tokenize(text)
+        except LexError as e:
+            raise _refuse(p, e.line, e.what) from None
+        for i, t in enumerate(toks):
+            if t.text != "#" or not t.bol or i + 1 == len(toks) or toks[i + 1].bol:
+                continue
+            name = toks[i + 1].text
+            if name not in allowed:
+                text = region[t.line - 1] if t.line <= len(region) else ""
+                raise RefusedInput(
+                    f"a #{name} directive inside {p.name}: the extractor leaves it out, so "
+                    "mmu-ci would build code that differs from the patch",
+                    p,
+                    file=p.file,
+                    line=p.line + t.line - 1,
+                    source_line=text,
+                )
+
+
 def check_translation_unit(extraction: Extraction) -> None:
     """Raise RefusedInput unless every piece and the TU itself are safe to compile."""
     known = _known_functions(extraction)
     for piece in extraction.pieces:
         check_piece(piece, known)
+    check_dropped_directives(extraction)
     tu_lines = extraction.tu.splitlines()
     tumap = _TuMap(extraction)
     _check_tu_directives(extraction, tumap, tu_lines)

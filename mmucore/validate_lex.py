@@ -8,22 +8,32 @@ Each token keeps the 1-based physical line it starts on, so a refusal can name i
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-_SPLICE = re.compile(r"\\[ \t]*\r?\n")
-_IDENT = re.compile(r"[A-Za-z_\$\x80-\U0010ffff][A-Za-z0-9_\$\x80-\U0010ffff]*")
-_NUMBER = re.compile(r"\.?[0-9](?:[eEpP][+-]|[A-Za-z0-9_.])*")
-_LITERAL_PREFIX = re.compile(r"(?:u8|u|U|L)?(?=['\"])")
-# longest first, so "%:%:" wins over "%:" and "<<=" over "<<"
+_SPLICE = re.compile(r"\\[ \t]*\n")
 _PUNCT = sorted(
     "%:%: ... <<= >>= -> ++ -- << >> <= >= == != && || *= /= %= += -= &= ^= |= ## "
     "<: :> <% %> %: [ ] ( ) { } . & * + - ~ ! / % < > ^ | ? : ; = , #".split(),
     key=len,
     reverse=True,
-)
+)  # longest first, so "%:%:" wins over "%:" and "<<=" over "<<"
 _DIGRAPHS = {"<:": "[", ":>": "]", "<%": "{", "%>": "}", "%:": "#", "%:%:": "##"}
-_TRIGRAPH = re.compile(r"\?\?[=(/)'<!>-]")
+_ID = r"[A-Za-z_$\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*"
+_MASTER = re.compile(
+    r"(?P<nl>\n)|(?P<ws>[ \t\f\v\r]+)|(?P<lc>//[^\n]*)|(?P<bc>/\*.*?\*/)|(?P<badbc>/\*)"
+    r"|(?P<tri>\?\?[=(/)'<!>-])"
+    r"|(?P<string>(?:u8|u|U|L)?\"(?:[^\"\\\n]|\\.)*\")"
+    r"|(?P<char>(?:u8|u|U|L)?'(?:[^'\\\n]|\\.)*')"
+    r"|(?P<badlit>(?:u8|u|U|L)?[\"'])"
+    rf"|(?P<ident>{_ID})"
+    r"|(?P<number>\.?[0-9](?:[eEpP][+-]|[A-Za-z0-9_.])*)"
+    r"|(?P<punct>" + "|".join(re.escape(p) for p in _PUNCT) + r")"
+    r"|(?P<other>.)",
+    re.S,
+)
 
 
 @dataclass(frozen=True)
@@ -43,110 +53,61 @@ class LexError(ValueError):
         super().__init__(f"line {line}: {what}")
 
 
-def _splice(text: str) -> tuple[str, list[int]]:
-    """Join continued lines; return the text and, per character, its physical line."""
+def _splice(text: str) -> tuple[str, Callable[[int], int]]:
+    """Join continued lines; return the text and a map from its offsets to physical lines."""
     out: list[str] = []
-    lines: list[int] = []
-    line = 1
+    splices: list[int] = []  # offsets in the result where a continuation was removed
     pos = 0
+    size = 0
     for m in _SPLICE.finditer(text):
-        chunk = text[pos : m.start()]
-        for ch in chunk:
-            out.append(ch)
-            lines.append(line)
-            if ch == "\n":
-                line += 1
-        line += 1
+        out.append(text[pos : m.start()])
+        size += m.start() - pos
+        splices.append(size)
         pos = m.end()
-    for ch in text[pos:]:
-        out.append(ch)
-        lines.append(line)
-        if ch == "\n":
-            line += 1
-    lines.append(line)
-    return "".join(out), lines
+    out.append(text[pos:])
+    src = "".join(out)
+    newlines = [m.start() for m in re.finditer("\n", src)]
+
+    def line(offset: int) -> int:
+        return 1 + bisect.bisect_left(newlines, offset) + bisect.bisect_right(splices, offset)
+
+    return src, line
 
 
 def tokenize(text: str) -> list[Token]:
     """Tokenise C (or a preprocessor line) into tokens; comments and blanks are dropped."""
-    src, lines = _splice(text.replace("\r\n", "\n"))
+    src, line = _splice(text.replace("\r\n", "\n"))
     toks: list[Token] = []
-    i = 0
-    n = len(src)
     bol = True
-    while i < n:
-        c = src[i]
-        if c == "\n":
+    for m in _MASTER.finditer(src):
+        kind = m.lastgroup
+        if kind == "nl":
             bol = True
-            i += 1
-            continue
-        if c in " \t\f\v\r":
-            i += 1
-            continue
-        if src.startswith("//", i):
-            j = src.find("\n", i)
-            i = n if j < 0 else j
-            continue
-        if src.startswith("/*", i):
-            j = src.find("*/", i + 2)
-            if j < 0:
-                raise LexError(lines[i], "unterminated comment")
-            if "\n" in src[i:j]:
-                bol = True  # stricter than C: a directive may not hide behind a comment
-            i = j + 2
-            continue
-        m = _TRIGRAPH.match(src, i)
-        if m:
-            raise LexError(lines[i], f"trigraph {m.group()!r}")
-        m = _LITERAL_PREFIX.match(src, i)
-        if m is not None and (m.end() > i or c in "'\""):
-            q = src[m.end()]
-            j = m.end() + 1
-            while j < n and src[j] != q:
-                if src[j] == "\n":
-                    raise LexError(lines[i], "unterminated literal")
-                j += 2 if src[j] == "\\" else 1
-            if j >= n:
-                raise LexError(lines[i], "unterminated literal")
-            kind = "string" if q == '"' else "char"
-            toks.append(Token(kind, src[i : j + 1], lines[i], bol))
-            bol = False
-            i = j + 1
-            continue
-        m = _IDENT.match(src, i)
-        if m:
-            toks.append(Token("ident", m.group(), lines[i], bol))
-            bol = False
-            i = m.end()
-            continue
-        m = _NUMBER.match(src, i)
-        if m:
-            toks.append(Token("number", m.group(), lines[i], bol))
-            bol = False
-            i = m.end()
-            continue
-        for p in _PUNCT:
-            if src.startswith(p, i):
-                toks.append(Token("punct", _DIGRAPHS.get(p, p), lines[i], bol))
-                i += len(p)
-                break
+        elif kind in ("ws", "lc"):
+            pass
+        elif kind == "bc":
+            bol = bol or "\n" in m.group()  # stricter than C: no directive behind a comment
+        elif kind == "badbc":
+            raise LexError(line(m.start()), "unterminated comment")
+        elif kind == "badlit":
+            raise LexError(line(m.start()), "unterminated literal")
+        elif kind == "tri":
+            raise LexError(line(m.start()), f"trigraph {m.group()!r}")
         else:
-            # a stray backslash (e.g. a UCN "\u0061" outside an identifier) or other byte
-            toks.append(Token("other", c, lines[i], bol))
-            i += 1
-        bol = False
+            text_ = _DIGRAPHS.get(m.group(), m.group()) if kind == "punct" else m.group()
+            toks.append(Token(kind or "other", text_, line(m.start()), bol))
+            bol = False
     return toks
 
 
 def logical_lines(text: str) -> list[tuple[int, str]]:
     """Split into logical lines (continuations joined): (first physical line, text)."""
-    src, lines = _splice(text.replace("\r\n", "\n"))
+    src, line = _splice(text.replace("\r\n", "\n"))
     out: list[tuple[int, str]] = []
     start = 0
-    for k, ch in enumerate(src):
-        if ch == "\n":
-            out.append((lines[start], src[start:k]))
-            start = k + 1
+    for m in re.finditer("\n", src):
+        out.append((line(start), src[start : m.start()]))
+        start = m.end()
     if start < len(src):
-        out.append((lines[start], src[start:]))
+        out.append((line(start), src[start:]))
     return out

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -12,26 +10,18 @@ import tree_sitter_c as tsc
 from cffi import FFI
 
 from mmucore import proc
+from mmucore.extract import Extraction, Piece
 from mmucore.validate import RefusedInput, check_piece, check_symbols, check_translation_unit
 
 MMU_C = "arch/x86/kvm/mmu/mmu.c"
 
 
-@dataclass(frozen=True)
-class Piece:  # the fields of mmucore.extract.Piece
-    kind: str
-    name: str
-    file: str
-    line: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Extraction:  # the fields of mmucore.extract.Extraction that validate reads
-    pieces: tuple[Piece, ...]
-    tu: str
-    functions: Mapping[str, object] = field(default_factory=dict)
-    shimmed: tuple[str, ...] = ()
+def extraction(pieces: tuple[Piece, ...], tu: str, shimmed: tuple[str, ...] = (),
+               tree: Path = Path("."), rev: str = "") -> Extraction:  # fmt: skip
+    """A hand-made extraction; without ``rev`` the tree is not read back."""
+    return Extraction(tree=tree, rev=rev, version="", features=frozenset(), functions={},
+                      entry_points=(), missing={}, shimmed=shimmed, structs={},
+                      pieces=pieces, tu=tu, key="")  # fmt: skip
 
 
 def fn(body: str, name: str = "mmu_helper", line: int = 100) -> Piece:
@@ -48,7 +38,7 @@ def tu_of(pieces: tuple[Piece, ...], head: str = '#include "mmu_shim_kernel.h"\n
 
 
 def refused(*pieces: Piece, tu: str | None = None, known: tuple[str, ...] = ()) -> RefusedInput:
-    ex = Extraction(pieces, tu if tu is not None else tu_of(pieces), shimmed=known)
+    ex = extraction(pieces, tu if tu is not None else tu_of(pieces), shimmed=known)
     with pytest.raises(RefusedInput) as e:
         check_translation_unit(ex)
     return e.value
@@ -105,7 +95,7 @@ BENIGN = {
 @pytest.mark.parametrize("name", sorted(BENIGN))
 def test_plain_kernel_c_passes(name: str) -> None:
     p = fn(BENIGN[name])
-    check_translation_unit(Extraction((p,), tu_of((p,)), shimmed=("kvm_flush_remote_tlbs",)))
+    check_translation_unit(extraction((p,), tu_of((p,)), shimmed=("kvm_flush_remote_tlbs",)))
 
 
 @pytest.mark.slow
@@ -141,7 +131,7 @@ def test_macro_pieces(text: str) -> None:
     name = text.split()[1].split("(")[0]
     name = "INVALID_PAGE" if name == "OTHER" else name  # a piece whose text is another macro
     p = Piece("macro", name, "arch/x86/include/asm/kvm_host.h", 40, text)
-    ex = Extraction((p,), tu_of((p,)))
+    ex = extraction((p,), tu_of((p,)))
     if MACROS[text] is None:
         check_translation_unit(ex)
     else:
@@ -155,7 +145,7 @@ def test_tu_directives_are_only_those_the_extractor_emits() -> None:
               "#define INVALID_PAGE (~(hpa_t)0)")  # fmt: skip
     f = fn("\tkvm->x = INVALID_PAGE;")
     ok = tu_of((m, f), head='#include "mmu_shim_kernel.h"\n#include <stdint.h>\n')
-    check_translation_unit(Extraction((m, f), ok))
+    check_translation_unit(extraction((m, f), ok))
     for line, why in [
         ("#include <stdio.h>", "did not emit"),
         ('#include "../../../etc/passwd"', "did not emit"),
@@ -193,11 +183,11 @@ def test_symbol_outside_the_allow_list_names_the_patch_line(tmp_path: Path) -> N
                 f"void kvm_mmu_free_roots(void)\n{{\n{body}\n}}")  # fmt: skip
     so = _shared_object(tmp_path, (ok, bad))
     with pytest.raises(RefusedInput) as e:
-        check_symbols(so, Extraction((ok, bad), ""))
+        check_symbols(so, extraction((ok, bad), ""))
     assert "system()" in e.value.reason
     assert (e.value.file, e.value.line) == (MMU_C, 3504)
     assert 'r = system("id");' in str(e.value)
-    check_symbols(_shared_object(tmp_path, (ok,)), Extraction((ok,), ""))
+    check_symbols(_shared_object(tmp_path, (ok,)), extraction((ok,), ""))
 
 
 @pytest.mark.parametrize("sym", ["fork", "execve", "open", "socket", "connect", "dlopen", "mmap"])
@@ -208,7 +198,7 @@ def test_process_file_and_network_calls_are_refused(tmp_path: Path, sym: str) ->
     so = tmp_path / "m.so"
     proc.run(["gcc", "-shared", "-fPIC", "-o", so, src])
     with pytest.raises(RefusedInput, match=sym):
-        check_symbols(so, Extraction((p,), ""))
+        check_symbols(so, extraction((p,), ""))
 
 
 def test_a_cffi_module_passes_the_symbol_check(tmp_path: Path) -> None:
@@ -220,4 +210,27 @@ def test_a_cffi_module_passes_the_symbol_check(tmp_path: Path) -> None:
                    "int f(struct s *x, int n) { memset(x, 0, sizeof(*x)); return n; }\n"
                    "void *g(long n) { return calloc(1, n); }\n")  # fmt: skip
     so = Path(ffi.compile(tmpdir=str(tmp_path)))
-    check_symbols(so, Extraction((), ""))
+    check_symbols(so, extraction((), ""))
+
+
+def test_directive_the_extractor_left_out_is_refused(tmp_path: Path) -> None:
+    # a real repository whose mmu.c holds C of ours; the piece is what an extractor gives
+    repo = tmp_path / "tree"
+    (repo / "arch/x86/kvm/mmu").mkdir(parents=True)
+    src = "int a;\n\nstatic void helper(void)\n{\n#ifdef CONFIG_X\n\ta = 1;\n#endif\n"
+    (repo / MMU_C).write_text(src + "#include <stdio.h>\n\ta = 2;\n}\n")
+    proc.git(repo.parent, "init", "-q", str(repo))
+    proc.git(repo, "add", ".")
+    proc.git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    text = "static void helper(void)\n{\n\n\n\n\n\ta = 2;\n}"
+    p = Piece("function", "helper", MMU_C, 3, text)
+    ex = extraction((p,), tu_of((p,)), tree=repo, rev="HEAD")
+    with pytest.raises(RefusedInput) as e:
+        check_translation_unit(ex)
+    assert "#include directive inside helper" in e.value.reason
+    assert (e.value.file, e.value.line) == (MMU_C, 8)
+    assert "#include <stdio.h>" in str(e.value)
+    # conditionals are what the extractor resolves: they pass
+    (repo / MMU_C).write_text(src + "\n\ta = 2;\n}\n")
+    proc.git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "y")
+    check_translation_unit(ex)
