@@ -18,7 +18,11 @@ MMU_DIR = "arch/x86/kvm/mmu"
 
 
 def _lines(text: str) -> set[str]:
-    return {s for s in (line.strip() for line in text.splitlines()) if len(s) >= MIN_LEN}
+    return {
+        s
+        for s in (line.strip() for line in text.splitlines())
+        if len(s) >= MIN_LEN and "SPDX-License-Identifier" not in s  # a tag, not code
+    }
 
 
 def kernel_lines(trees: Iterable[Path]) -> frozenset[str]:

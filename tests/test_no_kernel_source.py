@@ -56,6 +56,9 @@ def test_guard_passes_harmless_text(kernel, tmp_path: Path) -> None:
         "static int mmu_shim_record_event(struct shim_log *log, int kind)\n"
         "{\n\treturn log_append(log, kind);\n}\n"
     )
+    spdx = tmp_path / "spdx.h"
+    spdx.write_text("/* SPDX-License-Identifier: GPL-2.0 */\n" * 2 + "int ours;\n")
+    assert kernel_text.shared_lines(spdx.read_text(), kernel) == set()
     few = tmp_path / "few.py"
     few.write_text("\n".join(sorted(kernel)[:3]) + "\n")  # below the threshold
     assert kernel_text.offenders([own, few], kernel) == {}
