@@ -13,7 +13,7 @@ the symbol and the patch line that introduced it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,43 +22,19 @@ import tree_sitter_c as tsc
 
 from mmucore import proc
 from mmucore.errors import MmuCiError
-from mmucore.validate_lex import LexError, Token, logical_lines, tokenize
+from mmucore.validate_lex import (
+    ALLOWED_PREFIXES,
+    LexError,
+    Token,
+    check_tokens,
+    logical_lines,
+    tokenize,
+)
 
 if TYPE_CHECKING:
     from mmucore.extract import Extraction, Piece
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
-
-FORBIDDEN_IDENTS = {
-    "asm": "inline assembly",
-    "__asm": "inline assembly",
-    "__asm__": "inline assembly",
-    "_Pragma": "a _Pragma operator",
-    "__pragma": "a pragma operator",
-    "__declspec": "a __declspec",
-    "__builtin_va_arg_pack": "a __builtin_va_arg_pack",
-}
-
-# builtins that only compute or hint: nothing here jumps, allocates or reads the frame
-ALLOWED_BUILTINS = frozenset(
-    "expect expect_with_probability constant_p offsetof types_compatible_p choose_expr "
-    "unreachable trap memcpy memset memcmp memmove strlen ctz ctzl ctzll clz clzl clzll "
-    "ffs ffsl ffsll popcount popcountl popcountll parity parityl parityll bswap16 bswap32 "
-    "bswap64 add_overflow sub_overflow mul_overflow add_overflow_p sub_overflow_p "
-    "mul_overflow_p object_size dynamic_object_size assume_aligned prefetch "
-    "classify_type return_address va_list va_start va_end va_arg va_copy "
-    "is_constant_evaluated".split()
-)
-
-# attribute names (without the __x__ wrapping) that neither run nor place code
-ALLOWED_ATTRIBUTES = frozenset(
-    "unused maybe_unused packed aligned noreturn always_inline noinline gnu_inline pure "
-    "const cold hot format format_arg warn_unused_result deprecated fallthrough nonnull "
-    "returns_nonnull may_alias transparent_union designated_init noclone nonstring access "
-    "mode counted_by unavailable error warning vector_size malloc alloc_size sentinel "
-    "assume_aligned flatten no_sanitize no_sanitize_address no_sanitize_undefined "
-    "no_instrument_function".split()
-)
 
 # what the extractor itself writes into the TU besides the pieces
 ALLOWED_SYSTEM_HEADERS = frozenset(
@@ -78,7 +54,6 @@ ALLOWED_LIBC = frozenset(
     "__tls_get_addr __cxa_finalize __gmon_start__ _ITM_registerTMCloneTable "
     "_ITM_deregisterTMCloneTable".split()
 )
-ALLOWED_PREFIXES = ("Py", "_Py")  # the cffi glue; pieces may not name them (see _check_tokens)
 SANITIZER_PREFIXES = ("__asan_", "__ubsan_", "__sanitizer_", "__lsan_")
 
 _LANG = ts.Language(tsc.language())
@@ -122,68 +97,6 @@ def _piece_line(piece: Piece, rel: int) -> tuple[int, str]:
 def _refuse(piece: Piece, rel: int, reason: str) -> RefusedInput:
     line, text = _piece_line(piece, rel)
     return RefusedInput(reason, piece, file=piece.file, line=line, source_line=text)
-
-
-def _attribute_names(toks: Sequence[Token], i: int) -> tuple[list[tuple[str, int]], int]:
-    """Names inside ``__attribute__((...))`` starting at toks[i]; and the index after it."""
-    names: list[tuple[str, int]] = []
-    depth = 0
-    j = i + 1
-    expect_name = False
-    while j < len(toks):
-        t = toks[j]
-        if t.text == "(":
-            depth += 1
-            expect_name = depth == 2
-        elif t.text == ")":
-            depth -= 1
-            if depth == 0:
-                return names, j + 1
-        elif t.text == "," and depth == 2:
-            expect_name = True
-        elif expect_name and t.kind == "ident":
-            names.append((t.text, t.line))
-            expect_name = False
-        else:
-            expect_name = False
-        j += 1
-        if depth <= 0 and j > i + 1:
-            break
-    return names, j
-
-
-def _token_problem(toks: Sequence[Token], i: int) -> str | None:
-    """Why toks[i] is refused, or None."""
-    t = toks[i]
-    if t.kind == "other":
-        return f"stray character {t.text!r}"
-    if t.kind == "punct" and t.text == "[" and i + 1 < len(toks) and toks[i + 1].text == "[":
-        return "a [[...]] attribute"
-    if t.kind != "ident":
-        return None
-    if t.text in FORBIDDEN_IDENTS:
-        return f"{FORBIDDEN_IDENTS[t.text]} ({t.text})"
-    if t.text.startswith("__builtin_"):
-        if t.text[len("__builtin_") :] not in ALLOWED_BUILTINS:
-            return f"{t.text} is not on the allow-list of builtins"
-    if t.text.startswith(ALLOWED_PREFIXES):
-        return f"a Python C-API name ({t.text})"
-    return None
-
-
-def _check_tokens(toks: Sequence[Token]) -> tuple[int, str] | None:
-    """First refused construct in a token stream (not directives): (line, reason)."""
-    for i, t in enumerate(toks):
-        why = _token_problem(toks, i)
-        if why:
-            return t.line, why
-        if t.kind == "ident" and t.text in ("__attribute__", "__attribute"):
-            names, _ = _attribute_names(toks, i)
-            for name, line in names:
-                bare = name.strip("_") if name.startswith("__") and name.endswith("__") else name
-                if bare not in ALLOWED_ATTRIBUTES:
-                    return line, f"__attribute__(({name})) is not on the allow-list"
-    return None
 
 
 def _declared_function(decl: ts.Node) -> tuple[str, int] | None:
@@ -307,7 +220,7 @@ def check_piece(piece: Piece, known: set[str]) -> None:
         for t in toks:
             if t.text in ("#", "##"):
                 raise _refuse(piece, t.line, "a preprocessor directive or operator")
-    bad = _check_tokens(body)
+    bad = check_tokens(body)
     if bad:
         raise _refuse(piece, bad[0], bad[1])
     if piece.kind != "macro":
@@ -451,7 +364,7 @@ def check_translation_unit(extraction: Extraction) -> None:
             skip_line = t.text == "#"
         if not skip_line:
             code.append(t)
-    bad = _check_tokens(code)
+    bad = check_tokens(code)
     if bad:
         raise _refuse_tu(tumap, tu_lines, bad[0], bad[1])
     bad = _check_declarations(extraction.tu, known)

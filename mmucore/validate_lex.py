@@ -1,4 +1,4 @@
-"""A small C lexer for checking untrusted fragments: comments, literals and continuations.
+"""A small C lexer for untrusted fragments, and the token-level rules validate applies.
 
 It follows the translation phases that matter for hiding things from a naive search:
 backslash-newline splicing (also with trailing blanks, as gcc accepts), ``//`` and
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 _SPLICE = re.compile(r"\\[ \t]*\n")
@@ -111,3 +111,98 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
     if start < len(src):
         out.append((line(start), src[start:]))
     return out
+
+
+FORBIDDEN_IDENTS = {
+    "asm": "inline assembly",
+    "__asm": "inline assembly",
+    "__asm__": "inline assembly",
+    "_Pragma": "a _Pragma operator",
+    "__pragma": "a pragma operator",
+    "__declspec": "a __declspec",
+    "__builtin_va_arg_pack": "a __builtin_va_arg_pack",
+}
+
+# builtins that only compute or hint: nothing here jumps, allocates or reads the frame
+ALLOWED_BUILTINS = frozenset(
+    "expect expect_with_probability constant_p offsetof types_compatible_p choose_expr "
+    "unreachable trap memcpy memset memcmp memmove strlen ctz ctzl ctzll clz clzl clzll "
+    "ffs ffsl ffsll popcount popcountl popcountll parity parityl parityll bswap16 bswap32 "
+    "bswap64 add_overflow sub_overflow mul_overflow add_overflow_p sub_overflow_p "
+    "mul_overflow_p object_size dynamic_object_size assume_aligned prefetch "
+    "classify_type return_address va_list va_start va_end va_arg va_copy "
+    "is_constant_evaluated".split()
+)
+
+# attribute names (without the __x__ wrapping) that neither run nor place code
+ALLOWED_ATTRIBUTES = frozenset(
+    "unused maybe_unused packed aligned noreturn always_inline noinline gnu_inline pure "
+    "const cold hot format format_arg warn_unused_result deprecated fallthrough nonnull "
+    "returns_nonnull may_alias transparent_union designated_init noclone nonstring access "
+    "mode counted_by unavailable error warning vector_size malloc alloc_size sentinel "
+    "assume_aligned flatten no_sanitize no_sanitize_address no_sanitize_undefined "
+    "no_instrument_function".split()
+)
+ALLOWED_PREFIXES = ("Py", "_Py")  # Python C-API: the cffi glue uses it, kernel C never does
+
+
+def _attribute_names(toks: Sequence[Token], i: int) -> tuple[list[tuple[str, int]], int]:
+    """Names inside ``__attribute__((...))`` starting at toks[i]; and the index after it."""
+    names: list[tuple[str, int]] = []
+    depth = 0
+    j = i + 1
+    expect_name = False
+    while j < len(toks):
+        t = toks[j]
+        if t.text == "(":
+            depth += 1
+            expect_name = depth == 2
+        elif t.text == ")":
+            depth -= 1
+            if depth == 0:
+                return names, j + 1
+        elif t.text == "," and depth == 2:
+            expect_name = True
+        elif expect_name and t.kind == "ident":
+            names.append((t.text, t.line))
+            expect_name = False
+        else:
+            expect_name = False
+        j += 1
+        if depth <= 0 and j > i + 1:
+            break
+    return names, j
+
+
+def _token_problem(toks: Sequence[Token], i: int) -> str | None:
+    """Why toks[i] is refused, or None."""
+    t = toks[i]
+    if t.kind == "other":
+        return f"stray character {t.text!r}"
+    if t.kind == "punct" and t.text == "[" and i + 1 < len(toks) and toks[i + 1].text == "[":
+        return "a [[...]] attribute"
+    if t.kind != "ident":
+        return None
+    if t.text in FORBIDDEN_IDENTS:
+        return f"{FORBIDDEN_IDENTS[t.text]} ({t.text})"
+    if t.text.startswith("__builtin_"):
+        if t.text[len("__builtin_") :] not in ALLOWED_BUILTINS:
+            return f"{t.text} is not on the allow-list of builtins"
+    if t.text.startswith(ALLOWED_PREFIXES):
+        return f"a Python C-API name ({t.text})"
+    return None
+
+
+def check_tokens(toks: Sequence[Token]) -> tuple[int, str] | None:
+    """First refused construct in a token stream (not directives): (line, reason)."""
+    for i, t in enumerate(toks):
+        why = _token_problem(toks, i)
+        if why:
+            return t.line, why
+        if t.kind == "ident" and t.text in ("__attribute__", "__attribute"):
+            names, _ = _attribute_names(toks, i)
+            for name, line in names:
+                bare = name.strip("_") if name.startswith("__") and name.endswith("__") else name
+                if bare not in ALLOWED_ATTRIBUTES:
+                    return line, f"__attribute__(({name})) is not on the allow-list"
+    return None
