@@ -110,6 +110,10 @@ def parse(path: str, text: str) -> FileIndex:
     idx = FileIndex(path, src)
     for node in _top_level(tree.root_node):
         _index_node(idx, node)
+        if node.type in ("struct_specifier", "union_specifier", "declaration", "type_definition"):
+            for n in _walk(node):  # a #define inside a struct body is a file-scope macro
+                if n.type in ("preproc_def", "preproc_function_def"):
+                    _index_node(idx, n)
     return idx
 
 

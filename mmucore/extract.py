@@ -25,8 +25,8 @@ __all__ = ["ExtractError", "Extraction", "ExtractedFunction", "Piece", "extract"
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 SHIM_HEADERS = ("mmu_shim.h", "mmu_shim_kernel.h", "mmu_shim_stubs.h")
 SHIM_SOURCES = (*SHIM_HEADERS, "mmu_shim.c")
-# Names the shim provides only when the tree does not define them.
-FALLBACKS = ("tdp_mmu_enabled",)
+# Names the shim provides only when the tree does not define them: their declaration.
+FALLBACKS = {"tdp_mmu_enabled": "bool tdp_mmu_enabled;"}
 
 
 @dataclass(frozen=True)

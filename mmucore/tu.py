@@ -7,7 +7,7 @@ first), globals, the shim's stand-ins, prototypes, functions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from tree_sitter import Node
@@ -33,6 +33,7 @@ class Index:
     globals: dict[str, cparse.Definition] = field(default_factory=dict)
     enumerators: dict[str, cparse.Definition] = field(default_factory=dict)
     prototypes: dict[str, cparse.Definition] = field(default_factory=dict)
+    macro_defs: dict[str, list[cparse.Definition]] = field(default_factory=dict)
     order: dict[int, int] = field(default_factory=dict)  # id(def) -> position
 
     @classmethod
@@ -49,6 +50,8 @@ class Index:
             for d in f.defs:
                 idx.order[id(d)] = len(idx.order)
                 table[d.kind].setdefault(d.name, d)
+                if d.kind == "macro":
+                    idx.macro_defs.setdefault(d.name, []).append(d)
                 for e in d.enumerators:
                     idx.enumerators.setdefault(e, d)
         return idx
@@ -77,11 +80,14 @@ class Index:
 class Closure:
     functions: list[cparse.Definition] = field(default_factory=list)
     macros: list[cparse.Definition] = field(default_factory=list)
-    types: list[tuple[cparse.Definition, str, set[str]]] = field(default_factory=list)
+    # each type: its definition, its chunks (line, text) as placed, its strong dependencies
+    types: list[tuple[cparse.Definition, list[tuple[int, str]], set[str]]] = field(
+        default_factory=list
+    )
     globals: list[cparse.Definition] = field(default_factory=list)
     calls: dict[str, set[str]] = field(default_factory=dict)
     shimmed: set[str] = field(default_factory=set)
-    fallbacks: set[str] = field(default_factory=set)
+    fallbacks: dict[str, str] = field(default_factory=dict)  # name -> its declaration
     structs: dict[str, tuple[str, ...]] = field(default_factory=dict)
     tags: set[str] = field(default_factory=set)
 
@@ -125,6 +131,7 @@ def _prune(d: cparse.Definition, keep: set[str]) -> tuple[str, list[str], list[N
         any_kept = False
         for fd in body.named_children:
             if fd.type == "comment":
+                blank(fd)
                 continue
             t = fd.child_by_field_name("type")
             decls = fd.children_by_field_name("declarator")
@@ -154,7 +161,7 @@ def close(
     entry: list[str],
     manifest: Manifest,
     shim: frozenset[str],
-    fallbacks: tuple[str, ...],
+    fallbacks: Mapping[str, str],
 ) -> Closure:
     """Everything the entry points need, to a fixpoint over the fields they touch."""
     touched: set[str] = set(manifest.keep_fields)
@@ -181,6 +188,7 @@ def _close_once(index, entry, manifest, shim, fallbacks, touched):  # noqa: C901
             continue
         seen.add(id(d))
         if d.kind == "macro":
+            _check_single(index, d)
             c.macros.append(d)
             uses, local = cparse.uses_of_macro(d), set()
         elif d.kind == "type" and d.name in manifest.pruned_structs and d.node is not None:
@@ -191,13 +199,13 @@ def _close_once(index, entry, manifest, shim, fallbacks, touched):  # noqa: C901
                 u = cparse.uses_of_node(n)
                 uses.idents.update(u.idents)
                 uses.types.update(u.types)
-            c.types.append((d, text, _strong(nodes)))
+            c.types.append((d, _chunks(d.line, text), _strong(nodes)))
             local = set()
         elif d.kind == "type":
             uses, local = cparse.uses_of_node(d.node), set()
             if d.name.startswith(("struct ", "union ")):
                 c.structs[d.name] = tuple(f for f in _all_fields(_body(d.node)) if f)
-            c.types.append((d, d.text, _strong([d.node])))
+            c.types.append((d, [(d.line, d.text)], _strong([d.node])))
         else:
             uses, local = cparse.uses_of_node(d.node), cparse.local_names(d.node)
             (c.functions if d.kind == "function" else c.globals).append(d)
@@ -227,6 +235,18 @@ def _close_once(index, entry, manifest, shim, fallbacks, touched):  # noqa: C901
     return c, fields_used
 
 
+def _check_single(index: Index, d: cparse.Definition) -> None:
+    """A macro defined twice with different bodies: which one the code sees is unclear."""
+    defs = index.macro_defs.get(d.name, [d])
+    bodies = {" ".join(x.text.split()) for x in defs}
+    if len(bodies) > 1:
+        where = ", ".join(f"{x.file}:{x.line}" for x in defs)
+        raise ExtractError(
+            f"macro {d.name} is defined more than once with different bodies ({where}); "
+            "mmu-ci cannot tell which definition the extracted code sees"
+        )
+
+
 def _resolve(index: Index, name: str, shim, c: Closure, fallbacks):
     """True: the shim's; a Definition: extract it; None: unknown."""
     if name in shim:
@@ -237,7 +257,7 @@ def _resolve(index: Index, name: str, shim, c: Closure, fallbacks):
         return d
     if name in fallbacks:
         c.shimmed.add(name)
-        c.fallbacks.add(name)
+        c.fallbacks[name] = fallbacks[name]
         return True
     return None
 
@@ -279,8 +299,6 @@ def _line(out: list[str], file: str, line: int) -> None:
 def assemble(c: Closure, banner: str) -> tuple[str, list[tuple[str, str, str, int, str]]]:
     """The TU text and its pieces (kind, name, file, line, text) in TU order."""
     out: list[str] = [f"/* mmu-ci translation unit: {banner} */"]
-    for name in sorted(c.fallbacks):
-        out.append(f"#define MMU_SHIM_FALLBACK_{name} 1")
     out += ['#include "mmu_shim_kernel.h"', '#include "mmu_shim.c"']
     pieces: list[tuple[str, str, str, int, str]] = []
 
@@ -298,11 +316,17 @@ def assemble(c: Closure, banner: str) -> tuple[str, list[tuple[str, str, str, in
     defined = {d.name for d, _, _ in c.types}
     for tag in sorted(c.tags | {n for n in defined if n.startswith(("struct ", "union "))}):
         out.append(f"{tag};")
-    for d, text, _ in _topo(c.types):
-        place("type", d, text if text.rstrip().endswith(";") else text + ";")
+    for d, chunks, _ in _topo(c.types):
+        for i, (line, text) in enumerate(chunks):
+            if i == len(chunks) - 1 and not text.rstrip().endswith(";"):
+                text += ";"
+            _line(out, d.file, line)
+            out.append(text)
+            pieces.append(("type", d.name, d.file, line, text))
     for d in c.globals:
         place("global", d, d.text)
     here()
+    out += [c.fallbacks[name] for name in sorted(c.fallbacks)]
     out.append('#include "mmu_shim_stubs.h"')
     for d in c.functions:
         body = d.node.child_by_field_name("body")
@@ -316,7 +340,23 @@ def assemble(c: Closure, banner: str) -> tuple[str, list[tuple[str, str, str, in
     return "\n".join(out) + "\n", pieces
 
 
-def _topo(types: list[tuple[cparse.Definition, str, set[str]]]):
+def _chunks(first: int, text: str) -> list[tuple[int, str]]:
+    """Runs of non-blank lines of a pruned definition, each with its line in the file."""
+    out: list[tuple[int, str]] = []
+    run: list[str] = []
+    start = first
+    for i, ln in enumerate(text.split("\n") + [""]):
+        if ln.strip():
+            if not run:
+                start = first + i
+            run.append(ln)
+        elif run:
+            out.append((start, "\n".join(run)))
+            run = []
+    return out
+
+
+def _topo(types):
     by_name = {d.name: (d, t, s) for d, t, s in types}
     done: set[str] = set()
     order: list[tuple[cparse.Definition, str, set[str]]] = []

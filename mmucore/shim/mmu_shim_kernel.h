@@ -15,14 +15,15 @@
 #include "mmu_shim.h"
 
 /* ---- types and constants ----------------------------------------------------- */
-typedef uint8_t u8;
-typedef uint16_t u16;
-typedef uint32_t u32;
-typedef uint64_t u64;
-typedef int8_t s8;
-typedef int16_t s16;
-typedef int32_t s32;
-typedef int64_t s64;
+/* As the kernel has them (int-ll64), so they agree with system headers cffi includes. */
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+typedef signed char s8;
+typedef short s16;
+typedef int s32;
+typedef long long s64;
 typedef u8 __u8;
 typedef u16 __u16;
 typedef u32 __u32;
@@ -84,6 +85,7 @@ typedef unsigned int gfp_t;
 	} while (0)
 #define min(a, b) ((a) < (b) ? (a) : (b))
 #define max(a, b) ((a) > (b) ? (a) : (b))
+#undef static_assert
 #define static_assert(expr, ...) _Static_assert(expr, #expr)
 #define BUILD_BUG_ON(cond) ((void)sizeof(char[1 - 2 * !!(cond)]))
 #define rcu_dereference(p) (p)
@@ -231,9 +233,9 @@ typedef struct {
 struct page {
 	unsigned long private;
 };
-struct page *mmu_shim_pfn_to_page(u64 pfn);
-u64 mmu_shim_pa(const void *va);
-void *mmu_shim_va(u64 pa);
+struct page *mmu_shim_pfn_to_page(uint64_t pfn);
+uint64_t mmu_shim_pa(const void *va);
+void *mmu_shim_va(uint64_t pa);
 #define pfn_to_page(pfn) mmu_shim_pfn_to_page(pfn)
 #define page_private(page) ((page)->private)
 #define set_page_private(page, v) ((page)->private = (unsigned long)(v))
@@ -241,7 +243,7 @@ void *mmu_shim_va(u64 pa);
 #define __va(pa) mmu_shim_va((u64)(pa))
 #define virt_to_page(va) pfn_to_page(__pa(va) >> PAGE_SHIFT)
 #define page_address(page) __va(mmu_shim_page_to_pfn(page) << PAGE_SHIFT)
-u64 mmu_shim_page_to_pfn(const struct page *page);
+uint64_t mmu_shim_page_to_pfn(const struct page *page);
 #define page_to_pfn(page) mmu_shim_page_to_pfn(page)
 #define is_zero_pfn(pfn) ((u64)(pfn) == MMU_SHIM_ZERO_PFN)
 #define my_zero_pfn(addr) ((void)(addr), MMU_SHIM_ZERO_PFN)
@@ -254,10 +256,5 @@ u64 mmu_shim_page_to_pfn(const struct page *page);
 #define vcpu_clear_mmio_info(vcpu, gva) \
 	((void)(vcpu), mmu_shim_record(MMU_EV_CLEAR_MMIO_INFO, (int64_t)(gva), 0, 0))
 #define MMIO_GVA_ANY (~(u64)0)
-
-/* ---- names the shim provides only where the tree does not define them ----------- */
-#ifdef MMU_SHIM_FALLBACK_tdp_mmu_enabled
-bool tdp_mmu_enabled;
-#endif
 
 #endif /* MMU_SHIM_KERNEL_H */

@@ -1,0 +1,211 @@
+"""Extraction (+ driver) -> a cffi extension module, cached by content hash.
+
+cffi API mode: `FFI.set_source` gives the C file (`emit_c_code`), gcc compiles it
+through `mmucore.proc`, so flags, diagnostics and the log are ours. One module per
+key, named after it, so baseline and patched builds load side by side. The module
+is never imported here: only the sandbox child loads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import sysconfig
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cffi import FFI
+
+from mmucore import cdef, proc, validate
+from mmucore.errors import CommandError, MmuCiError
+from mmucore.extract import SHIM_DIR, Extraction
+
+BUILD_FORMAT = "1"  # bump when the compile command or the module layout changes
+CFLAGS = (
+    "-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-fno-strict-aliasing",
+    "-fno-strict-overflow", "-fno-delete-null-pointer-checks", "-Wall",
+    "-Wno-unused-function", "-Wno-unused-variable", "-Wno-unused-but-set-variable",
+)  # fmt: skip
+SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1")
+_DIAG = re.compile(
+    r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:\d+:)? (?P<sev>fatal error|error|warning): (?P<msg>.*)$",
+    re.M,
+)
+
+
+@dataclass(frozen=True)
+class Driver:
+    """Trusted C of ours compiled into the same module after the extracted code."""
+
+    name: str
+    source: str
+    cdef: str
+
+
+@dataclass(frozen=True)
+class Build:
+    key: str
+    module_name: str
+    path: Path
+    tu_path: Path
+    log: str
+    seconds: float
+    cached: bool
+    sanitize: bool
+
+
+class BuildError(MmuCiError):
+    """The compiler refused the translation unit; diagnostics name kernel file:line."""
+
+    def __init__(self, message: str, diagnostics: list[tuple[str, int, str]], log: str) -> None:
+        self.diagnostics = diagnostics
+        self.log = log
+        super().__init__(message)
+
+
+def _own_code() -> str:
+    """The code that turns an extraction into a module: a change to it is a new key."""
+    here = Path(__file__).resolve().parent
+    return "".join((here / f).read_text() for f in ("build.py", "cdef.py"))
+
+
+def build_key(extraction: Extraction, driver: Driver | None, sanitize: bool) -> str:
+    """Content hash of everything that goes into the module."""
+    h = hashlib.sha256()
+    for part in (
+        BUILD_FORMAT,
+        _own_code(),
+        extraction.key,
+        driver.name if driver else "",
+        driver.source if driver else "",
+        driver.cdef if driver else "",
+        " ".join(CFLAGS + (SANITIZE_FLAGS if sanitize else ())),
+    ):
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()
+
+
+def diagnostics(log: str) -> list[tuple[str, int, str]]:
+    """(file, line, message) of each compiler error, file as the #line directives name it."""
+    return [
+        (m.group("file"), int(m.group("line")), m.group("msg"))
+        for m in _DIAG.finditer(log)
+        if m.group("sev") != "warning"
+    ]
+
+
+def _load_cached(final: Path, t0: float) -> Build | None:
+    meta = final / "build.json"
+    if not meta.is_file():
+        return None
+    d = json.loads(meta.read_text())
+    d.update(path=final / d["path"], tu_path=final / d["tu_path"])
+    d.update(cached=True, seconds=time.monotonic() - t0)
+    d["log"] = (final / "build.log").read_text()
+    return Build(**d)
+
+
+def build(
+    extraction: Extraction,
+    driver: Driver | None = None,
+    *,
+    cache_dir: Path,
+    sanitize: bool = False,
+) -> Build:
+    """Compile extraction (+ driver) into a cffi module under cache_dir, or reuse it."""
+    t0 = time.monotonic()
+    key = build_key(extraction, driver, sanitize)
+    module = f"_mmu_{key[:20]}"
+    cache_dir = Path(cache_dir)
+    final = cache_dir / module
+    hit = _load_cached(final, t0)
+    if hit is not None:
+        return hit
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / f".{module}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        hit = _load_cached(final, t0)
+        if hit is not None:
+            return hit
+        validate.check_translation_unit(extraction)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{module}-", dir=cache_dir))
+        try:
+            b = _compile(extraction, driver, module, key, tmp, sanitize, t0)
+            validate.check_symbols(b.path, extraction)
+            (tmp / "build.json").write_text(json.dumps(_meta(b, tmp), indent=1))
+            os.rename(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Build(**{**asdict(b), "path": final / b.path.name, "tu_path": final / b.tu_path.name})
+
+
+def _meta(b: Build, base: Path) -> dict:
+    d = asdict(b)
+    d.update(path=b.path.name, tu_path=b.tu_path.name)
+    del d["log"], d["cached"]
+    return d
+
+
+def _compile(
+    extraction: Extraction,
+    driver: Driver | None,
+    module: str,
+    key: str,
+    tmp: Path,
+    sanitize: bool,
+    t0: float,
+) -> Build:
+    cdef_text, dropped = cdef.build_cdef(extraction, driver.cdef if driver else "")
+    ffi = FFI()
+    ffi.cdef(cdef_text)
+    source = extraction.tu + (f"\n/* driver {driver.name} */\n{driver.source}\n" if driver else "")
+    ffi.set_source(module, source)
+    c_path = tmp / f"{module}.c"
+    with contextlib.redirect_stdout(io.StringIO()):  # cffi prints "generating ..."
+        ffi.emit_c_code(str(c_path))
+    (tmp / "tu.c").write_text(extraction.tu)
+    so = tmp / f"{module}{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}"
+    flags = CFLAGS + (SANITIZE_FLAGS if sanitize else ())
+    argv = [
+        "gcc", *flags, "-shared", f"-I{sysconfig.get_paths()['include']}", f"-I{SHIM_DIR}",
+        str(c_path), "-o", str(so),
+    ]  # fmt: skip
+    head = f"$ {' '.join(argv)}\n"
+    if dropped:
+        head += "cffi could not declare (not callable from Python):\n  " + "\n  ".join(dropped)
+        head += "\n"
+    try:
+        out = proc.run(argv, cwd=tmp, timeout=300, hint="gcc builds the extracted code")
+        log = head + out.stderr
+    except CommandError as e:
+        log = head + e.stderr
+        diags = diagnostics(e.stderr)
+        logs = Path(tmp).parent / "logs"
+        logs.mkdir(exist_ok=True)
+        (logs / f"{module}.log").write_text(log)
+        shown = "\n".join(f"  {f}:{ln}: {m}" for f, ln, m in diags[:8]) or e.stderr[-2000:]
+        raise BuildError(
+            f"the extracted code of {extraction.version} ({extraction.rev[:12]}) does not "
+            f"compile:\n{shown}\nfull log: {logs / f'{module}.log'}",
+            diags,
+            log,
+        ) from None
+    (tmp / "build.log").write_text(log)
+    return Build(
+        key=key,
+        module_name=module,
+        path=so,
+        tu_path=c_path,
+        log=log,
+        seconds=time.monotonic() - t0,
+        cached=False,
+        sanitize=sanitize,
+    )

@@ -1,0 +1,74 @@
+"""Functions the sandbox child calls on a built module (``mods[0]``): build a state
+through cffi, run one extracted function, report what the shim recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+EVENT_NAMES = (
+    "NONE READ_LOCK READ_UNLOCK WRITE_LOCK WRITE_UNLOCK SPIN_LOCK SPIN_UNLOCK LOCKDEP_FAIL "
+    "LOCK_MISUSE WARN BUG PREPARE_ZAP COMMIT_ZAP ZAP_FREE TDP_PUT_ROOT TDP_ROOT_FREED REQUEST "
+    "FLUSH_REMOTE_TLBS CLEAR_MMIO_INFO BAD_PAGE STUB OVERFLOW"
+).split()
+
+
+def events(ffi: Any, lib: Any) -> list[list]:
+    """The shim's event log as [name, a, b, site-or-None]."""
+    out = []
+    for i in range(lib.mmu_shim_nevents):
+        e = lib.mmu_shim_events[i]
+        site = None
+        if e.site != ffi.NULL:
+            site = f"{ffi.string(e.site.file).decode()}:{e.site.line}"
+        out.append([EVENT_NAMES[e.kind], e.a, e.b, site])
+    return out
+
+
+def _bits(ffi: Any, lib: Any, union: str, field: str) -> tuple[int, int]:
+    shift, width = ffi.new("int *"), ffi.new("int *")
+    if lib.mmu_shim_bitfield(union.encode(), field.encode(), shift, width) != 0:
+        raise KeyError(f"{union}.{field}")
+    return shift[0], ((1 << width[0]) - 1) << shift[0]
+
+
+def set_bit(ffi: Any, lib: Any, role: Any, union: str, field: str, value: int) -> None:
+    """Set a bitfield of a role union through its `word` (cffi cannot place these bits)."""
+    shift, mask = _bits(ffi, lib, union, field)
+    role.word = (role.word & ~mask) | ((value << shift) & mask)
+
+
+def get_bit(ffi: Any, lib: Any, role: Any, union: str, field: str) -> int:
+    shift, mask = _bits(ffi, lib, union, field)
+    return (role.word & mask) >> shift
+
+
+def free_roots_on_sp_root(mods: list, payload: dict) -> dict:
+    """kvm_mmu_free_roots(CURRENT) with the current root a valid shadow page (page 3)."""
+    ffi, lib = mods[0].ffi, mods[0].lib
+    lib.mmu_shim_reset()
+    kvm = ffi.new("struct kvm *")
+    kvm.mmu_lock.id = lib.MMU_SHIM_LOCK_MMU
+    mmu = ffi.new("struct kvm_mmu *")
+    sp = ffi.new("struct kvm_mmu_page *")
+    idx = payload.get("page", 3)
+    lib.mmu_shim_set_page_private(idx, sp)
+    sp.spt = ffi.cast("u64 *", lib.mmu_shim_page_virt(idx))
+    sp.root_count = payload.get("root_count", 1)
+    set_bit(ffi, lib, sp.role, "union kvm_mmu_page_role", "level", 4)
+    set_bit(ffi, lib, sp.role, "union kvm_mmu_page_role", "invalid", payload.get("invalid", 0))
+    invalid_page = 2**64 - 1
+    mmu.root.hpa = lib.mmu_shim_page_hpa(idx)
+    mmu.root.pgd = 0x1000
+    for i in range(len(mmu.prev_roots)):
+        mmu.prev_roots[i].hpa = invalid_page
+        mmu.prev_roots[i].pgd = invalid_page
+    roots_to_free = payload.get("roots_to_free", 1)
+    lib.kvm_mmu_free_roots(kvm, mmu, roots_to_free)
+    return {
+        "events": events(ffi, lib),
+        "root_hpa": int(mmu.root.hpa),
+        "root_pgd": int(mmu.root.pgd),
+        "root_count": int(sp.root_count),
+        "invalid": get_bit(ffi, lib, sp.role, "union kvm_mmu_page_role", "invalid"),
+        "sp_freed": lib.mmu_shim_sp_freed(idx),
+    }
