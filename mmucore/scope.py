@@ -123,11 +123,17 @@ def file_texts(repo: Path, rev: str, files: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def _texts(extraction: object) -> dict[tuple[str, str], list[str]]:
+    out: dict[tuple[str, str], list[str]] = {}
+    for p in extraction.pieces:  # type: ignore[attr-defined]
+        out.setdefault((p.kind, p.name), []).append(p.text)  # a struct may come in parts
+    return out
+
+
 def changed_pieces(before: object, after: object) -> tuple[str, ...]:
     """Pieces whose text differs between two extractions (line numbers ignored)."""
-    a = {(p.kind, p.name): p.text for p in before.pieces}  # type: ignore[attr-defined]
-    b = {(p.kind, p.name): p.text for p in after.pieces}  # type: ignore[attr-defined]
-    keys = sorted(set(a) | set(b), key=lambda k: (k[0], k[1]))
+    a, b = _texts(before), _texts(after)
+    keys = sorted(set(a) | set(b))
     out = [f"{k} {n}" for k, n in keys if a.get((k, n)) != b.get((k, n))]
     for name in ("entry_points", "features"):
         if getattr(before, name, None) != getattr(after, name, None):
