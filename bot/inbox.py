@@ -29,14 +29,18 @@ from mmucore.errors import MmuCiError
 # Characters public-inbox leaves unescaped in a Message-ID path component.
 _MID_SAFE = "@!$&'()*+,;=:.-_~"
 # Socket activation: the listening socket must be fd 3 and LISTEN_PID the server's pid.
+# PR_SET_PDEATHSIG: the server dies with the process that started it, even on SIGKILL.
 _EXEC_WITH_FD3 = """
-import os, sys
-fd = int(sys.argv[1])
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("parent exited before the server started")
+fd = int(sys.argv[2])
 if fd != 3:
     os.dup2(fd, 3)
     os.close(fd)
 os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
-os.execvp(sys.argv[2], sys.argv[2:])
+os.execvp(sys.argv[3], sys.argv[3:])
 """
 PACKAGE_HINT = "install it with `apt-get install public-inbox` (or run `make deps` as root)"
 
@@ -130,7 +134,8 @@ class LocalInbox:
         fd = os.dup(sock.fileno())
         try:
             self._server = proc.spawn(
-                [sys.executable, "-c", _EXEC_WITH_FD3, str(fd), "public-inbox-httpd", "-W0"]
+                [sys.executable, "-c", _EXEC_WITH_FD3, str(os.getpid()), str(fd)]
+                + ["public-inbox-httpd", "-W0"]
                 + ["-l", f"127.0.0.1:{self.port}"],
                 extra_env=self._env(),
                 log=self.log_path,

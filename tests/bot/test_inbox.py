@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import mailbox
 import os
+import signal
 import socket
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from bot import seriesgen
 from bot.inbox import InboxError, LocalInbox
+from mmucore import proc
 from tests.bot.test_seriesgen import comment_series
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _thread(inbox: LocalInbox, message_id: str, tmp_path: Path) -> list:
@@ -100,3 +106,39 @@ def test_stop_leaves_nothing_running(tmp_path: Path) -> None:
     with pytest.raises(InboxError, match="not being served"):
         _ = inbox.url
     inbox.stop()  # twice is fine
+
+
+def test_server_dies_with_its_owner(tmp_path: Path) -> None:
+    """Even a SIGKILLed owner (a test run killed by CI) leaves no server behind."""
+    pid_file = tmp_path / "server.pid"
+    owner_code = (
+        "import sys, time; from pathlib import Path; from bot.inbox import LocalInbox\n"
+        "inbox = LocalInbox(Path(sys.argv[1])).start()\n"
+        "Path(sys.argv[2]).write_text(str(inbox._server.pid))\n"
+        "time.sleep(120)\n"
+    )
+    owner = proc.spawn(
+        [sys.executable, "-c", owner_code, str(tmp_path / "pi"), str(pid_file)],
+        cwd=REPO,
+        log=tmp_path / "owner.log",
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text():
+            assert owner.poll() is None, (tmp_path / "owner.log").read_text()
+            assert time.monotonic() < deadline, "the owner did not start the server"
+            time.sleep(0.05)
+        server = int(pid_file.read_text())
+        os.kill(server, 0)
+    finally:
+        owner.kill()
+        owner.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(server, signal.SIGKILL)
+    pytest.fail("public-inbox-httpd outlived its killed owner")
