@@ -61,11 +61,15 @@ def test_change_in_modelled_function_is_in_scope(clone):
     assert sc.pieces == ("function kvm_mmu_free_roots",)
 
 
-def test_header_change_reaches_the_types_it_touches(clone):
+def test_header_changes_by_what_the_model_uses(clone):
     edit = regex_once(r"(?m)^(struct kvm_mmu \{\n)", r"\1\tunsigned long mmu_ci_probe;\n")
     sc = decide(clone, Transformation("field", KVM_HOST, edit, "x"))
-    assert sc.in_scope and "type struct kvm_mmu" in sc.functions
-    assert "type struct kvm_mmu" in sc.pieces
+    # The model keeps only the fields its functions use: a new field does not reach it.
+    assert not sc.in_scope and sc.functions == ("type struct kvm_mmu",)
+    edit = regex_once(r"(#define KVM_MMU_NUM_PREV_ROOTS\s+)3\b", r"\g<1>4")
+    sc = decide(clone, Transformation("prev-roots", KVM_HOST, edit, "x"))
+    assert sc.in_scope and sc.functions == ("macro KVM_MMU_NUM_PREV_ROOTS",)
+    assert "macro KVM_MMU_NUM_PREV_ROOTS" in sc.pieces
 
 
 def test_untouched_model_files_decide_without_extraction(clone):
