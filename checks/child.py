@@ -1,9 +1,9 @@
 """What runs inside the sandbox child: both builds over a range of states.
 
 `run_range(mods, payload)` runs each chunk in the baseline (mods[0]) and the patched
-build (mods[1]), compares the chunks' digests (a memoryview compare, then per state in
-C), folds differing states into groups, and returns only counts, the first state of
-each group and the full traces of those first states.
+build (mods[1]), compares the chunks' digests in C (one memcmp per state), folds the
+differing states into groups, and returns only counts, the first state of each group
+and the full traces of those first states.
 """
 
 from __future__ import annotations
@@ -11,17 +11,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from checks.guard import guarded
 from checks.render import EVENT_KINDS
 
 MAX_GROUPS = 64
 
 
-def _trace(mod: Any, idx: int, cpu_limit: float) -> dict[str, Any]:
+def _trace(mod: Any, idx: int) -> dict[str, Any]:
     ffi, lib = mod.ffi, mod.lib
     nf = lib.drv_nfields()
     before = ffi.new("uint64_t[]", nf)
     after = ffi.new("uint64_t[]", nf)
-    status = lib.drv_run_one(idx, before, after, cpu_limit)
+    with guarded(mod):
+        status = lib.drv_run_one(idx, before, after)
     kab = ffi.new("int64_t[3]")
     file, func, cond = ffi.new("char *[1]"), ffi.new("char *[1]"), ffi.new("char *[1]")
     line = ffi.new("int *")
@@ -55,7 +57,7 @@ def run_range(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
     base, patched = mods[0], mods[1]
     lo, hi = int(payload["lo"]), int(payload["hi"])
     chunk = int(payload.get("chunk", 1 << 14))
-    cpu_limit = float(payload.get("cpu_limit", 5.0))
+    hang = float(payload.get("hang_seconds", 2.0))
     bl, pl = base.lib, patched.lib
     nc = bl.drv_ncomp()
     if pl.drv_ncomp() != nc or bl.drv_nstates() != pl.drv_nstates():
@@ -72,17 +74,15 @@ def run_range(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
     base_faults = 0
     ngroups = 0
     t0 = time.perf_counter()
-    mv = (memoryview(base.ffi.buffer(da)), memoryview(patched.ffi.buffer(db)))
     ms = (memoryview(base.ffi.buffer(sa)), memoryview(patched.ffi.buffer(sb)))
     for start in range(lo, hi, chunk):
         end = min(hi, start + chunk)
         n = end - start
-        bl.drv_run_range(start, end, da, sa, cpu_limit)
-        pl.drv_run_range(start, end, db, sb, cpu_limit)
-        nb = n * nc * 8
+        with guarded(base, hang):
+            bl.drv_run_range(start, end, da, sa)
+        with guarded(patched, hang):
+            pl.drv_run_range(start, end, db, sb)
         base_faults += n - bytes(ms[0][:n]).count(0)
-        if mv[0][:nb] == mv[1][:nb] and ms[0][:n] == ms[1][:n]:
-            continue
         ngroups = bl.drv_compare(start, n, da, sa, db_b, sb_b, groups, ngroups, MAX_GROUPS, crash)
     run_seconds = time.perf_counter() - t0
     out_groups = []
@@ -105,8 +105,8 @@ def run_range(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
     traces = {}
     for idx in sorted(firsts):
         traces[str(idx)] = {
-            "base": _trace(base, idx, cpu_limit),
-            "patched": _trace(patched, idx, cpu_limit),
+            "base": _trace(base, idx),
+            "patched": _trace(patched, idx),
             "inv": int(bl.drv_invariants(idx)),
         }
     return {
@@ -129,6 +129,7 @@ def run_plain(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
     d = ffi.new("uint64_t[]", chunk * nc)
     s = ffi.new("uint8_t[]", chunk)
     t0 = time.perf_counter()
-    for start in range(lo, hi, chunk):
-        lib.drv_run_range(start, min(hi, start + chunk), d, s, 5.0)
+    with guarded(mods[0]):
+        for start in range(lo, hi, chunk):
+            lib.drv_run_range(start, min(hi, start + chunk), d, s)
     return {"seconds": time.perf_counter() - t0}

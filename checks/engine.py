@@ -19,7 +19,7 @@ from checks import driver, trace
 from checks.result import CheckResult, DiffGroup, Example, verdict_for
 from checks.space import STRICT_COMPONENTS, Check, all_checks
 
-DEFAULT_CPU_LIMIT = 5.0  # CPU seconds one chunk may take before its state counts as a hang
+HANG_SECONDS = 2.0  # CPU seconds one state may take before it counts as a hang
 
 
 def _limits(limits: Any, states: int) -> Any:
@@ -83,7 +83,7 @@ def _run_range(lo: int, hi: int, builds: list[Any], limits: Any, chunk: int) -> 
     """One child over [lo, hi); a child that dies is bisected down to the killing state."""
     from mmucore import sandbox
 
-    payload = {"lo": lo, "hi": hi, "chunk": chunk, "cpu_limit": DEFAULT_CPU_LIMIT}
+    payload = {"lo": lo, "hi": hi, "chunk": chunk, "hang_seconds": HANG_SECONDS}
     out = sandbox.run("checks.child:run_range", payload, builds, limits)
     if out.ok:
         return out.value

@@ -151,6 +151,16 @@ static int drv_slot_of[DRV_NPAGES];
 static uint64_t drv_pgd_of[DRV_NPAGES];
 static long drv_ret;
 static void drv_kvm_init(void);
+static uint64_t *drv_pv[DRV_NPAGES];
+
+/* The buffer of page pg, fetched once: the driver rewrites every word it uses per state,
+ * so the shim need not clear these pages on each reset. */
+static uint64_t *drv_page(int pg)
+{
+	if (!drv_pv[pg])
+		drv_pv[pg] = mmu_shim_page_virt(pg);
+	return drv_pv[pg];
+}
 static const struct { int root_level, guest_level, direct; } drv_modes[] = {
 	{4, 4, 0}, {4, 4, 1}, {3, 3, 0}, {3, 2, 1}, {4, 3, 0}, {5, 3, 0},
 };
@@ -228,10 +238,12 @@ static void drv_setup(void)
 			drv_mmu.prev_roots[s - 1].pgd = pgd;
 		}
 	}
+	for (i = 0; i < 4; i++)
+		drv_page(0)[i] = 0;
 	if (drv_w.specials == 0) {
-		uint64_t *pml4 = mmu_shim_page_virt(1), *pml5 = mmu_shim_page_virt(2);
+		uint64_t *pml4 = drv_page(1), *pml5 = drv_page(2);
 
-		drv_mmu.pae_root = mmu_shim_page_virt(0);
+		drv_mmu.pae_root = drv_page(0);
 		drv_mmu.pml4_root = pml4;
 		drv_mmu.pml5_root = pml5;
 		pml4[0] = mmu_shim_page_hpa(0) | 1;
@@ -240,7 +252,7 @@ static void drv_setup(void)
 	for (i = 0; i < 4; i++) {
 		if (!(drv_w.pae >> i & 1))
 			continue;
-		((uint64_t *)mmu_shim_page_virt(0))[i] = mmu_shim_page_hpa(7 + i) | 1;
+		drv_page(0)[i] = mmu_shim_page_hpa(7 + i) | 1;
 		drv_used[7 + i] = 1;
 		drv_refs[7 + i] = 1;
 		drv_tdp[7 + i] = 0;
@@ -254,7 +266,7 @@ static void drv_setup(void)
 		if (!drv_used[i])
 			continue;
 		s = drv_slot_of[i];
-		sp->spt = mmu_shim_page_virt(i);
+		sp->spt = drv_page(i);
 		sp->role.level = i >= 7 ? 2 : m->root_level;
 		sp->role.direct = drv_tdp[i] || m->direct;
 		sp->role.efer_nx = drv_r2[i];
@@ -290,7 +302,7 @@ static uint64_t drv_canon_ptr(const void *p)
 
 static void drv_fields(uint64_t *f)
 {
-	const uint64_t *pae = mmu_shim_page_virt(0);
+	const uint64_t *pae = drv_page(0);
 	int i, n = 0;
 
 	f[n++] = @ROOT_HPA@;
