@@ -406,9 +406,16 @@ def _introduced_by(sym: str, pieces: Iterable[Piece]) -> tuple[Piece, int] | Non
     return None
 
 
-def check_symbols(so_path: Path, extraction: Extraction, *, sanitize: bool = False) -> None:
-    """Raise RefusedInput if the built module imports a symbol outside the allow-list."""
-    for sym in undefined_symbols(so_path):
+def check_symbols(so_path: Path, extraction: Extraction, *, sanitize: bool | None = None) -> None:
+    """Raise RefusedInput if the built module imports a symbol outside the allow-list.
+
+    ``sanitize`` allows the ASan/UBSan runtime; None infers it from ``__asan_init`` or
+    ``__ubsan_handle_*`` among the symbols (only sanitizer entry points are added).
+    """
+    syms = undefined_symbols(so_path)
+    if sanitize is None:
+        sanitize = any(s == "__asan_init" or s.startswith("__ubsan_handle_") for s in syms)
+    for sym in syms:
         if symbol_allowed(sym, sanitize):
             continue
         reason = f"the built module calls {sym}(), which is not on the allow-list"
