@@ -333,7 +333,7 @@ def uses_of_macro(d: Definition) -> Uses:
         member, name, call = m.groups()
         if name in d.params or name in _KEYWORDS:
             continue
-        line = text.count("\n", 0, m.start())
+        line = d.line - 1 + d.text.count("\n", 0, len(d.text) - len(text) + m.start())
         if member and member.strip() in ("struct", "union", "enum"):
             u.types.setdefault(f"{member.strip()} {name}", line)
         elif member:

@@ -218,7 +218,7 @@ def _close_once(index, entry, manifest, shim, fallbacks, touched):  # noqa: C901
             target = _resolve(index, name, shim, c, fallbacks)
             if target is None:
                 raise ExtractError(
-                    f"{own} ({d.file}:{d.line + line}) calls {name}, which is neither defined "
+                    f"{own} ({d.file}:{line + 1}) calls {name}, which is neither defined "
                     f"in the model files ({', '.join(manifest.model_files[:3])}, ...) nor "
                     f"provided by the shim; add it to the shim (mmucore/shim/) or the manifest"
                 )
