@@ -87,3 +87,10 @@ def forge_fifo(mods: list[Any], payload: dict) -> int:
     os.mkfifo("result.json.tmp")
     os.replace("result.json.tmp", "result.json")
     os._exit(0)
+
+
+def free_roots_null(mods: list[Any], payload: dict) -> int:
+    """kvm_mmu_free_roots on NULL: only code a patch put before any dereference runs."""
+    ffi, lib = mods[0].ffi, mods[0].lib
+    lib.kvm_mmu_free_roots(ffi.NULL, ffi.NULL, payload.get("roots_to_free", 1))
+    return 0
