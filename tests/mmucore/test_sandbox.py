@@ -7,13 +7,13 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cffi import FFI
 
 from mmucore import sandbox
+from mmucore.build import Build
 from mmucore.sandbox import Limits
 
 CALLS = "tests.mmucore.sandbox_calls"
@@ -43,18 +43,6 @@ long alloc_huge(void);
 """
 
 
-@dataclass(frozen=True)
-class Build:  # the fields of mmucore.build.Build that the sandbox uses
-    key: str
-    module_name: str
-    path: Path
-    tu_path: Path
-    log: str = ""
-    seconds: float = 0.0
-    cached: bool = False
-    sanitize: bool = False
-
-
 def _compile(tmp: Path, tag: str) -> Build:
     key = hashlib.sha256((C_SOURCE + tag).encode()).hexdigest()
     name = f"_sbx_test_{key[:12]}"
@@ -62,7 +50,8 @@ def _compile(tmp: Path, tag: str) -> Build:
     ffi.cdef(CDEF)
     ffi.set_source(name, C_SOURCE + f"/* {tag} */\n")
     so = ffi.compile(tmpdir=str(tmp))
-    return Build(key, name, Path(so), tmp / f"{name}.c")
+    return Build(key, name, Path(so), tmp / f"{name}.c", log="", seconds=0.0, cached=False,
+                 sanitize=False)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +184,12 @@ def test_binary_results_come_back_as_files(builds: list[Build]) -> None:
     out = sandbox.run(f"{CALLS}:digest", {"n": 4}, builds[:1])
     assert out.ok, out.detail
     assert out.files == {"digest.bin": bytes(range(256)) * 4}
+
+
+def test_file_size_limit_stops_a_runaway_writer(builds: list[Build]) -> None:
+    out = sandbox.run(f"{CALLS}:digest", {"n": 8192}, builds[:1], Limits(file_mb=1))
+    assert out.failure == "error"
+    assert "File too large" in out.message
 
 
 def test_private_directory_is_removed(builds: list[Build]) -> None:
