@@ -62,6 +62,8 @@ def free_roots_on_sp_root(mods: list, payload: dict) -> dict:
     for i in range(len(mmu.prev_roots)):
         mmu.prev_roots[i].hpa = invalid_page
         mmu.prev_roots[i].pgd = invalid_page
+    if "prev0_page" in payload:  # a page no shadow page backs
+        mmu.prev_roots[0].hpa = lib.mmu_shim_page_hpa(payload["prev0_page"])
     roots_to_free = payload.get("roots_to_free", 1)
     lib.kvm_mmu_free_roots(kvm, mmu, roots_to_free)
     return {
@@ -71,4 +73,36 @@ def free_roots_on_sp_root(mods: list, payload: dict) -> dict:
         "root_count": int(sp.root_count),
         "invalid": get_bit(ffi, lib, sp.role, "union kvm_mmu_page_role", "invalid"),
         "sp_freed": lib.mmu_shim_sp_freed(idx),
+        "prev0_hpa": int(mmu.prev_roots[0].hpa),
     }
+
+
+def _prev0_state(ffi: Any, lib: Any) -> tuple[Any, Any, Any]:
+    lib.mmu_shim_reset()
+    kvm = ffi.new("struct kvm *")
+    kvm.mmu_lock.id = lib.MMU_SHIM_LOCK_MMU
+    mmu = ffi.new("struct kvm_mmu *")
+    sp = ffi.new("struct kvm_mmu_page *")
+    lib.mmu_shim_set_page_private(5, sp)
+    sp.root_count = 1
+    invalid_page = 2**64 - 1
+    mmu.root.hpa = invalid_page
+    for i in range(len(mmu.prev_roots)):
+        mmu.prev_roots[i].hpa = invalid_page
+    mmu.prev_roots[0].hpa = lib.mmu_shim_page_hpa(5)
+    mmu.prev_roots[0].pgd = 0x2000
+    return kvm, mmu, sp
+
+
+def free_prev_root_in_each(mods: list, payload: dict) -> list[dict]:
+    """The same call on each module: prev_roots[0] holds a shadow page."""
+    out = []
+    for m in mods:
+        kvm, mmu, sp = _prev0_state(m.ffi, m.lib)
+        m.lib.kvm_mmu_free_roots(kvm, mmu, payload["roots_to_free"])
+        out.append({"prev0_hpa": int(mmu.prev_roots[0].hpa), "events": events(m.ffi, m.lib)})
+    return out
+
+
+def call_nprev(mods: list, payload: dict) -> int:
+    return mods[0].lib.mmu_ci_nprev()
