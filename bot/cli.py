@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--tree", required=True, help="kernel git tree (path or registered name)")
     ex.add_argument("--rev", default="HEAD")
     ex.add_argument("--out", help="directory for the translation unit, build log and module")
-    ex.set_defaults(handler=_not_yet("extract", 3))
+    ex.set_defaults(handler=_lazy("extract", "run"))
 
     df = sub.add_parser("diff", help="run every check between two revisions of one tree")
     df.add_argument("--tree", required=True)
