@@ -29,8 +29,9 @@ from mmucore.errors import CommandError, MmuCiError
 from mmucore.extract import SHIM_DIR, Extraction
 
 BUILD_FORMAT = "1"  # bump when the compile command or the module layout changes
+# -O1: a cold build stays under 1 s on a loaded 2-core machine (-O2 costs ~50% more)
 CFLAGS = (
-    "-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-fno-strict-aliasing",
+    "-std=gnu11", "-O1", "-fPIC", "-fvisibility=hidden", "-fno-strict-aliasing",
     "-fno-strict-overflow", "-fno-delete-null-pointer-checks", "-Wall",
     "-Wno-unused-function", "-Wno-unused-variable", "-Wno-unused-but-set-variable",
 )  # fmt: skip
