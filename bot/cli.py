@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("patched_rev")
     df.add_argument("--check", action="append", dest="checks")
     df.add_argument("--json", dest="json_out")
-    df.set_defaults(handler=_not_yet("diff", 4))
+    df.set_defaults(handler=_lazy("diff", "run"))
 
     sub.add_parser("demo", help="run a sample series through the whole pipeline").set_defaults(
         handler=_lazy("demo", "run")
