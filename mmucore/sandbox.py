@@ -44,6 +44,7 @@ repeatedly on halves of the failing chunk; each call is independent.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -110,6 +111,7 @@ def _child_env(work: Path, sanitize: bool) -> dict[str, str]:
     return env
 
 
+@functools.cache
 def _sanitizer_runtime() -> str:
     """libasan for LD_PRELOAD: an ASan module cannot load into a plain interpreter."""
     out = proc.run(["gcc", "-print-file-name=libasan.so"], hint="gcc is needed").stdout

@@ -213,3 +213,17 @@ def test_every_confinement_layer_is_in_place_here(builds: list[Build]) -> None:
     # this machine runs the tests as root on x86_64: namespaces and seccomp must work
     assert sandbox.run(f"{CALLS}:add", {"a": 0, "b": 0}, builds[:1]).ok
     assert sandbox.missing_confinement() == {}
+
+
+def test_a_missing_layer_is_logged_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(sandbox, "_reported", {})
+    status = {"net": "unshare(CLONE_NEWNET): Operation not permitted (errno 1)", "fs": ""}
+    with caplog.at_level("WARNING", logger="mmucore.sandbox"):
+        sandbox._log_status(status)
+        sandbox._log_status(status)
+    assert [r.getMessage() for r in caplog.records] == [
+        "no network namespace: unshare(CLONE_NEWNET): Operation not permitted (errno 1)"
+    ]
+    assert set(sandbox.missing_confinement()) == {"net"}
