@@ -22,8 +22,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cffi import FFI
-
 from mmucore import cdef, proc, validate
 from mmucore.errors import CommandError, MmuCiError
 from mmucore.extract import SHIM_DIR, Extraction
@@ -164,9 +162,7 @@ def _compile(
     sanitize: bool,
     t0: float,
 ) -> Build:
-    cdef_text, dropped = cdef.build_cdef(extraction, driver.cdef if driver else "")
-    ffi = FFI()
-    ffi.cdef(cdef_text)
+    ffi, _, dropped = cdef.build_cdef(extraction, driver.cdef if driver else "")
     source = extraction.tu + (f"\n/* driver {driver.name} */\n{driver.source}\n" if driver else "")
     ffi.set_source(module, source)
     c_path = tmp / f"{module}.c"

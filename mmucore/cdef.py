@@ -14,6 +14,7 @@ from cffi import FFI, CDefError
 from tree_sitter import Node
 
 from mmucore import cparse
+from mmucore.errors import MmuCiError
 from mmucore.extract import FALLBACKS, SHIM_DIR, Extraction
 
 SHIM_TYPES = """
@@ -145,27 +146,32 @@ def extracted(extraction: Extraction) -> list[str]:
     return decls
 
 
-def build_cdef(extraction: Extraction, driver_cdef: str = "") -> tuple[str, list[str]]:
-    """The whole cdef, and the declarations cffi could not read (left out, for the log)."""
+def build_cdef(extraction: Extraction, driver_cdef: str = "") -> tuple[FFI, str, list[str]]:
+    """An FFI with the whole cdef, its text, and the declarations cffi could not read."""
     base = [SHIM_TYPES, shim_api()]
     decls = extracted(extraction)
     if driver_cdef:
         decls.append(driver_cdef)
-    if _parses(base + decls):
-        return "\n".join(base + decls), []
+    ffi = _parses(base + decls)
+    if ffi is not None:
+        return ffi, "\n".join(base + decls), []
     good: list[str] = []
     dropped: list[str] = []
     for d in decls:
-        if _parses(base + good + [d]):
+        if _parses(base + good + [d]) is not None:
             good.append(d)
         else:
             dropped.append(d)
-    return "\n".join(base + good), dropped
+    ffi = _parses(base + good)
+    if ffi is None:
+        raise MmuCiError("cffi cannot read the shim's own declarations: mmu_shim.h is broken")
+    return ffi, "\n".join(base + good), dropped
 
 
-def _parses(parts: list[str]) -> bool:
+def _parses(parts: list[str]) -> FFI | None:
+    ffi = FFI()
     try:
-        FFI().cdef("\n".join(parts))
+        ffi.cdef("\n".join(parts))
     except (CDefError, Exception):  # pycparser raises its own ParseError
-        return False
-    return True
+        return None
+    return ffi
