@@ -11,14 +11,17 @@ Operator note - what the sandbox does:
     once and carries on); enters a private mount namespace in which every mount is
     read-only except the private directory; sets RLIMIT_CPU (SIGXCPU, then SIGKILL),
     RLIMIT_AS (memory), RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_NPROC=0, RLIMIT_CORE=0;
-    closes inherited fds; sets no_new_privs and a seccomp filter (x86_64) that denies
-    fork/clone/exec, sockets, ptrace, mount/unshare/setns, module loading, bpf, keys,
-    io_uring with EPERM.
-  * The parent enforces a wall-clock limit by killing the whole process group, reads
-    the child's result with ``json`` only (never pickle), caps what it reads, and
-    classifies the end: a fatal signal is ``crash`` (with the faulthandler traceback),
-    SIGXCPU or the wall limit is ``timeout``, MemoryError/ENOMEM is ``memory``, any
-    other exception is ``error``. The bot's own process never loads a built module.
+    closes inherited fds; drops every capability (also from the bounding set); sets
+    no_new_privs and a seccomp filter (x86_64) that answers EPERM to fork/clone/exec,
+    sockets, ptrace, mount/unshare/setns, module loading, bpf, keys, io_uring, and to
+    signals aimed at any other process. Each missing layer is logged once.
+  * The parent enforces a wall-clock limit by killing the whole process group (after
+    asking for a faulthandler traceback), reads the child's result with ``json`` only
+    (never pickle; no symlink, FIFO or oversized file is followed or read), and
+    classifies the end: a fatal signal is ``crash`` (with the faulthandler traceback,
+    or the ASan/UBSan report at the kernel file:line in a sanitizer build), SIGXCPU or
+    the wall limit is ``timeout``, MemoryError/ENOMEM is ``memory``, any other
+    exception is ``error``. The bot's own process never loads a built module.
   * Before this, ``mmucore.validate`` refused directives, asm, code-placing
     attributes and unknown function declarations, and checked ``nm -u`` of the module.
 
@@ -26,20 +29,23 @@ What it does not protect against:
   * The child runs untrusted code in the same process as our driver code, so a
     malicious patch can forge its own result (e.g. claim ``same``): a verdict is only
     as trustworthy as the patch. A human still reads the patch.
-  * The compiler (gcc via cffi) reads the untrusted C in the bot's own process tree,
+  * The compiler (gcc via cffi) reads the untrusted C in the bot's process tree,
     without these limits; a compiler bug is reachable by a crafted patch.
-  * The child can read every file the bot's user can read (the mounts are read-only,
-    not hidden); run the bot as a dedicated user without access to secrets.
-  * Running as root, the child keeps root's uid (the interpreter may live under a
-    private home); the read-only mounts and the seccomp filter are then the barrier.
-  * Without seccomp (not x86_64) and without namespaces, RLIMIT_NPROC and the nm
-    allow-list are the only barriers against new processes and network access.
+  * The child can read every file its uid owns or that is world-readable (mounts are
+    read-only, not hidden), and could smuggle it into a result that a report shows.
+    Run the bot as a dedicated user that owns no secrets beyond its own config; as
+    root the child stays uid 0 (without capabilities): root-owned files are readable.
+  * Without seccomp (not x86_64), without namespaces or capabilities to drop (logged),
+    RLIMIT_NPROC and the nm allow-list are the only barriers left against new
+    processes and network access; RLIMIT_NPROC does not bind root.
   * Side channels, CPU contention and writing up to RLIMIT_FSIZE into the private
     directory are not prevented.
 
-Cost, for the engine: one ``run`` starts one child; start-up is ~60 ms on this
-machine (``bench/sandbox_startup.py``). To bisect a crash over states, call ``run``
-repeatedly on halves of the failing chunk; each call is independent.
+For callers: the child may not start threads or processes (seccomp), so a call must
+do its work in the calling thread. One ``run`` starts one child; start-up plus a
+trivial call is ~65 ms median here (``bench/sandbox_startup.py``), so the engine can
+bisect a crashing chunk by calling ``run`` on halves until one state is left; calls
+are independent and may run in parallel (one per core).
 """
 
 from __future__ import annotations

@@ -42,59 +42,18 @@ _MOUNT_FLAGS = {
 
 # x86_64 syscalls the confined code never needs: new processes, sockets, namespaces,
 # mounts, tracing other processes, kernel modules, keys, bpf, io_uring
+# fmt: off
 _DENIED_X86_64 = (
-    56,
-    57,
-    58,
-    59,
-    322,
-    435,  # clone fork vfork execve execveat clone3
-    41,
-    42,
-    43,
-    49,
-    50,
-    53,
-    288,  # socket connect accept bind listen socketpair accept4
-    101,
-    310,
-    311,
-    312,
-    440,  # ptrace process_vm_readv/writev kcmp process_madvise
-    165,
-    166,
-    155,
-    161,
-    163,
-    428,
-    429,
-    430,
-    431,
-    432,
-    433,
-    442,  # mount family
-    272,
-    308,
-    169,
-    175,
-    176,
-    313,
-    246,
-    320,  # unshare setns reboot modules kexec
-    248,
-    249,
-    250,
-    321,
-    298,
-    323,
-    425,
-    426,
-    427,
-    135,
-    62,
-    434,
-    424,  # keys bpf ... pidfd
+    56, 57, 58, 59, 322, 435,  # clone fork vfork execve execveat clone3
+    41, 42, 43, 49, 50, 53, 288,  # socket connect accept bind listen socketpair accept4
+    101, 310, 311, 312, 440,  # ptrace process_vm_readv/writev kcmp process_madvise
+    165, 166, 155, 161, 163, 428, 429, 430, 431, 432, 433, 442,  # mount family
+    272, 308, 169, 175, 176, 313, 246, 320,  # unshare setns reboot modules kexec
+    248, 249, 250, 321, 298, 323, 425, 426, 427, 135, 434, 424,  # keys bpf ... pidfd
+    62, 200, 129, 297,  # kill tkill rt_sigqueueinfo rt_tgsigqueueinfo: no other process
 )
+# fmt: on
+_TGKILL = 234  # raise() and abort() need it: allowed for our own pid only
 AUDIT_ARCH_X86_64 = 0xC000003E
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_KILL_PROCESS = 0x80000000
@@ -181,17 +140,34 @@ def _seccomp_deny() -> str:
         stmt(0x15, AUDIT_ARCH_X86_64, 1, 0),  # jeq
         stmt(0x06, SECCOMP_RET_KILL_PROCESS),
         stmt(0x20, 0),  # ld nr
-        stmt(0x35, 0x40000000, n + 1, 0),  # jge x32 -> deny
+        stmt(0x35, 0x40000000, n + 3, 0),  # jge: x32 ABI -> deny
     ]
     for i, nr in enumerate(_DENIED_X86_64):
-        prog.append(stmt(0x15, nr, n - i, 0))  # jeq nr -> deny
-    prog.append(stmt(0x06, SECCOMP_RET_ALLOW))
-    prog.append(stmt(0x06, deny))
+        prog.append(stmt(0x15, nr, n + 2 - i, 0))  # jeq nr -> deny
+    prog += [
+        stmt(0x15, _TGKILL, 0, 3),  # tgkill? else allow
+        stmt(0x20, 16),  # ld args[0] (low word): the target tgid
+        stmt(0x15, os.getpid(), 1, 0),  # our own -> allow
+        stmt(0x06, deny),
+        stmt(0x06, SECCOMP_RET_ALLOW),
+    ]
     buf = ctypes.create_string_buffer(b"".join(prog))
     fprog = struct.pack("HxxxxxxQ", len(prog), ctypes.addressof(buf))
     fbuf = ctypes.create_string_buffer(fprog)
     if _libc.prctl(22, 2, ctypes.addressof(fbuf), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
         return _err("seccomp")
+    return ""
+
+
+def _drop_capabilities() -> str:
+    """Give up every capability (root stays uid 0 but loses DAC override, raw I/O, ...)."""
+    for cap in range(64):
+        _libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP; EINVAL past the last capability
+    _libc.prctl(47, 4, 0, 0, 0)  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
+    header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0))  # v3, this process
+    data = ctypes.create_string_buffer(24)  # effective, permitted, inheritable: all zero
+    if _libc.capset(header, data) != 0:
+        return _err("capset")
     return ""
 
 
@@ -260,6 +236,7 @@ def main() -> int:
     }
     _set_limits(request["limits"], request.get("sanitize", False))
     _close_inherited_fds()
+    status["caps"] = _drop_capabilities()
     status["seccomp"] = _seccomp_deny()
     _write("status.json", status)
     try:

@@ -94,3 +94,35 @@ def free_roots_null(mods: list[Any], payload: dict) -> int:
     ffi, lib = mods[0].ffi, mods[0].lib
     lib.kvm_mmu_free_roots(ffi.NULL, ffi.NULL, payload.get("roots_to_free", 1))
     return 0
+
+
+def capabilities(mods: list[Any], payload: dict) -> dict[str, str]:
+    """The child's capability sets and whether it can read a file it does not own."""
+    with open("/proc/self/status") as f:
+        caps = {k: v.strip() for k, v in (line.split(":", 1) for line in f) if k.startswith("Cap")}
+    try:
+        with open(payload["path"]) as f:
+            caps["read"] = f.read()
+    except OSError as e:
+        caps["read"] = f"refused: {e}"
+    return caps
+
+
+def signal_parent(mods: list[Any], payload: dict) -> list[str]:
+    """kill() and a raw tgkill() at another process (the parent): both must fail."""
+    import ctypes
+    import signal
+
+    results = []
+    try:
+        os.kill(payload["pid"], signal.SIGUSR2)
+        results.append("sent")
+    except OSError as e:
+        results.append(f"refused: {e}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    pid = payload["pid"]
+    if libc.syscall(234, pid, pid, int(signal.SIGUSR2)) == 0:  # tgkill on x86_64
+        results.append("sent")
+    else:
+        results.append(f"refused: {os.strerror(ctypes.get_errno())}")
+    return results

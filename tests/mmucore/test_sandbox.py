@@ -180,6 +180,25 @@ def test_child_cannot_start_processes(builds: list[Build]) -> None:
     assert out.value.startswith("refused:")
 
 
+def test_child_has_no_capabilities(builds: list[Build], tmp_path: Path) -> None:
+    secret = tmp_path / "someone-elses"
+    secret.write_text("hunter2")
+    secret.chmod(0o600)
+    os.chown(secret, 65534, 65534)  # nobody's file: root reads it only with CAP_DAC_OVERRIDE
+    out = sandbox.run(f"{CALLS}:capabilities", {"path": str(secret)}, builds[:1])
+    assert out.ok, out.detail
+    assert int(out.value["CapEff"], 16) == 0 and int(out.value["CapBnd"], 16) == 0
+    assert out.value["read"].startswith("refused:")
+
+
+def test_child_cannot_signal_other_processes(builds: list[Build]) -> None:
+    out = sandbox.run(f"{CALLS}:signal_parent", {"pid": os.getpid()}, builds[:1])
+    assert out.ok, out.detail
+    kill, tgkill = out.value
+    assert kill == "refused: [Errno 1] Operation not permitted"
+    assert tgkill == "refused: Operation not permitted"
+
+
 def test_binary_results_come_back_as_files(builds: list[Build]) -> None:
     out = sandbox.run(f"{CALLS}:digest", {"n": 4}, builds[:1])
     assert out.ok, out.detail
