@@ -317,8 +317,9 @@ def check_dropped_directives(extraction: Extraction) -> None:
     if not extraction.rev or not pieces:
         return
     _, files = read_files(extraction.tree, extraction.rev, tuple(sorted({p.file for p in pieces})))
+    split = {path: text.splitlines() for path, text in files.items()}
     for p in pieces:
-        lines = files.get(p.file, "").splitlines()
+        lines = split.get(p.file, [])
         region = lines[p.line - 1 : p.line + p.text.count("\n")]
         text = "\n".join(region)
         if "#" not in text and "%:" not in text:
