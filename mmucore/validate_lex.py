@@ -134,14 +134,15 @@ ALLOWED_BUILTINS = frozenset(
     "is_constant_evaluated".split()
 )
 
-# attribute names (without the __x__ wrapping) that neither run nor place code
+# attribute names (without the __x__ wrapping) that neither run nor place code; cleanup
+# only calls a named function, which must itself be known (guard() in 6.5+ kernels)
 ALLOWED_ATTRIBUTES = frozenset(
     "unused maybe_unused packed aligned noreturn always_inline noinline gnu_inline pure "
     "const cold hot format format_arg warn_unused_result deprecated fallthrough nonnull "
     "returns_nonnull may_alias transparent_union designated_init noclone nonstring access "
     "mode counted_by unavailable error warning vector_size malloc alloc_size sentinel "
     "assume_aligned flatten no_sanitize no_sanitize_address no_sanitize_undefined "
-    "no_instrument_function".split()
+    "no_instrument_function cleanup".split()
 )
 ALLOWED_PREFIXES = ("Py", "_Py")  # Python C-API: the cffi glue uses it, kernel C never does
 

@@ -58,7 +58,7 @@ HOSTILE = {
     "frame address builtin": ("\tvoid *p = __builtin_frame_address(0);", "__builtin_frame_address"),
     "alloca builtin": ("\tchar *p = __builtin_alloca(1 << 30);", "__builtin_alloca"),
     "constructor attribute": ('\tstatic int x __attribute__((used, section(".init")));', "used"),
-    "cleanup attribute": ("\tint x __attribute__((__cleanup__(f)));", "__cleanup__"),
+    "weak attribute": ("\tstatic int x __attribute__((weak));", "weak"),
     "c23 attribute": ("\t[[gnu::constructor]] int x;", "[[...]]"),
     "nested function": ("\tvoid g(void) { }", "nested function"),
     "python api": ('\tPyRun_SimpleString("import os");', "Python C-API"),
@@ -89,6 +89,7 @@ BENIGN = {
     "asm in a string and a comment": '\tpr_err("asm __asm__ #include"); /* asm #define */',
     "allowed builtin": "\tif (__builtin_expect(!!kvm, 1)) return;",
     "allowed attribute": "\tint x __attribute__((__unused__, aligned(8)));",
+    "cleanup of a known function": "\tint x __attribute__((__cleanup__(kvm_flush_remote_tlbs)));",
 }
 
 
