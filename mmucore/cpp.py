@@ -3,8 +3,9 @@
 Only `#if`/`#ifdef`/`#ifndef`/`#elif`/`#else`/`#endif`, `#define`/`#undef` (for later
 conditions) and `#include` of other model files are interpreted. Inactive lines and
 conditional directives become empty lines, so line numbers of the result are the
-file's own. `#if` expressions: `defined`, `IS_ENABLED()` and friends, integer
-arithmetic; an unknown identifier is 0, as in cpp. Untrusted text: never raises.
+file's own; other directives stay for the parser to see. `#if` expressions:
+`defined`, `IS_ENABLED()` and friends, integer arithmetic; an unknown identifier
+is 0, as in cpp. Untrusted text: never raises.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ _TOKEN = re.compile(
 )
 _CONFIG_CALLS = ("IS_ENABLED", "IS_BUILTIN", "IS_REACHABLE")
 _MAX_DEPTH = 16
+_CONDITIONALS = ("if", "ifdef", "ifndef", "elif", "else", "endif")
 
 Include = Callable[[str], None]  # called with the include target, e.g. "linux/kvm_host.h"
 
@@ -236,6 +238,8 @@ def resolve(text: str, macros: dict[str, str], include: Include | None = None) -
             target = re.match(r"[<\"]([^>\"]+)[>\"]", rest)
             if target:
                 include(target.group(1))
+        if active and name not in _CONDITIONALS:
+            keep = True  # the parser sees it: inside a definition, it is refused
         if not keep:
             for k in range(start, i):
                 out[k] = ""

@@ -17,6 +17,7 @@ from mmucore.errors import MmuCiError
 from mmucore.manifest import Manifest
 
 TU_NAME = "mmu-ci-tu.c"
+_DEFINES = ("preproc_def", "preproc_function_def")
 
 
 class ExtractError(MmuCiError):
@@ -133,6 +134,12 @@ def _prune(d: cparse.Definition, keep: set[str]) -> tuple[str, list[str], list[N
             if fd.type == "comment":
                 blank(fd)
                 continue
+            if fd.type.startswith("preproc_") and fd.type not in _DEFINES:
+                raise ExtractError(
+                    f"{d.file}:{fd.start_point[0] + 1}: a preprocessor directive inside "
+                    f"{d.name} other than #define: mmu-ci would build something else than "
+                    "the kernel; review that line by hand"
+                )
             t = fd.child_by_field_name("type")
             decls = fd.children_by_field_name("declarator")
             inner = t.child_by_field_name("body") if t is not None else None

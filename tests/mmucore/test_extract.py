@@ -187,3 +187,32 @@ def test_hostile_text_is_an_error_not_a_traceback(tree_61, tmp_path: Path) -> No
 def test_missing_revision_is_a_clear_error(tree_61) -> None:
     with pytest.raises(MmuCiError, match="no revision"):
         extract.extract(tree_61.path, "no-such-branch")
+
+
+def test_include_inside_a_pruned_struct_is_refused(tree_61, tmp_path: Path) -> None:
+    clone = scratch_clone(tree_61.path, tmp_path / "t")
+    t = tf.Transformation(
+        name="include-in-struct",
+        file="arch/x86/include/asm/kvm_host.h",
+        edit=tf.insert_after("struct kvm_mmu {\n", '#include "mmu_ci_evil.h"\n'),
+        subject="evil",
+    )
+    rev = commit(clone, t)
+    line = next(
+        i + 1 for i, s in enumerate((clone / t.file).read_text().splitlines()) if "mmu_ci_evil" in s
+    )
+    with pytest.raises(extract.ExtractError, match=f"kvm_host.h:{line}: a preprocessor"):
+        extract.extract(clone, rev)
+
+
+def test_macro_redefined_inside_a_struct_is_refused(tree_612, tmp_path: Path) -> None:
+    clone = scratch_clone(tree_612.path, tmp_path / "t")
+    t = tf.Transformation(
+        name="define-in-struct",
+        file="arch/x86/include/asm/kvm_host.h",
+        edit=tf.insert_after("struct kvm_mmu {\n", "#define VALID_PAGE(x) 1\n"),
+        subject="sneaky",
+    )
+    rev = commit(clone, t)
+    with pytest.raises(extract.ExtractError, match="VALID_PAGE is defined more than once"):
+        extract.extract(clone, rev)
