@@ -217,9 +217,11 @@ def check_piece(piece: Piece, known: set[str]) -> None:
         _check_macro_piece(piece, toks)
         body = toks[3:]
     else:
-        for t in toks:
+        for i, t in enumerate(toks):
             if t.text in ("#", "##"):
-                raise _refuse(piece, t.line, "a preprocessor directive or operator")
+                nxt = toks[i + 1] if i + 1 < len(toks) else None
+                what = f"#{nxt.text} directive" if nxt and nxt.kind == "ident" else t.text
+                raise _refuse(piece, t.line, f"a preprocessor {what} in {piece.name}")
     bad = check_tokens(body)
     if bad:
         raise _refuse(piece, bad[0], bad[1])
