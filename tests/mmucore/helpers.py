@@ -106,3 +106,29 @@ def free_prev_root_in_each(mods: list, payload: dict) -> list[dict]:
 
 def call_nprev(mods: list, payload: dict) -> int:
     return mods[0].lib.mmu_ci_nprev()
+
+
+def free_tdp_root(mods: list, payload: dict) -> dict:
+    """kvm_mmu_free_roots(CURRENT) on a TDP MMU root (page 4) that the TDP MMU also holds."""
+    ffi, lib = mods[0].ffi, mods[0].lib
+    lib.mmu_shim_reset()
+    lib.tdp_mmu_enabled = True
+    kvm = ffi.new("struct kvm *")
+    kvm.mmu_lock.id = lib.MMU_SHIM_LOCK_MMU
+    mmu = ffi.new("struct kvm_mmu *")
+    set_bit(ffi, lib, mmu.root_role, "union kvm_mmu_page_role", "direct", 1)
+    sp = ffi.new("struct kvm_mmu_page *")
+    lib.mmu_shim_set_page_private(4, sp)
+    sp.tdp_mmu_page = True
+    sp.tdp_mmu_root_count.refs = payload.get("refs", 2)
+    set_bit(ffi, lib, sp.role, "union kvm_mmu_page_role", "direct", 1)
+    mmu.root.hpa = lib.mmu_shim_page_hpa(4)
+    for i in range(len(mmu.prev_roots)):
+        mmu.prev_roots[i].hpa = 2**64 - 1
+    lib.kvm_mmu_free_roots(kvm, mmu, 1)
+    return {
+        "events": events(ffi, lib),
+        "refs": int(sp.tdp_mmu_root_count.refs),
+        "root_hpa": int(mmu.root.hpa),
+        "freed": lib.mmu_shim_tdp_root_freed(4),
+    }

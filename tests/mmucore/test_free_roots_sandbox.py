@@ -67,3 +67,23 @@ def test_prev_root_without_sp_warns_at_the_kernel_line(builds, tree_61, tree_612
     assert file == "arch/x86/kvm/mmu/mmu.c"
     src = (tree.path / file).read_text().splitlines()[int(line) - 1]
     assert "WARN_ON" in src
+
+
+@pytest.mark.parametrize("which", ["6.1", "6.12"])
+def test_free_tdp_root_puts_it_under_the_generations_lock(builds, which: str) -> None:
+    out = sandbox.run("tests.mmucore.helpers:free_tdp_root", {}, [builds[which]])
+    assert out.ok, out.message + "\n" + out.detail
+    v = out.value
+    ev = [e[:3] for e in v["events"]]
+    if which == "6.1":  # write lock; put_root(kvm, sp, false)
+        assert ev == [["WRITE_LOCK", 1, 0], ["TDP_PUT_ROOT", 4, 0], ["WRITE_UNLOCK", 1, 0]]
+    else:  # 6.9+: read lock for a TDP MMU; put_root(kvm, sp)
+        assert ev == [["READ_LOCK", 1, 0], ["TDP_PUT_ROOT", 4, -1], ["READ_UNLOCK", 1, 0]]
+    assert v["refs"] == 1 and not v["freed"] and v["root_hpa"] == INVALID_PAGE
+
+
+def test_last_tdp_reference_of_a_valid_root_is_a_kvm_bug(builds) -> None:
+    out = sandbox.run("tests.mmucore.helpers:free_tdp_root", {"refs": 1}, [builds["6.12"]])
+    assert out.ok, out.message + "\n" + out.detail
+    kinds = [e[0] for e in out.value["events"]]
+    assert kinds == ["READ_LOCK", "TDP_PUT_ROOT", "BUG", "TDP_ROOT_FREED", "READ_UNLOCK"]
