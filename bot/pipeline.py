@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bot import intake, tree
 from bot.config import Config
+from bot.memo import Memo, code_version
 from bot.report import PatchReport, Report, check_verdict, reproduce_command, worst
 from mmucore import scope
 from mmucore.errors import MmuCiError
@@ -29,10 +30,12 @@ def _noop(stage: str, done: int, total: int) -> None:
 
 
 class _Extractions:
-    """Extractions by revision: each revision is extracted at most once per run."""
+    """Extractions by revision: each revision is extracted at most once, and a commit
+    already extracted by the same extractor code comes from the memo."""
 
-    def __init__(self, repo: Path) -> None:
+    def __init__(self, repo: Path, memo: Memo) -> None:
         self.repo = repo
+        self.memo = memo
         self.done: dict[str, object] = {}
         self.seconds = 0.0
 
@@ -41,7 +44,8 @@ class _Extractions:
             from mmucore.extract import extract
 
             t = time.perf_counter()
-            self.done[rev] = extract(self.repo, rev)
+            key = ("extract", str(self.repo), rev, code_version(("mmucore",)))
+            self.done[rev] = self.memo.get_or_make(key, lambda: extract(self.repo, rev))
             self.seconds += time.perf_counter() - t
         return self.done[rev]
 
@@ -62,12 +66,68 @@ def _failure_reason(e: BaseException) -> tuple[str, str]:
     )
 
 
-def _run_checks(before: object, after: object, cache_dir: Path) -> tuple[list, str, str]:
-    from checks.engine import run_checks
+def _closure(ex: object, entries: tuple[str, ...]) -> set[str]:
+    """Every function and macro the entry functions reach in one extraction."""
+    functions = ex.functions  # type: ignore[attr-defined]
+    seen: set[str] = set()
+    todo = list(entries)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in functions:
+            todo.extend(functions[name].calls)
+    return seen
 
-    results = list(run_checks(before, after, cache_dir=cache_dir))
+
+def _untouched(chk: object, before: object, after: object, changed: tuple[str, ...]) -> bool:
+    """True when no changed piece is reachable from the check's entry functions, so both
+    builds run the same code for it. Changed types or globals reach every check."""
+    names = []
+    for piece in changed:
+        kind, _, name = piece.partition(" ")
+        if kind not in ("function", "macro"):
+            return False
+        names.append(name)
+    entry = chk.entry  # type: ignore[attr-defined]
+    reach = _closure(before, entry) | _closure(after, entry)
+    return not reach.intersection(names)
+
+
+_CACHEABLE = ("same", "differs", "differs-outside-invariants", "skipped")
+
+
+def _run_checks(
+    before: object, after: object, cache_dir: Path, changed: tuple[str, ...], memo: Memo
+) -> tuple[list, str, str]:
+    """Every check between two extractions; a check whose code did not change is skipped
+    (its verdict is `same` by construction), a result seen before comes from the memo."""
+    from checks.engine import run_check
+    from checks.result import CheckResult
+    from checks.space import all_checks
+
+    results = []
+    version = code_version(("mmucore", "checks"))
+    for chk in all_checks():
+        if _untouched(chk, before, after, changed):
+            why = "none of the code it runs changed"
+            results.append(CheckResult(chk.name, "skipped", 0, 0, 0, (), skipped=why))
+            continue
+        key = ("check", chk.name, before.key, after.key, version)  # type: ignore[attr-defined]
+        r = memo.get(key)
+        if r is None:
+            r = run_check(chk, before, after, cache_dir=cache_dir)
+            if r.verdict in _CACHEABLE:  # a build error or crash may be the machine's: rerun
+                memo.put(key, r)
+        results.append(r)
     verdict = check_verdict(results)
-    reason = ", ".join(f"{r.name}: {r.verdict}" for r in results) or "no check applies"
+    by_verdict: dict[str, list[str]] = {}
+    for r in results:
+        if r.verdict != "skipped":
+            by_verdict.setdefault(r.verdict, []).append(r.name)
+    reason = "; ".join(f"{v}: {', '.join(n)}" for v, n in by_verdict.items())
+    reason = reason or "no check reaches the changed code"
     return results, verdict, reason
 
 
@@ -109,7 +169,7 @@ def _check_patch(
         return
     t1 = time.perf_counter()
     try:
-        pr.checks, pr.verdict, pr.reason = _run_checks(before, after, cache_dir)
+        pr.checks, pr.verdict, pr.reason = _run_checks(before, after, cache_dir, sc.pieces, ex.memo)
     except Exception as e:  # noqa: BLE001
         pr.verdict, pr.reason = _failure_reason(e)
     pr.timings["check"] = time.perf_counter() - t1
@@ -136,7 +196,7 @@ def check_series(
     progress("apply", len(applied.patches), len(series.patches))
 
     cache_dir = cfg.data_dir / "build-cache"
-    ex = _Extractions(applied.repo)
+    ex = _Extractions(applied.repo, Memo(cfg.data_dir / "memo"))
     index = scope.FileIndex(cfg.data_dir)
     by_index = {a.index: a for a in applied.patches}
     reports: list[PatchReport] = []
@@ -188,7 +248,9 @@ def _whole_series(
     pr = PatchReport(0, "whole series", "", "same", "", False, base_commit, last)
     t = time.perf_counter()
     try:
-        pr.checks, pr.verdict, pr.reason = _run_checks(ex.get(base_commit), ex.get(last), cache_dir)
+        before, after = ex.get(base_commit), ex.get(last)
+        changed = scope.changed_pieces(before, after)
+        pr.checks, pr.verdict, pr.reason = _run_checks(before, after, cache_dir, changed, ex.memo)
     except Exception as e:  # noqa: BLE001
         pr.verdict, pr.reason = _failure_reason(e)
     pr.timings["check"] = time.perf_counter() - t

@@ -125,6 +125,7 @@ def select_base(series: Series, trees: Sequence[kernels.KernelTree]) -> Base:
 
 def _hunk_at(diff: str, file: str, line: int | None) -> str | None:
     """The hunk of ``file`` in a patch's diff starting at old line ``line`` (or the first)."""
+    diff = re.split(r"^-- \n", diff, maxsplit=1, flags=re.M)[0]  # the mail signature
     parts = re.split(r"^(?=diff --git )", diff, flags=re.M)
     for part in parts:
         if not part.startswith(f"diff --git a/{file} "):

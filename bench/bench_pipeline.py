@@ -1,0 +1,113 @@
+"""Benchmark: a generated 12-patch in-scope series, message-id to JSON report.
+
+Cold: a separate data directory with an empty build cache and memo. Warm: the same
+command again. Targets on the 2-core reference machine: cold < 20 s, warm < 3 s.
+Run: .venv/bin/python bench/bench_pipeline.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bot import kernels  # noqa: E402
+from bot.commands.demo import refactor_nfc  # noqa: E402
+from bot.inbox import LocalInbox  # noqa: E402
+from bot.seriesgen import deliver, make_series  # noqa: E402
+from bot.transforms import Transformation, regex_once, replace_once, within_function  # noqa: E402
+from mmucore import proc  # noqa: E402
+
+MMU_C = "arch/x86/kvm/mmu/mmu.c"
+TARGET_COLD, TARGET_WARM = 20.0, 3.0
+# Every function the checks run in 6.1: a comment at the top of each is an in-scope change.
+MODELLED = (
+    "mmu_free_root_page",
+    "kvm_mmu_free_roots",
+    "kvm_mmu_free_guest_mode_roots",
+    "is_obsolete_root",
+    "__kvm_mmu_free_obsolete_roots",
+    "is_root_usable",
+    "cached_root_find_and_keep_current",
+    "cached_root_find_without_current",
+    "fast_pgd_switch",
+)
+
+
+def twelve() -> list[Transformation]:
+    """Three real refactors and nine commented functions: 12 in-scope patches."""
+    ts = [
+        refactor_nfc(),
+        Transformation(
+            "zap-test-eq0",
+            MMU_C,
+            within_function(
+                "mmu_free_root_page", replace_once("!--sp->root_count", "--sp->root_count == 0")
+            ),
+            "KVM: x86/mmu: Spell out the root_count test",
+            "No functional change intended.",
+        ),
+        Transformation(
+            "pae-loop-postinc",
+            MMU_C,
+            within_function("kvm_mmu_free_roots", replace_once("; ++i)", "; i++)")),
+            "KVM: x86/mmu: Use i++ in the PAE root loop",
+            "No functional change intended.",
+        ),
+    ]
+    for i, func in enumerate(MODELLED):
+        edit = within_function(func, regex_once(r"\)\s*\n\{\n", rf")\n{{\n\t/* bench {i} */\n"))
+        ts.append(Transformation(f"doc-{func}", MMU_C, edit, f"KVM: x86/mmu: Comment {func}()"))
+    return ts
+
+
+def run_check(msgid: str, env: dict, out: Path) -> tuple[float, dict, int]:
+    t0 = time.perf_counter()
+    argv = [sys.executable, "-m", "bot.cli", "check", msgid, "--json", str(out)]
+    r = proc.run(argv, extra_env=env, check=False, cwd=REPO)
+    seconds = time.perf_counter() - t0
+    if not out.exists():
+        raise SystemExit(f"check failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
+    return seconds, json.loads(out.read_text()), r.returncode
+
+
+def main() -> int:
+    data = Path(os.environ.get("MMUCI_BENCH_DATA_DIR") or REPO / ".cache" / "bench-data")
+    tree, _ = kernels.prepare(data, "6.1")
+    for d in ("build-cache", "memo", "scope"):  # cold: nothing built, nothing remembered
+        shutil.rmtree(data / d, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="mmuci-bench-") as tmp:
+        gen = make_series(tree.path, tree.commit, twelve(), workdir=Path(tmp), series_id="bench-12")
+        with LocalInbox(Path(tmp) / "pi") as inbox:
+            deliver(inbox, gen)
+            env = {
+                "MMUCI_DATA_DIR": str(data),
+                "MMUCI_LORE_URL": inbox.url,
+                "MMUCI_TREES_DEFAULT": tree.name,
+                "XDG_CONFIG_HOME": str(Path(tmp) / "no-config"),
+            }
+            msgid = gen.cover_message_id.strip("<>")
+            cold, rep, code = run_check(msgid, env, Path(tmp) / "cold.json")
+            warm, rep2, _ = run_check(msgid, env, Path(tmp) / "warm.json")
+    verdicts = [p["verdict"] for p in rep["patches"]]
+    print(
+        f"series: {len(verdicts)} patches, verdicts {verdicts}, whole series "
+        f"{(rep.get('whole_series') or {}).get('verdict')}, exit {code}"
+    )
+    print(f"cold: {cold:6.2f} s  (target {TARGET_COLD:.0f} s, ratio {cold / TARGET_COLD:.2f})")
+    print(f"warm: {warm:6.2f} s  (target {TARGET_WARM:.0f} s, ratio {warm / TARGET_WARM:.2f})")
+    print("cold stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in rep["timings"].items()))
+    print("warm stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in rep2["timings"].items()))
+    ok = all(v != "build-error" for v in verdicts)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
