@@ -120,3 +120,16 @@ def test_user_tree_is_not_written(cfg, tree_61, tmp_path):
     assert applied.failure is None and applied.repo != user
     assert sorted(p.name for p in (user / ".git" / "objects").rglob("*")) == objects
     assert git.Repo(applied.repo).commit(applied.patches[-1].revision)
+
+
+def test_malformed_patch_is_an_apply_error(cfg, tree_61, tmp_path):
+    gen, _ = _series(tree_61.path, tmp_path, sid="garbled")
+    mails = list(gen.mails)
+    # Cut patch 1 inside its hunk: git sees a corrupt patch, not a context mismatch.
+    head, _, rest = mails[1].partition(b"\n@@ ")
+    mails[1] = head + b"\n@@ " + rest.split(b"\n")[0] + b"\n+half a line"
+    series = intake.build_series(list_of(mails), "test")
+    base = tree.select_base(series, tree.configured_trees(cfg))
+    applied = tree.apply_series(series, base, cfg.data_dir)
+    assert applied.patches == () and applied.failure is not None
+    assert applied.failure.index == 1 and "corrupt patch" in applied.failure.message
