@@ -14,7 +14,7 @@ from typing import Any
 from checks.guard import guarded
 from checks.render import EVENT_KINDS
 
-MAX_GROUPS = 64
+MAX_GROUPS = 256
 
 
 def _trace(mod: Any, idx: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from checks import world
 from checks.space import ALT_COMPONENTS, COMPONENTS, EVENT_COMPONENTS, STRICT_COMPONENTS, Check
 
-MAX_GROUPS = 64
+MAX_GROUPS = 256
 STATUS = {0: "ok", 1: "fault", 2: "hang"}
 
 CDEF = """
@@ -342,7 +342,7 @@ int drv_compare(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
 		inv = drv_invariants(lo + k);
 		for (j = 0; j < ngroups; j++)
 			if (groups[j].what == what && groups[j].inside == !inv &&
-				groups[j].benign == benign)
+				groups[j].benign == benign && groups[j].inv_and == inv)
 				break;
 		if (j == ngroups) {
 			if (ngroups == max_groups)
@@ -352,7 +352,7 @@ int drv_compare(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
 				groups[j].what = what;
 				groups[j].inside = !inv;
 				groups[j].benign = benign;
-				groups[j].inv_and = ~0u;
+				groups[j].inv_and = inv;  /* outside groups: by the exact invariants violated */
 				groups[j].count = 0;
 				groups[j].first = lo + k;
 			}

@@ -46,7 +46,7 @@ def build_pair(chk: Check, base: Any, patched: Any, cache_dir: Path) -> tuple[An
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    groups: dict[tuple[int, int, int], dict[str, Any]] = {}
+    groups: dict[tuple[int, int, int, int], dict[str, Any]] = {}
     traces: dict[str, Any] = {}
     crash: list[int] | None = None
     died: list[dict[str, Any]] = []
@@ -58,7 +58,7 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         base_faults += p.get("base_faults", 0)
         seconds = max(seconds, p.get("seconds", 0.0))
         for g in p.get("groups", []):
-            key = (g["what"], g["inside"], g["benign"])
+            key = (g["what"], g["inside"], g["benign"], g["inv_and"])
             if key not in groups:
                 groups[key] = dict(g)
                 continue
@@ -177,6 +177,7 @@ def run_check(
 ) -> CheckResult:
     """One check between two extractions."""
     from mmucore.build import BuildError
+    from mmucore.validate import RefusedInput
 
     empty = dict(states=0, differing_inside=0, differing_outside=0, groups=())
     for label, ex in (("baseline", base), ("patched", patched)):
@@ -185,7 +186,7 @@ def run_check(
             return CheckResult(chk.name, "skipped", skipped=f"{label}: {why}", **empty)
     try:
         bb, pb, timings = build_pair(chk, base, patched, cache_dir)
-    except BuildError as e:
+    except (BuildError, RefusedInput) as e:
         return CheckResult(chk.name, "build-error", error=_error_text(e), **empty)
     t0 = time.perf_counter()
     raw = run_states(chk, [bb, pb], limits=limits, jobs=jobs)

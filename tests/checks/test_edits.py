@@ -1,0 +1,100 @@
+"""Every edit of tests/checks/edits.py gets the verdict it must get, for the reason given."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks import engine, render
+from checks.space import all_checks
+from tests.checks.edits import BEHAVIOUR, BENIGN, CRASH, OUTSIDE, REFACTORS, Case
+
+pytestmark = pytest.mark.slow
+
+
+def _explain(res) -> str:
+    return render.render_result(res)[:4000]
+
+
+def _run(scratch, case: Case):
+    return scratch[case.tree].diff(case.t, case.check)
+
+
+@pytest.mark.parametrize("case", BEHAVIOUR, ids=lambda c: f"{c.tree}-{c.t.name}")
+def test_behaviour_change_is_found_inside_the_invariants(scratch, case: Case) -> None:
+    res = _run(scratch, case)
+    assert res.verdict == "differs", f"{case.why}\n{_explain(res)}"
+    inside = [g for g in res.groups if g.inside_invariants and g.benign is None]
+    assert inside and res.differing_inside == sum(g.count for g in inside)
+    assert any(set(case.what) <= set(g.what) for g in inside), (case.what, _explain(res))
+    ex = inside[0].example
+    assert ex.baseline != ex.patched and not ex.invariants_violated
+
+
+@pytest.mark.parametrize("case", REFACTORS, ids=lambda c: f"{c.tree}-{c.t.name}")
+def test_refactor_is_same(scratch, case: Case) -> None:
+    res = _run(scratch, case)
+    assert res.verdict == "same", f"{case.why}\n{_explain(res)}"
+    assert res.groups == () and res.crash is None
+    assert res.states == all_checks([case.check])[0].size
+
+
+@pytest.mark.parametrize("case", OUTSIDE, ids=lambda c: f"{c.tree}-{c.t.name}")
+def test_difference_only_outside_the_invariants_names_the_invariant(scratch, case) -> None:
+    res = _run(scratch, case)
+    assert res.verdict == "differs-outside-invariants", f"{case.why}\n{_explain(res)}"
+    assert res.differing_inside == 0 and res.differing_outside > 0
+    for g in res.groups:
+        assert not g.inside_invariants
+        assert set(case.needs) & set(g.invariants_needed), _explain(res)
+        assert set(g.invariants_needed) <= set(g.example.invariants_violated)
+    text = render.render_result(res)
+    for name in case.needs:
+        assert f"needs {name}:" in text
+
+
+def test_seed_case_explains_the_pae_root_under_a_64_bit_mode(scratch) -> None:
+    """The reviewer's "we'd try to free garbage" case, answered with a concrete state."""
+    (case,) = [c for c in OUTSIDE if c.t.name == "seed-level-predicate"]
+    res = _run(scratch, case)
+    text = render.render_result(res)
+    assert "WARN_ON(!sp) at mmu.c:" in text  # the level predicate frees pae_root as one root
+    assert "mmu->root = __pa(pae_root)" in text
+
+
+def test_normalised_difference_is_benign_and_shown(scratch) -> None:
+    res = _run(scratch, BENIGN)
+    assert res.verdict == "same", BENIGN.why
+    assert res.groups and res.differing_inside == res.differing_outside == 0
+    for g in res.groups:
+        assert g.benign == "ignore the pgd of an invalid slot" and g.what == ("root",)
+        assert any(line.startswith("!") and "mmu->root.pgd" in line for line in g.example.patched)
+    assert any(g.inside_invariants for g in res.groups)  # reachable, yet only the stale pgd
+    assert "benign: vanishes under the normalisation" in render.render_result(res)
+
+
+def test_null_dereference_is_a_crash_at_its_first_state_and_the_run_goes_on(scratch) -> None:
+    s = scratch[CRASH.tree]
+    res = s.diff(CRASH.t, CRASH.check)
+    assert res.verdict == "crash", CRASH.why
+    assert res.crash is not None
+    assert any("fault" in line for line in res.crash.patched)
+    assert not any("fault" in line for line in res.crash.baseline)
+    assert res.states == all_checks(["free_roots"])[0].size  # every state ran
+    assert any("fault" in g.what for g in res.groups)
+    # no state before the reported one faults: it is the first
+    chk = all_checks(["free_roots"])[0]
+    base = s.extraction(s.base)
+    patched = s.extraction(s.commit(CRASH.t))
+    bb, pb, _ = engine.build_pair(chk, base, patched, s.cache_dir)
+    before = engine.run_states(chk, [bb, pb], hi=res.crash.index, jobs=1)
+    assert before["crash"] is None and not before["died"]
+    at = engine.run_states(chk, [bb, pb], lo=res.crash.index, hi=res.crash.index + 1, jobs=1)
+    assert at["crash"] == [res.crash.index, 1]
+
+
+@pytest.mark.parametrize("version", ["6.1", "6.12"])
+def test_free_roots_covers_ten_million_states(scratch, version) -> None:
+    case = next(c for c in REFACTORS if c.tree == version and c.check == "free_roots")
+    res = _run(scratch, case)
+    assert res.states >= 10**7
+    assert res.timings["run"] > 0
