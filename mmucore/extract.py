@@ -164,6 +164,16 @@ def extract(tree: Path, rev: str = "HEAD", manifest: Manifest | None = None) -> 
         raise ExtractError(
             f"{tree} at {rev}: no {manifest.model_files[0]}; is this a kernel tree with KVM?"
         )
+    try:
+        return _extract(tree, sha, files, manifest)
+    except (RecursionError, MemoryError) as e:
+        raise ExtractError(
+            f"{tree} at {rev}: the model files are too deeply nested or too large to read "
+            f"({type(e).__name__}); review the series by hand"
+        ) from None
+
+
+def _extract(tree: Path, sha: str, files: dict[str, str], manifest: Manifest) -> Extraction:
     resolved = resolve_conditionals(files, manifest)
     index = tu.Index.build([cparse.parse(p, t) for p, t in resolved.items()])
 
@@ -178,7 +188,7 @@ def extract(tree: Path, rev: str = "HEAD", manifest: Manifest | None = None) -> 
                 f"not defined in {manifest.model_files[0]} or its model headers at {sha[:12]}"
             )
     if not entry:
-        raise ExtractError(f"{tree} at {rev}: none of the modelled functions is defined")
+        raise ExtractError(f"{tree} at {sha[:12]}: none of the modelled functions is defined")
 
     closure = tu.close(index, entry, manifest, shim_names(), FALLBACKS)
     features = generations.detect(index.facts())

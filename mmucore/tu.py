@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from mmucore import cparse, generations
+from mmucore import bitfields, cparse, generations
 from mmucore.errors import MmuCiError
 from mmucore.manifest import Manifest
 
@@ -116,8 +116,9 @@ def _all_fields(body: Node | None) -> list[str]:
     return out
 
 
-def _prune(d: cparse.Definition, keep: set[str]) -> tuple[str, list[str], list[Node]]:
-    """The definition's text with unwanted fields blanked (lines kept), kept names, nodes."""
+def _prune(d: cparse.Definition, keep: set[str] | None) -> tuple[str, list[str], list[Node]]:
+    """The definition's text with unwanted fields (keep None: none) and nested #defines
+    blanked (lines kept), the kept field names, their nodes."""
     raw = bytearray(d.node.text or b"")
     base = d.node.start_byte
     kept: list[str] = []
@@ -148,7 +149,9 @@ def _prune(d: cparse.Definition, keep: set[str]) -> tuple[str, list[str], list[N
             else:
                 names = [cparse.declarator_name(x) for x in decls]
                 names_s = [cparse.node_text(n) for n in names if n is not None]
-                ok = fd.type == "field_declaration" and any(n in keep for n in names_s)
+                ok = fd.type == "field_declaration" and (
+                    keep is None or any(n in keep for n in names_s)
+                )
                 if ok:
                     kept.extend(n for n in names_s if n)
                     nodes.append(fd)
@@ -208,10 +211,13 @@ def _close_once(index, entry, manifest, shim, fallbacks, touched):  # noqa: C901
                 uses.types.update(u.types)
             c.types.append((d, _chunks(d.line, text), _strong(nodes)))
             local = set()
+        elif d.kind == "type" and d.name.startswith(("struct ", "union ")) and d.node is not None:
+            text, kept, _ = _prune(d, None)  # a #define in the body is a macro of its own
+            uses, local = cparse.uses_of_node(d.node), set()
+            c.structs[d.name] = tuple(f for f in _all_fields(_body(d.node)) if f)
+            c.types.append((d, _chunks(d.line, text), _strong([d.node])))
         elif d.kind == "type":
             uses, local = cparse.uses_of_node(d.node), set()
-            if d.name.startswith(("struct ", "union ")):
-                c.structs[d.name] = tuple(f for f in _all_fields(_body(d.node)) if f)
             c.types.append((d, [(d.line, d.text)], _strong([d.node])))
         else:
             uses, local = cparse.uses_of_node(d.node), cparse.local_names(d.node)
@@ -343,7 +349,7 @@ def assemble(c: Closure, banner: str) -> tuple[str, list[tuple[str, str, str, in
     for d in sorted(c.functions, key=lambda d: (d.file, d.line)):
         place("function", d, d.text)
     here()
-    out.append(_bitfield_table(c))
+    out.append(bitfields.table([(d.name, d.node) for d, _, _ in c.types]))
     return "\n".join(out) + "\n", pieces
 
 
@@ -379,37 +385,3 @@ def _topo(types):
     for d, _, _ in sorted(types, key=lambda x: (x[0].file, x[0].line)):
         visit(d.name)
     return order
-
-
-def _bitfield_table(c: Closure) -> str:
-    """mmu_shim_bitfield(): bit position and width of each named bitfield, measured in C."""
-    cases: list[str] = []
-    for d, _, _ in c.types:
-        if not d.name.startswith(("struct ", "union ")) or d.node is None:
-            continue
-        for fname in _bitfields(_body(d.node)):
-            cases.append(
-                f'\tif (mmu_shim_streq(type, "{d.name}") && mmu_shim_streq(field, "{fname}")) {{\n'
-                f"\t\t{d.name} u;\n\t\tmemset(&u, 0, sizeof(u));\n\t\tu.{fname} = -1;\n"
-                f"\t\treturn mmu_shim_measure(&u, sizeof(u), shift, width);\n\t}}"
-            )
-    return (
-        "int mmu_shim_bitfield(const char *type, const char *field, int *shift, int *width)\n"
-        "{\n" + "\n".join(cases) + "\n\treturn -1;\n}\n"
-    )
-
-
-def _bitfields(body: Node | None) -> list[str]:
-    out: list[str] = []
-    for fd in body.named_children if body is not None else ():
-        if fd.type != "field_declaration":
-            continue
-        t = fd.child_by_field_name("type")
-        decls = fd.children_by_field_name("declarator")
-        if not decls and t is not None and t.child_by_field_name("body") is not None:
-            out += _bitfields(t.child_by_field_name("body"))
-        elif any(ch.type == "bitfield_clause" for ch in fd.children):
-            out += [
-                cparse.node_text(n) for x in decls if (n := cparse.declarator_name(x)) and n.text
-            ]
-    return out
