@@ -146,3 +146,31 @@ def test_driver_is_compiled_into_the_module(tree_61, cache: Path) -> None:
     b = build.build(extract.extract(tree_61.path), driver, cache_dir=cache)
     out = sandbox.run("tests.mmucore.helpers:call_nprev", {}, [b])
     assert out.ok and out.value == 3, out.message + out.detail
+
+
+_BUILD_IN_A_PROCESS = """
+import sys
+from pathlib import Path
+from mmucore import build, extract
+b = build.build(extract.extract(Path(sys.argv[1])), cache_dir=Path(sys.argv[2]))
+print("cached" if b.cached else "compiled", b.path)
+"""
+
+
+def test_two_processes_build_once(tree_61, tmp_path: Path) -> None:
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mmucore import proc
+
+    cache = tmp_path / "shared-cache"
+    argv = [sys.executable, "-c", _BUILD_IN_A_PROCESS, str(tree_61.path), str(cache)]
+    repo = Path(__file__).resolve().parents[2]
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(lambda _: proc.run(argv, cwd=repo, timeout=300).stdout, range(2)))
+    words = sorted(o.split()[0] for o in outs)
+    assert words == ["cached", "compiled"], outs
+    assert len({o.split()[1] for o in outs}) == 1
+    assert not [p for p in cache.iterdir() if p.name.startswith("._mmu_") and p.is_dir()]
+    third = proc.run(argv, cwd=repo, timeout=300).stdout
+    assert third.startswith("cached")
