@@ -146,6 +146,38 @@ struct mutex {
 			mmu_shim_record(MMU_EV_LOCKDEP_FAIL, (l)->id, mode, &__mmu_site); \
 		}                                                                    \
 	} while (0)
+/* guard()/scoped_guard() of linux/cleanup.h (newer kernels): unlock at scope exit. */
+struct mmu_shim_guard {
+	int id;
+	int unlock_kind;
+	int once;
+};
+static inline void mmu_shim_guard_exit(struct mmu_shim_guard *g)
+{
+	mmu_shim_lock(g->id, g->unlock_kind);
+}
+static inline struct mmu_shim_guard mmu_shim_guard_enter(int id, int lock_kind, int unlock_kind)
+{
+	struct mmu_shim_guard g = { id, unlock_kind, 1 };
+
+	mmu_shim_lock(id, lock_kind);
+	return g;
+}
+#define MMU_SHIM_GUARD_read_lock(l) \
+	mmu_shim_guard_enter((l)->id, MMU_EV_READ_LOCK, MMU_EV_READ_UNLOCK)
+#define MMU_SHIM_GUARD_write_lock(l) \
+	mmu_shim_guard_enter((l)->id, MMU_EV_WRITE_LOCK, MMU_EV_WRITE_UNLOCK)
+#define MMU_SHIM_GUARD_spinlock(l) \
+	mmu_shim_guard_enter((l)->id, MMU_EV_SPIN_LOCK, MMU_EV_SPIN_UNLOCK)
+#define MMU_SHIM_CAT2(a, b) a##b
+#define MMU_SHIM_CAT(a, b) MMU_SHIM_CAT2(a, b)
+#define MMU_SHIM_GUARD_VAR(n) \
+	struct mmu_shim_guard __attribute__((cleanup(mmu_shim_guard_exit))) n
+#define guard(name) MMU_SHIM_GUARD_VAR(MMU_SHIM_CAT(__mmu_guard_, __COUNTER__)) = MMU_SHIM_GUARD_##name
+#define scoped_guard(name, ...)                                                             \
+	for (MMU_SHIM_GUARD_VAR(MMU_SHIM_CAT(__mmu_sg_, __LINE__)) = MMU_SHIM_GUARD_##name(__VA_ARGS__); \
+	     MMU_SHIM_CAT(__mmu_sg_, __LINE__).once; MMU_SHIM_CAT(__mmu_sg_, __LINE__).once = 0)
+
 #define lockdep_assert_held_read(l) MMU_SHIM_ASSERT_HELD(l, 1, "held_read(" #l ")")
 #define lockdep_assert_held_write(l) MMU_SHIM_ASSERT_HELD(l, 2, "held_write(" #l ")")
 #define lockdep_assert_held(l) MMU_SHIM_ASSERT_HELD(l, 3, "held(" #l ")")

@@ -174,3 +174,30 @@ def test_two_processes_build_once(tree_61, tmp_path: Path) -> None:
     assert not [p for p in cache.iterdir() if p.name.startswith("._mmu_") and p.is_dir()]
     third = proc.run(argv, cwd=repo, timeout=300).stdout
     assert third.startswith("cached")
+
+
+def test_guard_style_locking_records_the_same_events(tree_61, cache: Path, tmp_path: Path) -> None:
+    """Newer kernels write guard(write_lock)(&kvm->mmu_lock): unlock at scope exit."""
+    clone = scratch_clone(tree_61.path, tmp_path / "t")
+    t = tf.Transformation(
+        name="guard",
+        file="arch/x86/kvm/mmu/mmu.c",
+        edit=tf.within_function(
+            "kvm_mmu_free_roots",
+            tf.chain(
+                tf.replace_once(
+                    "\twrite_lock(&kvm->mmu_lock);", "\tguard(write_lock)(&kvm->mmu_lock);"
+                ),
+                tf.delete_once("\twrite_unlock(&kvm->mmu_lock);\n"),
+            ),
+        ),
+        subject="KVM: x86/mmu: use guard() for mmu_lock",
+    )
+    rev = commit(clone, t)
+    base = build.build(extract.extract(tree_61.path), cache_dir=cache)
+    guarded = build.build(extract.extract(clone, rev), cache_dir=cache)
+    for payload in ({}, {"invalid": 1}):
+        a = sandbox.run("tests.mmucore.helpers:free_roots_on_sp_root", payload, [base])
+        b = sandbox.run("tests.mmucore.helpers:free_roots_on_sp_root", payload, [guarded])
+        assert a.ok and b.ok, a.message + b.message + b.detail
+        assert a.value == b.value
