@@ -99,7 +99,7 @@ def _run_range(lo: int, hi: int, builds: list[Any], limits: Any, chunk: int) -> 
 
 def run_states(
     chk: Check, builds: list[Any], *, limits: Any = None, lo: int = 0, hi: int | None = None,
-    chunk: int = 1 << 14, jobs: int = 2,
+    chunk: int = 1 << 16, jobs: int = 2,
 ) -> dict[str, Any]:  # fmt: skip
     """Run states [lo, hi) of ``chk`` in both builds, split over ``jobs`` children."""
     hi = chk.size if hi is None else hi

@@ -121,6 +121,13 @@ def world_c(ex: Any) -> str:
         "@SP_GEN@": sp_gen,
         "@NCOMP@": str(len(COMPONENTS)),
         "@NFIELDS@": str(len(field_labels(ex))),
+        "@C_ROOT@": str(COMPONENTS.index("root")),
+        "@C_PREV@": str(COMPONENTS.index("prev_roots")),
+        "@C_PAE@": str(COMPONENTS.index("pae_root")),
+        "@C_COUNT@": str(COMPONENTS.index("root_count")),
+        "@C_INVALID@": str(COMPONENTS.index("role.invalid")),
+        "@C_FREED@": str(COMPONENTS.index("freed")),
+        "@C_RET@": str(COMPONENTS.index("return")),
     }
     comp_of = ", ".join(str(COMPONENTS.index(c)) for c, _ in field_labels(ex))
     src = _WORLD_C.replace("@FIELD_COMP@", comp_of)
@@ -298,6 +305,43 @@ static uint64_t drv_role_word(int r2, int direct)
 static uint64_t drv_canon_ptr(const void *p)
 {
 	return p ? (uint64_t)(mmu_shim_page_index_of(p) + 1) : 0;
+}
+
+/* The digest of the fields: like drv_fields, but only the sps this state uses. */
+static inline uint64_t drv_mix(uint64_t h, uint64_t v)
+{
+	h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 29);
+}
+
+static void drv_digest_fields(uint64_t *d, uint64_t *root4)
+{
+	const uint64_t *pae = drv_page(0);
+	int i;
+
+	root4[0] = @ROOT_HPA@;
+	root4[1] = @ROOT_PGD@;
+	d[@C_ROOT@] = drv_mix(drv_mix(d[@C_ROOT@], root4[0]), root4[1]);
+	for (i = 0; i < 3; i++) {
+		d[@C_PREV@] = drv_mix(drv_mix(d[@C_PREV@], drv_mmu.prev_roots[i].hpa),
+					drv_mmu.prev_roots[i].pgd);
+	}
+	d[@C_PAE@] = drv_mix(d[@C_PAE@], drv_canon_ptr(drv_mmu.pae_root));
+	for (i = 0; i < 4; i++)
+		d[@C_PAE@] = drv_mix(d[@C_PAE@], pae[i]);
+	for (i = 3; i < DRV_NPAGES; i++) {
+		struct kvm_mmu_page *sp = &drv_sp[i];
+
+		if (!drv_used[i])
+			continue;
+		d[@C_COUNT@] = drv_mix(d[@C_COUNT@], drv_tdp[i] ?
+					(uint64_t)refcount_read(&sp->tdp_mmu_root_count) :
+					(uint64_t)(int64_t)sp->root_count);
+		d[@C_INVALID@] = drv_mix(d[@C_INVALID@], sp->role.invalid);
+		d[@C_FREED@] = drv_mix(d[@C_FREED@], mmu_shim_sp_freed(i) |
+					mmu_shim_tdp_root_freed(i) << 1);
+	}
+	d[@C_RET@] = drv_mix(d[@C_RET@], (uint64_t)drv_ret);
 }
 
 static void drv_fields(uint64_t *f)

@@ -1,0 +1,67 @@
+"""The engine's states/s on free_roots against a plain C loop over the same states.
+
+Both run the driver of one extraction (the prepared 6.1 tree, or MMUCI_BENCH_TREE):
+the engine compares baseline and patched (here the same revision built once) in two
+sandbox children, with per-state fault guard, digests and comparison; the plain loop
+calls kvm_mmu_free_roots over the same states in one child, observing nothing.
+Run: .venv/bin/python bench/bench_engine.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot import config  # noqa: E402
+from checks import engine  # noqa: E402
+from checks.space import all_checks  # noqa: E402
+from mmucore import sandbox  # noqa: E402
+from mmucore.extract import extract  # noqa: E402
+
+
+def main() -> int:
+    cfg = config.load(None)
+    tree = Path(os.environ.get("MMUCI_BENCH_TREE") or cfg.data_dir / "trees" / "debian-6.1")
+    if not tree.is_dir():
+        print(f"{tree} missing: run `mmubot kernel prepare 6.1` first", file=sys.stderr)
+        return 2
+    cache = cfg.data_dir / "build-cache"
+    chk = all_checks(["free_roots"])[0]
+    ex = extract(tree, "HEAD")
+    base, patched, _ = engine.build_pair(chk, ex, ex, cache)
+    n = chk.size
+
+    t0 = time.perf_counter()
+    raw = engine.run_states(chk, [base, patched])
+    engine_s = time.perf_counter() - t0
+    assert not raw["groups"] and raw["crash"] is None, "one revision against itself differs"
+
+    lim = sandbox.Limits(cpu_seconds=600, wall_seconds=900)
+    t0 = time.perf_counter()
+    out = sandbox.run("checks.child:run_plain", {"lo": 0, "hi": n}, [base], lim)
+    plain_s = time.perf_counter() - t0
+    if not out.ok:
+        print(f"plain loop failed: {out.message}", file=sys.stderr)
+        return 1
+    inner = out.value["seconds"]
+
+    eng, plain = n / engine_s, n / plain_s
+    print(f"free_roots on {ex.version}: {n} states")
+    print(
+        f"engine (2 children, baseline + patched, guard, digests, compare): {engine_s:.2f} s"
+        f" = {eng / 1e6:.2f} M states/s"
+    )
+    print(
+        f"plain C loop (1 child, one build, no observation):              {plain_s:.2f} s"
+        f" = {plain / 1e6:.2f} M states/s (loop alone {n / inner / 1e6:.2f} M/s)"
+    )
+    print(f"ratio engine / plain: {eng / plain:.0%} (target >= 50%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
