@@ -132,3 +132,30 @@ def free_tdp_root(mods: list, payload: dict) -> dict:
         "root_hpa": int(mmu.root.hpa),
         "freed": lib.mmu_shim_tdp_root_freed(4),
     }
+
+
+def free_roots_via_vcpu(mods: list, payload: dict) -> dict:
+    """Old generation: kvm_mmu_free_roots(vcpu, mmu, CURRENT) on a TDP root, 4-level."""
+    ffi, lib = mods[0].ffi, mods[0].lib
+    lib.mmu_shim_reset()
+    kvm = ffi.new("struct kvm *")
+    kvm.mmu_lock.id = lib.MMU_SHIM_LOCK_MMU
+    vcpu = ffi.new("struct kvm_vcpu *")
+    vcpu.kvm = kvm
+    mmu = ffi.addressof(vcpu.arch.root_mmu)
+    vcpu.arch.mmu = mmu
+    mmu.shadow_root_level = 4
+    mmu.direct_map = True
+    sp = ffi.new("struct kvm_mmu_page *")
+    lib.mmu_shim_set_page_private(6, sp)
+    sp.tdp_mmu_page = True
+    sp.tdp_mmu_root_count.refs = 2
+    mmu.root_hpa = lib.mmu_shim_page_hpa(6)
+    for i in range(len(mmu.prev_roots)):
+        mmu.prev_roots[i].hpa = 2**64 - 1
+    lib.kvm_mmu_free_roots(vcpu, mmu, 1)
+    return {
+        "events": events(ffi, lib),
+        "root_hpa": int(mmu.root_hpa),
+        "refs": int(sp.tdp_mmu_root_count.refs),
+    }
