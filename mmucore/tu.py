@@ -183,7 +183,15 @@ def close(
     return c[0]
 
 
-def _close_once(index, entry, manifest, shim, fallbacks, touched):  # noqa: C901
+def _close_once(
+    index: Index,
+    entry: list[str],
+    manifest: Manifest,
+    shim: frozenset[str],
+    fallbacks: Mapping[str, str],
+    touched: set[str],
+) -> tuple[Closure, set[str]]:
+    """One pass of the closure with structs pruned to ``touched``; and the fields used."""
     c = Closure()
     seen: set[int] = set()
     fields_used: set[str] = set()
@@ -260,7 +268,9 @@ def _check_single(index: Index, d: cparse.Definition) -> None:
         )
 
 
-def _resolve(index: Index, name: str, shim, c: Closure, fallbacks):
+def _resolve(
+    index: Index, name: str, shim: frozenset[str], c: Closure, fallbacks: Mapping[str, str]
+) -> cparse.Definition | bool | None:
     """True: the shim's; a Definition: extract it; None: unknown."""
     if name in shim:
         c.shimmed.add(name)
