@@ -101,8 +101,9 @@ _CACHEABLE = ("same", "differs", "differs-outside-invariants", "skipped")
 def _run_checks(
     before: object, after: object, cache_dir: Path, changed: tuple[str, ...], memo: Memo
 ) -> tuple[list, str, str]:
-    """Every check between two extractions; a check whose code did not change is skipped
-    (its verdict is `same` by construction), a result seen before comes from the memo."""
+    """Every check between two extractions; a check none of whose code changed (comments
+    and layout aside) is skipped, its verdict `same` by construction; a result seen
+    before comes from the memo."""
     from checks.engine import run_check
     from checks.result import CheckResult
     from checks.space import all_checks
@@ -169,7 +170,8 @@ def _check_patch(
         return
     t1 = time.perf_counter()
     try:
-        pr.checks, pr.verdict, pr.reason = _run_checks(before, after, cache_dir, sc.pieces, ex.memo)
+        code = scope.changed_pieces(before, after, code_only=True)
+        pr.checks, pr.verdict, pr.reason = _run_checks(before, after, cache_dir, code, ex.memo)
     except Exception as e:  # noqa: BLE001
         pr.verdict, pr.reason = _failure_reason(e)
     pr.timings["check"] = time.perf_counter() - t1
@@ -249,8 +251,8 @@ def _whole_series(
     t = time.perf_counter()
     try:
         before, after = ex.get(base_commit), ex.get(last)
-        changed = scope.changed_pieces(before, after)
-        pr.checks, pr.verdict, pr.reason = _run_checks(before, after, cache_dir, changed, ex.memo)
+        code = scope.changed_pieces(before, after, code_only=True)
+        pr.checks, pr.verdict, pr.reason = _run_checks(before, after, cache_dir, code, ex.memo)
     except Exception as e:  # noqa: BLE001
         pr.verdict, pr.reason = _failure_reason(e)
     pr.timings["check"] = time.perf_counter() - t

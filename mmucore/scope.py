@@ -123,16 +123,27 @@ def file_texts(repo: Path, rev: str, files: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _texts(extraction: object) -> dict[tuple[str, str], list[str]]:
+_COMMENT_RE = re.compile(r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"", re.S)
+
+
+def code_text(text: str) -> str:
+    """C text without comments, whitespace collapsed: what the compiler sees of it."""
+    kept = _COMMENT_RE.sub(lambda m: m.group() if m.group().startswith('"') else " ", text)
+    return " ".join(kept.split())
+
+
+def _texts(extraction: object, code_only: bool) -> dict[tuple[str, str], list[str]]:
     out: dict[tuple[str, str], list[str]] = {}
     for p in extraction.pieces:  # type: ignore[attr-defined]
-        out.setdefault((p.kind, p.name), []).append(p.text)  # a struct may come in parts
+        text = code_text(p.text) if code_only else p.text
+        out.setdefault((p.kind, p.name), []).append(text)  # a struct may come in parts
     return out
 
 
-def changed_pieces(before: object, after: object) -> tuple[str, ...]:
-    """Pieces whose text differs between two extractions (line numbers ignored)."""
-    a, b = _texts(before), _texts(after)
+def changed_pieces(before: object, after: object, code_only: bool = False) -> tuple[str, ...]:
+    """Pieces whose text differs between two extractions (line numbers ignored); with
+    ``code_only`` comments and layout are ignored too (a comment fix changes no code)."""
+    a, b = _texts(before, code_only), _texts(after, code_only)
     keys = sorted(set(a) | set(b))
     out = [f"{k} {n}" for k, n in keys if a.get((k, n)) != b.get((k, n))]
     for name in ("entry_points", "features"):

@@ -99,3 +99,11 @@ def test_diff_parsing():
     assert scope.files_touched(diff) == ("x.c", "y.h", "z.h")
     text = "int f(void)\n{\n\treturn 0;\n}\n\nint g(void)\n{\n\treturn 1;\n}\n"
     assert scope.hunk_definitions(diff, {"x.c": text}) == ("function f",)
+
+
+def test_comment_in_modelled_function_changes_no_code(clone):
+    before, after, _ = commit(clone, top_comment("kvm_mmu_free_roots", "why"))
+    a, b = extract(clone, before), extract(clone, after)
+    assert scope.changed_pieces(a, b) == ("function kvm_mmu_free_roots",)
+    assert scope.changed_pieces(a, b, code_only=True) == ()
+    assert scope.code_text('f(a, /* x */ b); // y\n  s("/* k */");') == 'f(a, b); s("/* k */");'
