@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
+import b4
+import liblore
+import liblore.utils
+
 from mmucore.errors import MmuCiError
 
 # "no functional change", "No functional change intended", "NFC" (case-insensitive).
@@ -92,9 +96,6 @@ def parse_ref(ref: str, lore_url: str) -> tuple[str, str]:
 @contextlib.contextmanager
 def _isolated_b4(lore_url: str) -> Iterator[object]:
     """b4 configured for one inbox URL only, with no user or system git config read."""
-    import b4
-    import liblore
-
     saved_env = {k: os.environ.get(k) for k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")}
     saved = (b4.MAIN_CONFIG, b4.USER_CONFIG, b4.LORENODE)
     os.environ["GIT_CONFIG_GLOBAL"] = os.devnull
@@ -128,8 +129,6 @@ def _isolated_b4(lore_url: str) -> Iterator[object]:
 
 
 def _split_mbox(data: bytes, origin: str) -> list[EmailMessage]:
-    import liblore.utils
-
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
@@ -156,8 +155,6 @@ def _split_mbox(data: bytes, origin: str) -> list[EmailMessage]:
 def fetch_thread(ref: str, lore_url: str) -> tuple[str, str, list[EmailMessage]]:
     """Fetch the thread holding message ``ref`` from the inbox: (msgid, url, messages)."""
     msgid, url = parse_ref(ref, lore_url)
-    import liblore
-
     with _isolated_b4(url) as b4:
         try:
             raw = b4.LORENODE.get_mbox_by_msgid(msgid, nocache=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -99,11 +99,16 @@ _CACHEABLE = ("same", "differs", "differs-outside-invariants", "skipped")
 
 
 def _run_checks(
-    before: object, after: object, cache_dir: Path, changed: tuple[str, ...], memo: Memo
+    before: object,
+    after: object,
+    cache_dir: Path,
+    changed: tuple[str, ...],
+    memo: Memo,
+    implied: Mapping[str, str] | None = None,
 ) -> tuple[list, str, str]:
     """Every check between two extractions; a check none of whose code changed (comments
     and layout aside) is skipped, its verdict `same` by construction; a result seen
-    before comes from the memo."""
+    before comes from the memo. ``implied``: check name -> why its result is known."""
     from checks.engine import run_check
     from checks.result import CheckResult
     from checks.space import all_checks
@@ -111,8 +116,10 @@ def _run_checks(
     results = []
     version = code_version(("mmucore", "checks"))
     for chk in all_checks():
-        if _untouched(chk, before, after, changed):
+        why = (implied or {}).get(chk.name)
+        if why is None and _untouched(chk, before, after, changed):
             why = "none of the code it runs changed"
+        if why is not None:
             results.append(CheckResult(chk.name, "skipped", 0, 0, 0, (), skipped=why))
             continue
         key = ("check", chk.name, before.key, after.key, version)  # type: ignore[attr-defined]
@@ -252,11 +259,33 @@ def _whole_series(
     try:
         before, after = ex.get(base_commit), ex.get(last)
         code = scope.changed_pieces(before, after, code_only=True)
-        pr.checks, pr.verdict, pr.reason = _run_checks(before, after, cache_dir, code, ex.memo)
+        implied = _same_by_transitivity(reports)
+        pr.checks, pr.verdict, pr.reason = _run_checks(
+            before, after, cache_dir, code, ex.memo, implied
+        )
     except Exception as e:  # noqa: BLE001
         pr.verdict, pr.reason = _failure_reason(e)
     pr.timings["check"] = time.perf_counter() - t
     return pr
+
+
+def _same_by_transitivity(reports: list[PatchReport]) -> dict[str, str]:
+    """Checks for which every patch is exactly the same as its parent in every state (or
+    runs unchanged code): equality chains, so the series equals the base for them."""
+    names = {r.name for p in reports for r in p.checks}
+    out = {}
+    for name in names:
+        exact = True
+        for p in reports:
+            if p.verdict == "out-of-scope":
+                continue  # no extracted piece changed: the same code
+            r = next((r for r in p.checks if r.name == name), None)
+            skipped = r is not None and r.verdict == "skipped" and r.states == 0
+            same = r is not None and r.verdict == "same" and not r.groups and r.crash is None
+            exact = exact and (skipped or same)
+        if exact:
+            out[name] = "every patch is exactly the same as its parent for this check"
+    return out
 
 
 def _summary(reports: list[PatchReport], failure: object, whole: PatchReport | None) -> str:

@@ -189,9 +189,8 @@ def worktree(repo: Path, commit: str, paths: Sequence[str] | None = None) -> Ite
         else:
             proc.git(repo, "worktree", "add", "-q", "--no-checkout", "--detach", str(wt), commit)
             proc.git(wt, "read-tree", "HEAD")
-            present = paths and proc.git(wt, "ls-tree", "-r", "--name-only", "HEAD", "--", *paths)
-            if present:
-                proc.git(wt, "checkout", "HEAD", "--", *present.splitlines())
+            if paths:  # a path the series creates is not in the index yet: not an error
+                proc.git(wt, "checkout-index", "-q", "-f", "--", *paths, check=False)
         yield wt
     finally:
         with contextlib.suppress(MmuCiError):
@@ -203,29 +202,29 @@ def worktree(repo: Path, commit: str, paths: Sequence[str] | None = None) -> Ite
 
 
 def apply_series(series: Series, base: Base, data_dir: Path) -> AppliedSeries:
-    """`git am` each patch on top of the base; stop at the first that does not apply."""
+    """`git am` the patches on top of the base; stop at the first that does not apply."""
     repo = _repo_for(base.tree, data_dir)
-    applied: list[AppliedPatch] = []
     failure: ApplyFailure | None = None
     with worktree(repo, base.commit, _paths(series)) as wt:
-        parent = base.commit
-        for patch in series.patches:
-            try:
-                proc.git(
-                    wt,
-                    "am",
-                    "--quiet",
-                    "--committer-date-is-author-date",
-                    "--no-3way",
-                    input=patch.mbox,
-                    extra_env=_AM_ENV,
-                )
-            except CommandError as e:
-                failure = _failure(patch, e)
-                with contextlib.suppress(MmuCiError):
-                    proc.git(wt, "am", "--abort")
-                break
-            rev = git.Repo(wt).head.commit.hexsha
-            applied.append(AppliedPatch(patch.index, patch.subject, parent, rev))
-            parent = rev
+        # One `git am` for the whole series (one process, not one per patch); it stops at
+        # the first patch that does not apply, with the ones before it committed.
+        mbox = b"".join(
+            p.mbox if p.mbox.endswith(b"\n") else p.mbox + b"\n" for p in series.patches
+        )
+        am = ["am", "--quiet", "--committer-date-is-author-date", "--no-3way"]
+        try:
+            proc.git(wt, *am, input=mbox, extra_env=_AM_ENV)
+        except CommandError as e:
+            err = e
+        else:
+            err = None
+        revs = proc.git(wt, "rev-list", "--reverse", f"{base.commit}..HEAD").split()
+        if err is not None:
+            patch = series.patches[min(len(revs), len(series.patches) - 1)]
+            failure = _failure(patch, err)
+    applied = []
+    parent = base.commit
+    for patch, rev in zip(series.patches, revs, strict=False):
+        applied.append(AppliedPatch(patch.index, patch.subject, parent, rev))
+        parent = rev
     return AppliedSeries(base, tuple(applied), failure, repo)
