@@ -229,10 +229,7 @@ def check_series(
     timings["check"] = time.perf_counter() - t
     timings["extract"] = ex.seconds
 
-    verdicts = [p.verdict for p in reports]
-    verdict = worst(verdicts)
-    if whole is not None and whole.verdict in ("differs", "crash", "build-error"):
-        verdict = worst([verdict, whole.verdict])
+    verdict = worst([p.verdict for p in reports] + ([whole.verdict] if whole else []))
     return Report(
         series=_series_json(series),
         base=base.to_json(),
