@@ -135,7 +135,7 @@ def _run_checks(
         if r.verdict != "skipped":
             by_verdict.setdefault(r.verdict, []).append(r.name)
     reason = "; ".join(f"{v}: {', '.join(n)}" for v, n in by_verdict.items())
-    reason = reason or "no check reaches the changed code"
+    reason = reason or "the code the checks run is unchanged (comments or layout only)"
     return results, verdict, reason
 
 

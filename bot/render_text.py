@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 from collections.abc import Iterator
 
@@ -44,7 +45,7 @@ def _patch_details(p: PatchReport) -> list[str]:
 
 def print_report(report: Report, console: Console | None = None) -> None:
     """The report as a reviewer reads it: one line per patch, then the details."""
-    c = console or Console()
+    c = console or Console(highlight=False)
     s = report.series
     c.print(f"[bold]{escape(s['subject'])}[/] (v{s['revision']}) by {escape(s['author'])}")
     if report.base:
@@ -88,7 +89,7 @@ def print_report(report: Report, console: Console | None = None) -> None:
 
 def render_text(report: Report, width: int = 120) -> str:
     """The same report as plain text (for a log or a mail)."""
-    c = Console(width=width, record=True, file=open("/dev/null", "w"), color_system=None)
+    c = Console(width=width, record=True, file=io.StringIO(), color_system=None, highlight=False)
     print_report(report, c)
     return c.export_text()
 
