@@ -15,6 +15,7 @@ from checks.guard import guarded
 from checks.render import EVENT_KINDS
 
 MAX_GROUPS = 256
+MAX_HANGS = 3  # hung states (either build) after which a child stops its range
 
 
 def _trace(mod: Any, idx: int) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def run_range(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
     base, patched = mods[0], mods[1]
     lo, hi = int(payload["lo"]), int(payload["hi"])
     chunk = int(payload.get("chunk", 1 << 14))
-    hang = float(payload.get("hang_seconds", 2.0))
+    hang = float(payload.get("hang_seconds", 1.0))
     bl, pl = base.lib, patched.lib
     nc = bl.drv_ncomp()
     if pl.drv_ncomp() != nc or bl.drv_nstates() != pl.drv_nstates():
@@ -75,15 +76,22 @@ def run_range(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
     ngroups = 0
     t0 = time.perf_counter()
     ms = (memoryview(base.ffi.buffer(sa)), memoryview(patched.ffi.buffer(sb)))
-    for start in range(lo, hi, chunk):
+    hangs, ran = 0, 0
+    # a hanging state costs its whole CPU budget: the run stops after MAX_HANGS of them,
+    # reported as stopped (the verdict is crash anyway)
+    start = lo
+    while start < hi and hangs < MAX_HANGS:
         end = min(hi, start + chunk)
-        n = end - start
         with guarded(base, hang):
-            bl.drv_run_range(start, end, da, sa)
+            end = start + bl.drv_run_range(start, end, da, sa)
         with guarded(patched, hang):
-            pl.drv_run_range(start, end, db, sb)
+            end = start + pl.drv_run_range(start, end, db, sb)
+        n = end - start
         base_faults += n - bytes(ms[0][:n]).count(0)
+        hangs += bytes(ms[0][:n]).count(2) + bytes(ms[1][:n]).count(2)
         ngroups = bl.drv_compare(start, n, da, sa, db_b, sb_b, groups, ngroups, MAX_GROUPS, crash)
+        ran += n
+        start = end
     run_seconds = time.perf_counter() - t0
     out_groups = []
     firsts = set()
@@ -112,6 +120,8 @@ def run_range(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "lo": lo,
         "hi": hi,
+        "ran": ran,
+        "hangs": hangs,
         "groups": out_groups,
         "crash": [crash_first, int(crash[1])] if crash_first is not None else None,
         "base_faults": base_faults,

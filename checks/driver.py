@@ -24,7 +24,7 @@ struct drv_group { uint32_t what; int32_t inside; int32_t benign; uint32_t inv_a
 uint64_t drv_nstates(void);
 int drv_ncomp(void);
 int drv_nfields(void);
-int drv_run_range(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *status);
+uint64_t drv_run_range(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *status);
 int drv_compare(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
                 const uint64_t *db, const uint8_t *sb, struct drv_group *groups,
                 int ngroups, int max_groups, uint64_t *crash);
@@ -272,7 +272,9 @@ static void drv_digest(uint64_t *d, int st)
 	d[DRV_C_FAULT] = (uint64_t)st;
 }
 
-int drv_run_range(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *status)
+/* Runs states [lo, hi); returns how many ran: it stops right after a state that hung,
+ * so the caller decides whether to spend another CPU budget on the next one. */
+uint64_t drv_run_range(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *status)
 {
 	uint64_t k;
 
@@ -286,8 +288,10 @@ int drv_run_range(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *status)
 		drv_digest(&digests[k * DRV_NCOMP], st);
 		status[k] = (uint8_t)st;
 		drv_next();
+		if (st == 2)
+			return k + 1;
 	}
-	return 0;
+	return k;
 }
 
 uint32_t drv_invariants(uint64_t idx)

@@ -19,7 +19,7 @@ from checks import driver, trace
 from checks.result import CheckResult, DiffGroup, Example, verdict_for
 from checks.space import STRICT_COMPONENTS, Check, all_checks
 
-HANG_SECONDS = 2.0  # CPU seconds one state may take before it counts as a hang
+HANG_SECONDS = 1.0  # CPU seconds one state may take before it counts as a hang
 
 
 def _limits(limits: Any, states: int) -> Any:
@@ -50,9 +50,15 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     traces: dict[str, Any] = {}
     crash: list[int] | None = None
     died: list[dict[str, Any]] = []
-    base_faults = 0
+    base_faults = ran = hangs = 0
     seconds = 0.0
+    stopped: list[int] = []
     for p in parts:
+        ran += p.get("ran", 0)
+        hangs += p.get("hangs", 0)
+        stopped += p.get("stopped", [])
+        if p.get("ran", 0) < p.get("hi", 0) - p.get("lo", 0):
+            stopped.append(p["lo"] + p["ran"])
         traces.update(p.get("traces", {}))
         died += p.get("died", [])
         base_faults += p.get("base_faults", 0)
@@ -76,6 +82,9 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "died": died,
         "base_faults": base_faults,
         "seconds": seconds,
+        "ran": ran,
+        "hangs": hangs,
+        "stopped": stopped,
     }
 
 
@@ -90,7 +99,8 @@ def _run_range(lo: int, hi: int, builds: list[Any], limits: Any, chunk: int) -> 
     if out.failure == "error":
         raise RuntimeError(f"check child failed: {out.message}\n{out.detail[-2000:]}")
     if hi - lo <= 1:
-        return {"died": [{"index": lo, "failure": out.failure, "message": out.message}]}
+        died = [{"index": lo, "failure": out.failure, "message": out.message}]
+        return {"lo": lo, "hi": hi, "ran": 1, "died": died}
     mid = (lo + hi) // 2
     return _merge(
         [_run_range(lo, mid, builds, limits, chunk), _run_range(mid, hi, builds, limits, chunk)]
@@ -155,10 +165,17 @@ def result_from_raw(
     if crash_idx:
         crash = _example(chk, patched, min(crash_idx), raw)
     real = [g for g in groups if g.benign is None]
+    error = None
+    if raw["stopped"]:
+        error = (
+            f"{raw['hangs']} states hung; the run stopped before state "
+            f"#{min(raw['stopped'])}, {states - raw['ran']} states not run"
+        )
     return CheckResult(
         name=chk.name,
         verdict=verdict_for(groups, crash is not None),
-        states=states,
+        states=raw["ran"],
+        error=error,
         differing_inside=sum(g.count for g in real if g.inside_invariants),
         differing_outside=sum(g.count for g in real if not g.inside_invariants),
         groups=tuple(groups),

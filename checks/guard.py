@@ -53,7 +53,7 @@ def _timer(period: float) -> None:
 
 
 @contextmanager
-def guarded(mod: Any, hang_seconds: float = 2.0):
+def guarded(mod: Any, hang_seconds: float = 1.0):
     """Within the block, faults and hangs in mod's driver calls become per-state statuses."""
     handler = int(mod.ffi.cast("uintptr_t", mod.ffi.addressof(mod.lib, "drv_on_signal")))
     st = _StackT(ctypes.cast(_ALTSTACK, ctypes.c_void_p), 0, len(_ALTSTACK))

@@ -170,3 +170,10 @@ CRASH = Case(
     _t("null-deref", PAGE, replace_once("WARN_ON_ONCE(!sp)", "WARN_ON_ONCE(!sp->spt)")),
     "crash", "an sp-less root makes mmu_free_root_page dereference NULL",
 )  # fmt: skip
+
+HANG = Case(
+    "6.12", "free_roots",
+    _t("spin-on-null", PAGE,
+       regex_once(r"if \(WARN_ON_ONCE\(!sp\)\)\n\t\treturn;", "while (!sp)\n\t\t;")),
+    "crash", "an sp-less root makes mmu_free_root_page spin forever",
+)  # fmt: skip

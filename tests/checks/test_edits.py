@@ -6,7 +6,7 @@ import pytest
 
 from checks import engine, render
 from checks.space import all_checks
-from tests.checks.edits import BEHAVIOUR, BENIGN, CRASH, OUTSIDE, REFACTORS, Case
+from tests.checks.edits import BEHAVIOUR, BENIGN, CRASH, HANG, OUTSIDE, REFACTORS, Case
 
 pytestmark = pytest.mark.slow
 
@@ -90,6 +90,14 @@ def test_null_dereference_is_a_crash_at_its_first_state_and_the_run_goes_on(scra
     assert before["crash"] is None and not before["died"]
     at = engine.run_states(chk, [bb, pb], lo=res.crash.index, hi=res.crash.index + 1, jobs=1)
     assert at["crash"] == [res.crash.index, 1]
+
+
+def test_hang_is_a_crash_and_the_run_stops_after_a_few(scratch) -> None:
+    res = _run(scratch, HANG)
+    assert res.verdict == "crash", HANG.why
+    assert any("hang" in line for line in res.crash.patched)
+    assert not any("hang" in line for line in res.crash.baseline)
+    assert res.error and "hung" in res.error and res.states < 17_136_000
 
 
 @pytest.mark.parametrize("version", ["6.1", "6.12"])
