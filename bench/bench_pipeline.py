@@ -57,7 +57,13 @@ def code_refactors() -> list[Transformation]:
         refactor_nfc(),
         _swap("eq0", page, "!--sp->root_count", "--sp->root_count == 0", "Spell out root_count"),
         _swap("postinc", free, "; ++i)", "; i++)", "Post-increment in the PAE loop"),
-        _swap("null", page, "WARN_ON(!sp)", "WARN_ON(sp == NULL)", "Compare sp with NULL"),
+        _swap(
+            "valid",
+            "kvm_mmu_free_guest_mode_roots",
+            "!VALID_PAGE(root_hpa)",
+            "root_hpa == INVALID_PAGE",
+            "Compare with INVALID_PAGE",
+        ),
         _swap(
             "or",
             "kvm_mmu_free_guest_mode_roots",
