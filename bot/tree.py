@@ -10,6 +10,7 @@ one commit per patch, and the worktree goes away on exit, also after a crash.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import tempfile
@@ -174,14 +175,52 @@ def _paths(series: Series) -> list[str]:
     return sorted(out)
 
 
+_OWNER = "mmuci-owner"  # file beside each worktree: the pid of the process using it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_worktrees(repo: Path) -> list[Path]:
+    """Remove worktrees of ``repo`` left by a bot process that died (killed, power cut)."""
+    reaped = []
+    listing = proc.git(repo, "worktree", "list", "--porcelain", check=False)
+    for line in listing.splitlines():
+        wt = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
+        if wt is None or not wt.parent.name.startswith("mmuci-wt-"):
+            continue
+        try:
+            pid = int((wt.parent / _OWNER).read_text())
+        except (OSError, ValueError):
+            pid = 0
+        if pid and _alive(pid):
+            continue
+        with contextlib.suppress(MmuCiError):
+            proc.git(repo, "worktree", "remove", "--force", str(wt))
+        shutil.rmtree(wt.parent, ignore_errors=True)
+        reaped.append(wt)
+    proc.git(repo, "worktree", "prune", check=False)
+    return reaped
+
+
 @contextlib.contextmanager
 def worktree(repo: Path, commit: str, paths: Sequence[str] | None = None) -> Iterator[Path]:
-    """A detached worktree of ``repo`` at ``commit``, removed on exit whatever happens.
+    """A detached worktree of ``repo`` at ``commit``, removed on exit whatever happens;
+    one left by a process that was killed is removed by the next call.
 
     With ``paths`` only those files are checked out (the index is complete): `git am`
     needs no more, and a full kernel checkout costs seconds.
     """
+    reap_worktrees(repo)
     tmp = Path(tempfile.mkdtemp(prefix="mmuci-wt-"))
+    (tmp / _OWNER).write_text(str(os.getpid()))
     wt = tmp / "wt"
     try:
         if paths is None:
@@ -196,7 +235,6 @@ def worktree(repo: Path, commit: str, paths: Sequence[str] | None = None) -> Ite
         with contextlib.suppress(MmuCiError):
             proc.git(repo, "worktree", "remove", "--force", str(wt))
         shutil.rmtree(tmp, ignore_errors=True)
-        # Also reaps worktrees left by a bot that was killed before its finally ran.
         with contextlib.suppress(MmuCiError):
             proc.git(repo, "worktree", "prune")
 

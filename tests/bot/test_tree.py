@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import signal
+import sys
+from pathlib import Path
 
 import git
 import pytest
@@ -16,6 +19,7 @@ from mmucore import proc
 pytestmark = pytest.mark.slow
 
 MMU_C = "arch/x86/kvm/mmu/mmu.c"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def note(func: str, comment: str) -> Transformation:
@@ -106,6 +110,30 @@ def test_worktree_removed_after_a_crash(tree_61):
         assert (wt / MMU_C).is_file()
         raise RuntimeError("boom")
     assert not wt.exists() and _worktrees(tree_61.path) == before
+
+
+def test_worktree_of_a_killed_bot_is_reaped(tree_61, tmp_path):
+    before = _worktrees(tree_61.path)
+    # A bot process killed by SIGKILL inside the worktree: its `finally` never runs.
+    code = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from bot import tree\n"
+        "with tree.worktree(Path(sys.argv[1]), sys.argv[2], ['Makefile']) as wt:\n"
+        "    Path(sys.argv[3]).write_text(str(wt))\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    left = tmp_path / "left"
+    r = proc.run(
+        [sys.executable, "-c", code, str(tree_61.path), tree_61.commit, str(left)],
+        cwd=REPO,
+        check=False,
+    )
+    assert r.returncode == -signal.SIGKILL
+    stale = Path(left.read_text())
+    assert stale.is_dir() and _worktrees(tree_61.path) == before + 1
+    assert stale in tree.reap_worktrees(tree_61.path)
+    assert not stale.parent.exists() and _worktrees(tree_61.path) == before
 
 
 def test_user_tree_is_not_written(cfg, tree_61, tmp_path):
