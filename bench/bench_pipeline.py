@@ -136,6 +136,12 @@ def bench(name: str, ts: list[Transformation], data: Path, tree: kernels.KernelT
     print(f"   cold: {cold:6.2f} s  (target {TARGET_COLD:.0f} s, ratio {cold / TARGET_COLD:.2f})")
     print(f"   warm: {warm:6.2f} s  (target {TARGET_WARM:.0f} s, ratio {warm / TARGET_WARM:.2f})")
     print("   cold stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in rep["timings"].items()))
+    runs = [
+        c for p in [*rep["patches"], rep.get("whole_series") or {"checks": []}] for c in p["checks"]
+    ]
+    build = sum(c["timings"].get(k, 0.0) for c in runs for k in ("build_base", "build_patched"))
+    state_runs = sum(c["timings"].get("run", 0.0) for c in runs)
+    print(f"   cold inside the checks: builds {build:.1f}s, state runs {state_runs:.1f}s")
     print("   warm stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in rep2["timings"].items()))
     return all(v == "same" for v in verdicts)
 
