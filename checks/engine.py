@@ -142,23 +142,56 @@ def _example(chk: Check, ex: Any, idx: int, raw: dict[str, Any]) -> Example:
     )
 
 
+def _needed(chk: Check, subs: list[dict[str, Any]]) -> tuple[tuple[str, ...], bool]:
+    """The invariants an outside group needs broken, and whether any one of them suffices.
+
+    All the invariants every state of the group violates; when they share none, a small
+    cover (greedy by states): every state violates at least one of them.
+    """
+    shared = ~0
+    for g in subs:
+        shared &= g["inv_and"]
+    if shared:
+        return chk.invariant_names(shared), False
+    left = [(g["inv_and"], g["count"]) for g in subs]
+    chosen = 0
+    while left:
+        weight: dict[int, int] = {}
+        for mask, count in left:
+            for i in range(len(chk.invariants)):
+                if mask >> i & 1:
+                    weight[i] = weight.get(i, 0) + count
+        if not weight:
+            break
+        best = max(weight, key=lambda i: (weight[i], -i))
+        chosen |= 1 << best
+        left = [(m, c) for m, c in left if not m >> best & 1]
+    return chk.invariant_names(chosen), True
+
+
 def result_from_raw(
     chk: Check, base: Any, patched: Any, raw: dict[str, Any], states: int, timings: dict
 ) -> CheckResult:
     """Turn the merged child output into a CheckResult."""
+    merged: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
+    for g in raw["groups"]:  # the children split outside groups by the invariants violated
+        merged.setdefault((g["what"], g["inside"], g["benign"]), []).append(g)
     groups = []
-    for g in sorted(raw["groups"], key=lambda g: (not g["inside"], g["benign"] >= 0, g["first"])):
-        benign = chk.normalisations[g["benign"]].name if g["benign"] >= 0 else None
+    for (what, inside, benign), subs in merged.items():
+        first = min(g["first"] for g in subs)
+        needed, any_one = _needed(chk, subs) if not inside else ((), False)
         groups.append(
             DiffGroup(
-                what=_what(g["what"]),
-                count=g["count"],
-                inside_invariants=bool(g["inside"]),
-                invariants_needed=() if g["inside"] else chk.invariant_names(g["inv_and"]),
-                benign=benign,
-                example=_example(chk, patched, g["first"], raw),
+                what=_what(what),
+                count=sum(g["count"] for g in subs),
+                inside_invariants=bool(inside),
+                invariants_needed=needed,
+                needs_any=any_one,
+                benign=chk.normalisations[benign].name if benign >= 0 else None,
+                example=_example(chk, patched, first, raw),
             )
         )
+    groups.sort(key=lambda g: (not g.inside_invariants, g.benign is not None, g.example.index))
     crash = None
     crash_idx = [raw["crash"][0]] if raw["crash"] else []
     crash_idx += [d["index"] for d in raw["died"]]

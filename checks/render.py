@@ -145,8 +145,10 @@ def _group_lines(g: DiffGroup, invariants: dict[str, str]) -> list[str]:
     out = [head]
     if g.benign:
         out.append(f"    benign: vanishes under the normalisation '{g.benign}'")
-    for name in g.invariants_needed:
-        out.append(f"    needs {name}: {invariants.get(name, '')}".rstrip())
+    if g.invariants_needed:
+        joined = (" or " if g.needs_any else " and ").join(g.invariants_needed)
+        out.append(f"    needs {joined} broken:")
+        out += [f"      {n}: {invariants.get(n, '')}".rstrip() for n in g.invariants_needed]
     out += _example_lines(g.example)
     return out
 

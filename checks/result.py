@@ -36,9 +36,12 @@ class DiffGroup:
     what: tuple[str, ...]  # which observables differ, e.g. ("locks", "root_count")
     count: int
     inside_invariants: bool
-    invariants_needed: tuple[str, ...]  # outside-only: invariants all its states violate
+    # outside-only groups: invariants whose violation all its states share; when they share
+    # none, a small set of which each state violates at least one (needs_any)
+    invariants_needed: tuple[str, ...]
     benign: str | None  # the normalisation under which it vanishes, else None
     example: Example
+    needs_any: bool = False
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,8 @@ def _value(label: str, v: int) -> str:
 def render(
     chk: Check, tr: dict[str, Any], lbls: list[tuple[str, str]], other: dict[str, Any], ex: Any
 ) -> list[str]:
-    """Calls in order, the status, then fields; a field that differs from ``other`` is marked."""
+    """Calls in order, the status, then the fields the call changed (or that differ from
+    ``other``, marked with "!")."""
     out = []
     for ev in tr["events"]:
         if ev.get("file") and ev["kind"] in ("WARN", "BUG"):
@@ -66,11 +67,12 @@ def render(
     for i, (comp, label) in enumerate(lbls):
         before, after = tr["before"][i], tr["after"][i]
         differs = i < len(other["after"]) and other["after"][i] != after
-        if label.startswith("sp#"):
-            pg = int(label[3:].split()[0])
-            if pg not in used or (before == after and not differs):
+        if comp == "return":
+            if chk.name != "pgd_switch":
                 continue
-        if comp == "return" and chk.name != "pgd_switch":
+        elif before == after and not differs:
+            continue  # the state itself is listed above; show what the call changed
+        if label.startswith("sp#") and int(label[3:].split()[0]) not in used:
             continue
         text = f"{label} = {_value(label, after)}"
         if before != after:
