@@ -17,7 +17,7 @@ import os
 import re
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -69,7 +69,6 @@ class Series:
     base_commit: str | None = None
     change_id: str | None = None
     lore_url: str | None = None
-    notes: tuple[str, ...] = field(default=())
 
 
 def nfc_claim(commit_message: str) -> bool:

@@ -304,7 +304,7 @@ def _summary(reports: list[PatchReport], failure: object, whole: PatchReport | N
 def _series_json(s: intake.Series) -> dict:
     d = asdict(s)
     d["patches"] = [{k: v for k, v in p.items() if k not in ("mbox", "diff")} for p in d["patches"]]
-    for k in ("revisions", "msgids", "notes"):
+    for k in ("revisions", "msgids"):
         d[k] = list(d[k])
     for p in d["patches"]:
         p["trailers"] = list(p["trailers"])
