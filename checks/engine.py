@@ -88,12 +88,14 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _run_range(lo: int, hi: int, builds: list[Any], limits: Any, chunk: int) -> dict[str, Any]:
+def _run_range(
+    lo: int, hi: int, builds: list[Any], limits: Any, chunk: int, call: str
+) -> dict[str, Any]:
     """One child over [lo, hi); a child that dies is bisected down to the killing state."""
     from mmucore import sandbox
 
     payload = {"lo": lo, "hi": hi, "chunk": chunk, "hang_seconds": HANG_SECONDS}
-    out = sandbox.run("checks.child:run_range", payload, builds, limits)
+    out = sandbox.run(call, payload, builds, limits)
     if out.ok:
         return out.value
     if out.failure == "error":
@@ -103,21 +105,27 @@ def _run_range(lo: int, hi: int, builds: list[Any], limits: Any, chunk: int) -> 
         return {"lo": lo, "hi": hi, "ran": 1, "died": died}
     mid = (lo + hi) // 2
     return _merge(
-        [_run_range(lo, mid, builds, limits, chunk), _run_range(mid, hi, builds, limits, chunk)]
+        [
+            _run_range(lo, mid, builds, limits, chunk, call),
+            _run_range(mid, hi, builds, limits, chunk, call),
+        ]
     )
 
 
 def run_states(
     chk: Check, builds: list[Any], *, limits: Any = None, lo: int = 0, hi: int | None = None,
-    chunk: int = 1 << 16, jobs: int = 2,
+    chunk: int = 1 << 16, jobs: int = 2, call: str = "checks.child:run_range",
 ) -> dict[str, Any]:  # fmt: skip
-    """Run states [lo, hi) of ``chk`` in both builds, split over ``jobs`` children."""
+    """Run states [lo, hi) of ``chk`` in both builds, split over ``jobs`` children.
+
+    ``call`` is the child function (the engine's own unless a test stands in for it).
+    """
     hi = chk.size if hi is None else hi
     lim = _limits(limits, (hi - lo) // max(jobs, 1))
     step = -(-(hi - lo) // jobs)
     ranges = [(a, min(hi, a + step)) for a in range(lo, hi, step)]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        parts = list(pool.map(lambda r: _run_range(r[0], r[1], builds, lim, chunk), ranges))
+        parts = list(pool.map(lambda r: _run_range(r[0], r[1], builds, lim, chunk, call), ranges))
     return _merge(parts)
 
 

@@ -110,3 +110,18 @@ def test_free_roots_covers_ten_million_states(scratch, version) -> None:
     res = _run(scratch, case)
     assert res.states >= 10**7
     assert res.timings["run"] > 0
+
+
+def test_a_dying_child_is_bisected_to_its_state(scratch) -> None:
+    from tests.checks import dying
+
+    s = scratch["6.12"]
+    chk = all_checks(["obsolete_roots"])[0]
+    base = s.extraction(s.base)
+    bb, pb, _ = engine.build_pair(chk, base, base, s.cache_dir)
+    raw = engine.run_states(chk, [bb, pb], hi=3000, chunk=256, call="tests.checks.dying:run_range")
+    assert [d["index"] for d in raw["died"]] == [dying.DIE_AT]
+    assert raw["ran"] == 3000  # every other state ran
+    res = engine.result_from_raw(chk, base, base, raw, 3000, {})
+    assert res.verdict == "crash" and res.crash.index == dying.DIE_AT
+    assert "died" in res.crash.patched[0]

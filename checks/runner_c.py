@@ -1,0 +1,259 @@
+"""The C run loop of every driver: enumeration, fault containment, digests, comparison.
+
+Our own C, appended by checks/driver.py after the world and the check's call.
+"""
+
+RUNNER_C = r"""
+static int drv_digit[DRV_NDIMS];
+
+static void drv_apply(void)
+{
+	int i;
+
+	drv_fixed();
+	for (i = 0; i < DRV_NDIMS; i++)
+		((int *)&drv_w)[drv_dim_var[i]] = drv_codes[i][drv_digit[i]];
+}
+
+static void drv_decode(uint64_t idx)
+{
+	int i;
+
+	for (i = 0; i < DRV_NDIMS; i++) {
+		drv_digit[i] = idx % drv_radix[i];
+		idx /= drv_radix[i];
+	}
+}
+
+static void drv_next(void)
+{
+	int i;
+
+	for (i = 0; i < DRV_NDIMS; i++) {
+		if (++drv_digit[i] < (int)drv_radix[i])
+			return;
+		drv_digit[i] = 0;
+	}
+}
+
+uint64_t drv_nstates(void)
+{
+	uint64_t n = 1;
+	int i;
+
+	for (i = 0; i < DRV_NDIMS; i++)
+		n *= drv_radix[i];
+	return n;
+}
+
+int drv_ncomp(void) { return DRV_NCOMP; }
+int drv_nfields(void) { return DRV_NFIELDS; }
+int drv_page_used(int pg) { return pg >= 0 && pg < DRV_NPAGES && drv_used[pg]; }
+
+/* ---- fault and hang containment ----
+ * The child (checks/guard.py) installs drv_on_signal for SIGSEGV/SIGBUS/SIGFPE/SIGILL
+ * on an alternate stack and a periodic ITIMER_PROF: the module itself calls no signal
+ * API, so it stays within the sandbox's allow-list of imported symbols. */
+static sigjmp_buf drv_jb;
+static volatile int drv_in_call, drv_ticks;
+
+void drv_on_signal(int sig)
+{
+	if (drv_in_call) {
+		if (sig != DRV_SIGPROF) {
+			drv_in_call = 0;
+			siglongjmp(drv_jb, 1);
+		}
+		if (++drv_ticks >= 2) {  /* two timer periods inside one state: a hang */
+			drv_in_call = 0;
+			siglongjmp(drv_jb, 2);
+		}
+		return;
+	}
+	if (sig != DRV_SIGPROF)
+		abort();  /* a fault in our own code: let the child die and be bisected */
+}
+
+static int drv_guarded_call(void)
+{
+	int st = sigsetjmp(drv_jb, 0);
+
+	if (st)
+		return st;
+	drv_ticks = 0;
+	drv_in_call = 1;
+	drv_call();
+	drv_in_call = 0;
+	return 0;
+}
+
+#define DRV_FNV 0xcbf29ce484222325ULL
+
+static void drv_digest(uint64_t *d, int st)
+{
+	uint64_t root[2];
+	int i, n = mmu_shim_nevents;
+
+	if (n > MMU_SHIM_MAX_EVENTS)
+		n = MMU_SHIM_MAX_EVENTS;
+	for (i = 0; i < DRV_NCOMP; i++)
+		d[i] = DRV_FNV;
+	for (i = 0; i < n; i++) {
+		const struct mmu_shim_event *e = &mmu_shim_events[i];
+		uint64_t key = e->site ? e->site->key : 0;
+		int c = e->kind < sizeof(drv_event_comp) ? drv_event_comp[e->kind] : DRV_C_ORDER;
+		uint64_t h;
+
+		h = drv_mix(drv_mix(drv_mix(e->kind, (uint64_t)e->a), (uint64_t)e->b), key);
+		d[c] = drv_mix(d[c], h);
+		d[DRV_C_ORDER] = drv_mix(d[DRV_C_ORDER], h);
+	}
+	drv_digest_fields(d, root);
+	/* normalised variants: the pgd of a slot counts only while its hpa is valid */
+	d[DRV_C_ROOT_ALT] = drv_mix(drv_mix(DRV_FNV, root[0]), root[0] != DRV_INVALID ? root[1] : 0);
+	d[DRV_C_PREV_ALT] = DRV_FNV;
+	for (i = 0; i < 3; i++) {
+		uint64_t hpa = drv_mmu.prev_roots[i].hpa, pgd = drv_mmu.prev_roots[i].pgd;
+
+		d[DRV_C_PREV_ALT] = drv_mix(drv_mix(d[DRV_C_PREV_ALT], hpa), hpa != DRV_INVALID ? pgd : 0);
+	}
+	d[DRV_C_FAULT] = (uint64_t)st;
+}
+
+/* Runs states [lo, hi); returns how many ran: it stops right after a state that hung,
+ * so the caller decides whether to spend another CPU budget on the next one. */
+uint64_t drv_run_range(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *status)
+{
+	uint64_t k;
+
+	drv_decode(lo);
+	for (k = 0; lo + k < hi; k++) {
+		int st;
+
+		drv_apply();
+		drv_setup();
+		st = drv_guarded_call();
+		drv_digest(&digests[k * DRV_NCOMP], st);
+		status[k] = (uint8_t)st;
+		drv_next();
+		if (st == 2)
+			return k + 1;
+	}
+	return k;
+}
+
+uint32_t drv_invariants(uint64_t idx)
+{
+	drv_decode(idx);
+	drv_apply();
+	return drv_violated();
+}
+
+int drv_compare(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
+		const uint64_t *db, const uint8_t *sb, struct drv_group *groups,
+		int ngroups, int max_groups, uint64_t *crash)
+{
+	uint64_t k;
+
+	for (k = 0; k < n; k++) {
+		const uint64_t *a = &da[k * DRV_NCOMP], *b = &db[k * DRV_NCOMP];
+		uint32_t what = 0, ev = 0, inv;
+		int i, j, benign = -1;
+
+		if (sb[k] && !sa[k]) {
+			if (!crash[1]++ || lo + k < crash[0])
+				crash[0] = lo + k;
+		}
+		if (!memcmp(a, b, DRV_NSTRICT * sizeof(*a)))
+			continue;
+		for (i = 0; i < DRV_NSTRICT; i++)
+			if (a[i] != b[i])
+				what |= 1u << i;
+		for (i = 0; i < DRV_NEVCOMP; i++)
+			if (i != DRV_C_ORDER)
+				ev |= what & (1u << i);
+		if (ev)  /* the order differs only because some calls do */
+			what &= ~(1u << DRV_C_ORDER);
+		for (j = 0; j < DRV_NNORM && benign < 0; j++) {
+			if (what & ~drv_norm[j].strict)
+				continue;
+			benign = j;
+			for (i = 0; i < DRV_NSTRICT; i++)
+				if ((what >> i & 1) && a[drv_norm[j].alt[i]] != b[drv_norm[j].alt[i]])
+					benign = -1;
+		}
+		inv = drv_invariants(lo + k);
+		for (j = 0; j < ngroups; j++)
+			if (groups[j].what == what && groups[j].inside == !inv &&
+				groups[j].benign == benign && groups[j].inv_and == inv)
+				break;
+		if (j == ngroups) {
+			if (ngroups == max_groups)
+				j = max_groups - 1;  /* table full: fold into the last group */
+			else {
+				ngroups++;
+				groups[j].what = what;
+				groups[j].inside = !inv;
+				groups[j].benign = benign;
+				groups[j].inv_and = inv;  /* outside groups: by the exact invariants violated */
+				groups[j].count = 0;
+				groups[j].first = lo + k;
+			}
+		}
+		groups[j].count++;
+		groups[j].inv_and &= inv;
+		if (lo + k < groups[j].first)
+			groups[j].first = lo + k;
+	}
+	return ngroups;
+}
+
+int drv_run_one(uint64_t idx, uint64_t *before, uint64_t *after)
+{
+	int st;
+
+	drv_decode(idx);
+	drv_apply();
+	drv_setup();
+	drv_fields(before);
+	st = drv_guarded_call();
+	drv_fields(after);
+	return st;
+}
+
+/* The benchmark's baseline: the same states and call, no guard, no observation. */
+uint64_t drv_plain_range(uint64_t lo, uint64_t hi)
+{
+	uint64_t k, events = 0;
+
+	drv_decode(lo);
+	for (k = lo; k < hi; k++) {
+		drv_apply();
+		drv_setup();
+		drv_call();
+		events += mmu_shim_nevents;
+		drv_next();
+	}
+	return events;
+}
+
+int drv_nevents(void)
+{
+	return mmu_shim_nevents < MMU_SHIM_MAX_EVENTS ? mmu_shim_nevents : MMU_SHIM_MAX_EVENTS;
+}
+
+int drv_event(int i, int64_t *kab, const char **file, int *line, const char **func,
+		const char **cond)
+{
+	const struct mmu_shim_event *e = &mmu_shim_events[i];
+
+	kab[0] = e->kind;
+	kab[1] = e->a;
+	kab[2] = e->b;
+	*file = e->site ? e->site->file : NULL;
+	*line = e->site ? e->site->line : 0;
+	*func = e->site ? e->site->func : NULL;
+	*cond = e->site ? e->site->cond : NULL;
+	return 0;
+}
+"""

@@ -1,0 +1,17 @@
+"""A stand-in child function for the bisection test: the child dies on one state."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from checks import child
+
+DIE_AT = 1000
+
+
+def run_range(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """Like checks.child.run_range, but a range holding DIE_AT kills the process."""
+    if payload["lo"] <= DIE_AT < payload["hi"]:
+        os.abort()  # as a fault the driver could not contain would
+    return child.run_range(mods, payload)
