@@ -33,7 +33,7 @@ def _call(ex: Any) -> str:
 
 
 def _applies(ex: Any) -> str | None:
-    return needs_functions(ex, ("kvm_mmu_free_roots", "mmu_free_root_page"))
+    return needs_functions(ex, ("kvm_mmu_free_roots",))
 
 
 CHECK = Check(

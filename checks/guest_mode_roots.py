@@ -27,7 +27,7 @@ def _call(ex: Any) -> str:
 
 
 def _applies(ex: Any) -> str | None:
-    return needs_functions(ex, ("kvm_mmu_free_guest_mode_roots", "kvm_mmu_free_roots"))
+    return needs_functions(ex, ("kvm_mmu_free_guest_mode_roots",))
 
 
 CHECK = Check(

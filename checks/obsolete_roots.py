@@ -27,7 +27,7 @@ def _call(ex: Any) -> str:
 
 
 def _applies(ex: Any) -> str | None:
-    return needs_functions(ex, ("__kvm_mmu_free_obsolete_roots", "is_obsolete_root"))
+    return needs_functions(ex, ("__kvm_mmu_free_obsolete_roots",))
 
 
 CHECK = Check(

@@ -47,9 +47,7 @@ def _call(ex: Any) -> str:
 
 
 def _applies(ex: Any) -> str | None:
-    why = needs_functions(
-        ex, ("fast_pgd_switch", "cached_root_find_and_keep_current", "is_root_usable")
-    )
+    why = needs_functions(ex, ("fast_pgd_switch",))
     if why:
         return why
     params = ex.functions["fast_pgd_switch"].params

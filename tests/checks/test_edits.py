@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bot.transforms import Transformation, rename
 from checks import engine, render
 from checks.space import all_checks
-from tests.checks.edits import BEHAVIOUR, BENIGN, CRASH, HANG, OUTSIDE, REFACTORS, Case
+from tests.checks.edits import BEHAVIOUR, BENIGN, CRASH, HANG, MMU, OUTSIDE, REFACTORS, Case
 
 pytestmark = pytest.mark.slow
 
@@ -125,3 +126,13 @@ def test_a_dying_child_is_bisected_to_its_state(scratch) -> None:
     res = engine.result_from_raw(chk, base, base, raw, 3000, {})
     assert res.verdict == "crash" and res.crash.index == dying.DIE_AT
     assert "died" in res.crash.patched[0]
+
+
+def test_a_check_whose_entry_is_gone_is_skipped_with_the_reason(scratch) -> None:
+    gone = Transformation(
+        "rename-obsolete-entry", MMU, rename("__kvm_mmu_free_obsolete_roots", "__free_stale"), "x"
+    )
+    res = scratch["6.12"].diff(gone, "obsolete_roots")
+    assert res.verdict == "skipped" and res.states == 0
+    assert res.skipped.startswith("patched: __kvm_mmu_free_obsolete_roots is not in this tree")
+    assert "skipped: patched:" in render.render_result(res)
