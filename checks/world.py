@@ -379,4 +379,11 @@ def kvm_init_c(ex: Any) -> str:
     ):
         lines.append("drv_kvm.arch.tdp_mmu_pages_lock.id = MMU_SHIM_LOCK_TDP_PAGES;")
     body = "\n\t".join(lines)
-    return f"static void drv_kvm_init(void)\n{{\n\t{body}\n}}\n"
+    out = f"static void drv_kvm_init(void)\n{{\n\t{body}\n}}\n"
+    if "free_roots_takes_kvm" not in ex.features:  # 5.17 and older take the vCPU
+        out += (
+            "static struct kvm_vcpu drv_vcpu_s;\n"
+            "static struct kvm_vcpu *drv_vcpu(void)\n{\n\tdrv_vcpu_s.kvm = &drv_kvm;\n"
+            "\tdrv_vcpu_s.arch.mmu = &drv_mmu;\n\treturn &drv_vcpu_s;\n}\n"
+        )
+    return out
