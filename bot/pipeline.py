@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from bot import intake, tree
+from bot import intake, runs, tree
 from bot.config import Config
 from bot.memo import Memo, code_version
-from bot.report import PatchReport, Report, check_verdict, reproduce_command, worst
+from bot.report import PatchReport, Report, reproduce_command, worst
 from mmucore import scope
 from mmucore.errors import MmuCiError
 
-# progress(stage, done, total): stages "fetch", "apply", "scope", "check".
+# progress(stage, done, total): stages "fetch", "apply", "build", "check".
 Progress = Callable[[str, int, int], None]
 
 
@@ -66,88 +66,10 @@ def _failure_reason(e: BaseException) -> tuple[str, str]:
     )
 
 
-def _closure(ex: object, entries: tuple[str, ...]) -> set[str]:
-    """Every function and macro the entry functions reach in one extraction."""
-    functions = ex.functions  # type: ignore[attr-defined]
-    seen: set[str] = set()
-    todo = list(entries)
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        if name in functions:
-            todo.extend(functions[name].calls)
-    return seen
-
-
-def _untouched(chk: object, before: object, after: object, changed: tuple[str, ...]) -> bool:
-    """True when no changed piece is reachable from the check's entry functions, so both
-    builds run the same code for it. Changed types or globals reach every check."""
-    names = []
-    for piece in changed:
-        kind, _, name = piece.partition(" ")
-        if kind not in ("function", "macro"):
-            return False
-        names.append(name)
-    entry = chk.entry  # type: ignore[attr-defined]
-    reach = _closure(before, entry) | _closure(after, entry)
-    return not reach.intersection(names)
-
-
-_CACHEABLE = ("same", "differs", "differs-outside-invariants", "skipped")
-
-
-def _run_checks(
-    before: object,
-    after: object,
-    cache_dir: Path,
-    changed: tuple[str, ...],
-    memo: Memo,
-    implied: Mapping[str, str] | None = None,
-) -> tuple[list, str, str]:
-    """Every check between two extractions; a check none of whose code changed (comments
-    and layout aside) is skipped, its verdict `same` by construction; a result seen
-    before comes from the memo. ``implied``: check name -> why its result is known."""
-    from checks.engine import run_check
-    from checks.result import CheckResult
-    from checks.space import all_checks
-
-    results = []
-    version = code_version(("mmucore", "checks"))
-    for chk in all_checks():
-        why = (implied or {}).get(chk.name)
-        if why is None and _untouched(chk, before, after, changed):
-            why = "none of the code it runs changed"
-        if why is not None:
-            results.append(CheckResult(chk.name, "skipped", 0, 0, 0, (), skipped=why))
-            continue
-        key = ("check", chk.name, before.key, after.key, version)  # type: ignore[attr-defined]
-        r = memo.get(key)
-        if r is None:
-            r = run_check(chk, before, after, cache_dir=cache_dir)
-            if r.verdict in _CACHEABLE:  # a build error or crash may be the machine's: rerun
-                memo.put(key, r)
-        results.append(r)
-    verdict = check_verdict(results)
-    by_verdict: dict[str, list[str]] = {}
-    for r in results:
-        if r.verdict != "skipped":
-            by_verdict.setdefault(r.verdict, []).append(r.name)
-    reason = "; ".join(f"{v}: {', '.join(n)}" for v, n in by_verdict.items())
-    reason = reason or "the code the checks run is unchanged (comments or layout only)"
-    return results, verdict, reason
-
-
-def _check_patch(
-    pr: PatchReport,
-    diff: str,
-    ex: _Extractions,
-    index: scope.FileIndex,
-    base_commit: str,
-    cache_dir: Path,
-) -> None:
-    """Fill in scope, checks and verdict of one applied patch."""
+def _scope_patch(
+    pr: PatchReport, diff: str, ex: _Extractions, index: scope.FileIndex, base_commit: str
+) -> runs.Job | None:
+    """Decide the scope of one applied patch; the job of checks to run, if in scope."""
     t0 = time.perf_counter()
     assert pr.parent and pr.revision
     known = index.get(base_commit)
@@ -155,33 +77,36 @@ def _check_patch(
     if quick is not None:
         pr.scope, pr.verdict, pr.reason = quick.to_json(), "out-of-scope", quick.reason
         pr.timings["scope"] = time.perf_counter() - t0
-        return
+        return None
     try:
         before = ex.get(pr.parent)
         index.put(base_commit, scope.model_files(ex.get(base_commit)))
-        quick = scope.quick(diff, scope.model_files(before))
-        if quick is None:
+        sc = scope.quick(diff, scope.model_files(before))
+        after = before
+        if sc is None:
             after = ex.get(pr.revision)
             texts = scope.file_texts(ex.repo, pr.revision, scope.files_touched(diff))
             sc = scope.decide(diff, before, after, texts)
-        else:
-            sc = quick
     except Exception as e:  # noqa: BLE001 - any failure is this patch's verdict
         pr.verdict, pr.reason = _failure_reason(e)
         pr.timings["scope"] = time.perf_counter() - t0
-        return
+        return None
     pr.scope = sc.to_json()
     pr.timings["scope"] = time.perf_counter() - t0
     if not sc.in_scope:
         pr.verdict, pr.reason = "out-of-scope", sc.reason
-        return
-    t1 = time.perf_counter()
+        return None
+    return runs.Job(before, after, scope.changed_pieces(before, after, code_only=True))
+
+
+def _check_job(pr: PatchReport, job: runs.Job, cache_dir: Path, memo: Memo) -> None:
+    """Run the checks of one in-scope patch and set its verdict."""
+    t = time.perf_counter()
     try:
-        code = scope.changed_pieces(before, after, code_only=True)
-        pr.checks, pr.verdict, pr.reason = _run_checks(before, after, cache_dir, code, ex.memo)
-    except Exception as e:  # noqa: BLE001
+        pr.checks, pr.verdict, pr.reason = runs.run_checks(job, cache_dir, memo)
+    except Exception as e:  # noqa: BLE001 - any failure is this patch's verdict
         pr.verdict, pr.reason = _failure_reason(e)
-    pr.timings["check"] = time.perf_counter() - t1
+    pr.timings["check"] = time.perf_counter() - t
 
 
 def check_series(
@@ -210,7 +135,8 @@ def check_series(
     by_index = {a.index: a for a in applied.patches}
     reports: list[PatchReport] = []
     t = time.perf_counter()
-    for n, p in enumerate(series.patches, 1):
+    jobs: list[tuple[PatchReport, runs.Job]] = []
+    for p in series.patches:
         a = by_index.get(p.index)
         pr = PatchReport(p.index, p.subject, p.msgid, "apply-error", "", p.nfc_claim)
         reports.append(pr)
@@ -223,8 +149,17 @@ def check_series(
                 pr.reason = f"not applied: patch {f.index if f else '?'} did not apply"
             continue
         pr.parent, pr.revision = a.parent, a.revision
-        _check_patch(pr, p.diff, ex, index, base.commit, cache_dir)
-        progress("check", n, len(series.patches))
+        job = _scope_patch(pr, p.diff, ex, index, base.commit)
+        if job is not None:
+            jobs.append((pr, job))
+    timings["scope"] = time.perf_counter() - t
+    t = time.perf_counter()
+    runs.prebuild([j for _, j in jobs], cache_dir, ex.memo, lambda d, n: progress("build", d, n))
+    timings["build"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for n, (pr, job) in enumerate(jobs, 1):
+        _check_job(pr, job, cache_dir, ex.memo)
+        progress("check", n, len(jobs))
     whole = _whole_series(reports, base.commit, ex, cache_dir)
     timings["check"] = time.perf_counter() - t
     timings["extract"] = ex.seconds
@@ -255,34 +190,13 @@ def _whole_series(
     t = time.perf_counter()
     try:
         before, after = ex.get(base_commit), ex.get(last)
-        code = scope.changed_pieces(before, after, code_only=True)
-        implied = _same_by_transitivity(reports)
-        pr.checks, pr.verdict, pr.reason = _run_checks(
-            before, after, cache_dir, code, ex.memo, implied
-        )
+        job = runs.Job(before, after, scope.changed_pieces(before, after, code_only=True))
+        implied = runs.same_by_transitivity(reports)
+        pr.checks, pr.verdict, pr.reason = runs.run_checks(job, cache_dir, ex.memo, implied)
     except Exception as e:  # noqa: BLE001
         pr.verdict, pr.reason = _failure_reason(e)
     pr.timings["check"] = time.perf_counter() - t
     return pr
-
-
-def _same_by_transitivity(reports: list[PatchReport]) -> dict[str, str]:
-    """Checks for which every patch is exactly the same as its parent in every state (or
-    runs unchanged code): equality chains, so the series equals the base for them."""
-    names = {r.name for p in reports for r in p.checks}
-    out = {}
-    for name in names:
-        exact = True
-        for p in reports:
-            if p.verdict == "out-of-scope":
-                continue  # no extracted piece changed: the same code
-            r = next((r for r in p.checks if r.name == name), None)
-            skipped = r is not None and r.verdict == "skipped" and r.states == 0
-            same = r is not None and r.verdict == "same" and not r.groups and r.crash is None
-            exact = exact and (skipped or same)
-        if exact:
-            out[name] = "every patch is exactly the same as its parent for this check"
-    return out
 
 
 def _summary(reports: list[PatchReport], failure: object, whole: PatchReport | None) -> str:
