@@ -177,6 +177,20 @@ def _needed(chk: Check, subs: list[dict[str, Any]]) -> tuple[tuple[str, ...], bo
     return chk.invariant_names(chosen), True
 
 
+def _fold_outside(groups: list[DiffGroup]) -> list[DiffGroup]:
+    """An outside group that differs in what an inside group differs in is the same finding:
+    count it on the inside group rather than list it again."""
+    inside = {(g.what, g.benign): g for g in groups if g.inside_invariants}
+    out = []
+    for g in groups:
+        twin = inside.get((g.what, g.benign)) if not g.inside_invariants else None
+        if twin is None:
+            out.append(g)
+        else:
+            inside[(g.what, g.benign)] = replace(twin, also_outside=g.count)
+    return [inside.get((g.what, g.benign), g) if g.inside_invariants else g for g in out]
+
+
 def result_from_raw(
     chk: Check, base: Any, patched: Any, raw: dict[str, Any], states: int, timings: dict
 ) -> CheckResult:
@@ -199,6 +213,7 @@ def result_from_raw(
                 example=_example(chk, patched, first, raw),
             )
         )
+    groups = _fold_outside(groups)
     groups.sort(key=lambda g: (not g.inside_invariants, g.benign is not None, g.example.index))
     crash = None
     crash_idx = [raw["crash"][0]] if raw["crash"] else []
@@ -218,7 +233,7 @@ def result_from_raw(
         states=raw["ran"],
         error=error,
         differing_inside=sum(g.count for g in real if g.inside_invariants),
-        differing_outside=sum(g.count for g in real if not g.inside_invariants),
+        differing_outside=sum(g.also_outside if g.inside_invariants else g.count for g in real),
         groups=tuple(groups),
         crash=crash,
         timings=timings,

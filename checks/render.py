@@ -93,7 +93,7 @@ def render_event(ev: dict[str, Any], names: dict[int, str] | None = None) -> str
     if k == "LOCKDEP_FAIL":
         return f"{_LOCKDEP_MODE.get(b, 'lockdep_assert_held')}({lock}) fails{_site(ev)}"
     if k == "LOCK_MISUSE":
-        what = {1: "unlock of a lock not held", 2: "recursive lock"}.get(b, f"misuse {b}")
+        what = {1: "taken while already held", 2: "unlock of a lock not held"}.get(b, f"misuse {b}")
         return f"{what}: {lock}"
     if k in ("WARN", "BUG"):
         macro = ev.get("macro") or ("WARN_ON" if k == "WARN" else "BUG_ON")
@@ -142,6 +142,8 @@ def _example_lines(ex: Example, indent: str = "    ") -> list[str]:
 def _group_lines(g: DiffGroup, invariants: dict[str, str]) -> list[str]:
     where = "inside the invariants" if g.inside_invariants else "only outside the invariants"
     head = f"  - {', '.join(g.what)} differ: {g.count} states, {where}"
+    if g.also_outside:
+        head += f" (and {g.also_outside} more outside them)"
     out = [head]
     if g.benign:
         out.append(f"    benign: vanishes under the normalisation '{g.benign}'")
@@ -163,7 +165,7 @@ def render_result(r: CheckResult) -> str:
     if r.states:
         lines.append(
             f"  {r.states} states; differing: {r.differing_inside} inside the invariants, "
-            f"{r.differing_outside} only outside"
+            f"{r.differing_outside} outside them"
         )
     if r.crash:
         lines.append("  first state that faults or hangs:")

@@ -42,6 +42,7 @@ class DiffGroup:
     benign: str | None  # the normalisation under which it vanishes, else None
     example: Example
     needs_any: bool = False
+    also_outside: int = 0  # inside groups: states outside the invariants that differ alike
 
 
 @dataclass(frozen=True)
