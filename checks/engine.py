@@ -51,7 +51,7 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     crash: list[int] | None = None
     died: list[dict[str, Any]] = []
     base_faults = ran = hangs = 0
-    seconds = 0.0
+    seconds = cpu = 0.0
     stopped: list[int] = []
     for p in parts:
         ran += p.get("ran", 0)
@@ -63,6 +63,7 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         died += p.get("died", [])
         base_faults += p.get("base_faults", 0)
         seconds = max(seconds, p.get("seconds", 0.0))
+        cpu += p.get("cpu", 0.0)
         for g in p.get("groups", []):
             key = (g["what"], g["inside"], g["benign"], g["inv_and"])
             if key not in groups:
@@ -82,6 +83,7 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "died": died,
         "base_faults": base_faults,
         "seconds": seconds,
+        "cpu": cpu,
         "ran": ran,
         "hangs": hangs,
         "stopped": stopped,
