@@ -191,8 +191,9 @@ def _whole_series(
     try:
         before, after = ex.get(base_commit), ex.get(last)
         job = runs.Job(before, after, scope.changed_pieces(before, after, code_only=True))
-        implied = runs.same_by_transitivity(reports)
-        pr.checks, pr.verdict, pr.reason = runs.run_checks(job, cache_dir, ex.memo, implied)
+        known, notes = runs.whole_series_known(reports)
+        pr.checks, pr.verdict, pr.reason = runs.run_checks(job, cache_dir, ex.memo, known)
+        pr.reason = "; ".join([pr.reason, *notes])
     except Exception as e:  # noqa: BLE001
         pr.verdict, pr.reason = _failure_reason(e)
     pr.timings["check"] = time.perf_counter() - t

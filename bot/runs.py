@@ -8,8 +8,9 @@ exactly the same is skipped too: equality chains.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from bot.report import PatchReport, check_verdict
 
 _CACHEABLE = ("same", "differs", "differs-outside-invariants", "skipped")
 BUILD_JOBS = 2  # gcc is single-threaded: one compile per core
+UNCHANGED = "none of the code it runs changed"
 
 
 @dataclass(frozen=True)
@@ -63,61 +65,66 @@ def _key(chk: object, job: Job) -> tuple[str, ...]:
     return ("check", chk.name, job.before.key, job.after.key, version)  # type: ignore[attr-defined]
 
 
+def _build_pair(item: tuple[str, object, object, Path]) -> None:
+    """In a worker process: build one check's baseline and patched modules."""
+    from checks.engine import build_pair
+    from checks.space import all_checks
+
+    name, before, after, cache_dir = item
+    try:
+        build_pair(all_checks([name])[0], before, after, cache_dir)
+    except Exception:  # noqa: BLE001, S110 - the check run reports it with context
+        pass
+
+
 def prebuild(
     jobs: Sequence[Job], cache_dir: Path, memo: Memo, progress: Callable[[int, int], None]
 ) -> int:
-    """Compile, two at a time, every build the coming check runs need (the build cache
-    keeps them); errors are left for the check run to report. Returns the pairs built."""
-    from checks.engine import build_pair
+    """Compile, one process per core, every build the coming check runs need (the build
+    cache keeps them); errors are left for the check run to report. Returns the pairs."""
     from checks.space import all_checks
 
     todo, seen = [], set()
     for job in jobs:
         for chk in all_checks():
             key = _key(chk, job)
-            if (
-                key in seen
-                or untouched(chk, job)
-                or chk.applies(job.before)
-                or chk.applies(job.after)
-            ):
+            if key in seen or untouched(chk, job):
+                continue
+            if chk.applies(job.before) or chk.applies(job.after):
                 continue
             seen.add(key)
             if memo.get(key) is None:
-                todo.append((chk, job))
-
-    def one(item: tuple[object, Job]) -> None:
-        chk, job = item
-        try:
-            build_pair(chk, job.before, job.after, cache_dir)
-        except Exception:  # noqa: BLE001, S110 - the check run reports it with context
-            pass
-
-    done = 0
+                todo.append((chk.name, job.before, job.after, cache_dir))
     progress(0, len(todo))
-    with ThreadPoolExecutor(max_workers=BUILD_JOBS) as pool:
-        for _ in pool.map(one, todo):
-            done += 1
+    if len(todo) < 2:
+        return len(todo)  # the check run builds a single pair as fast
+    # Processes, not threads: a build redirects sys.stdout while cffi talks.
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=BUILD_JOBS, mp_context=ctx) as pool:
+        for done, _ in enumerate(pool.map(_build_pair, todo), 1):
             progress(done, len(todo))
     return len(todo)
 
 
 def run_checks(
-    job: Job, cache_dir: Path, memo: Memo, implied: Mapping[str, str] | None = None
+    job: Job, cache_dir: Path, memo: Memo, known: Mapping[str, object] | None = None
 ) -> tuple[list, str, str]:
-    """Every check of one comparison: (results, verdict, one-line reason). ``implied``:
-    check name -> why its result is already known."""
+    """Every check of one comparison: (results, verdict, one-line reason). ``known``:
+    check name -> a result already known (a CheckResult), or why it is `same` (a str)."""
     from checks.engine import run_check
     from checks.result import CheckResult
     from checks.space import all_checks
 
     results = []
     for chk in all_checks():
-        why = (implied or {}).get(chk.name)
+        why = (known or {}).get(chk.name)
+        if isinstance(why, CheckResult):
+            results.append(why)
+            continue
         if why is None and untouched(chk, job):
-            why = "none of the code it runs changed"
+            why = UNCHANGED
         if why is not None:
-            results.append(CheckResult(chk.name, "skipped", 0, 0, 0, (), skipped=why))
+            results.append(CheckResult(chk.name, "skipped", 0, 0, 0, (), skipped=str(why)))
             continue
         key = _key(chk, job)
         r = memo.get(key)
@@ -135,20 +142,33 @@ def run_checks(
     return results, check_verdict(results), reason
 
 
-def same_by_transitivity(reports: list[PatchReport]) -> dict[str, str]:
-    """Checks for which every patch is exactly the same as its parent in every state (or
-    runs unchanged code): equality chains, so the series equals the base for them."""
-    names = {r.name for p in reports for r in p.checks}
-    out = {}
+def whole_series_known(reports: list[PatchReport]) -> tuple[dict[str, object], list[str]]:
+    """What the patches already tell about the whole series, per check, and notes.
+
+    Every patch exactly `same` for a check (or not changing its code): equality chains,
+    the series is `same`. Only one patch changing the code a check runs: base and final
+    run the code of that patch's parent and of that patch, so its result is the series'.
+    """
+    names = sorted({r.name for p in reports for r in p.checks})
+    known: dict[str, object] = {}
+    notes = []
     for name in names:
-        exact = True
+        ran, exact = [], True
         for p in reports:
             if p.verdict == "out-of-scope":
                 continue  # no extracted piece changed: the same code
             r = next((r for r in p.checks if r.name == name), None)
-            skipped = r is not None and r.verdict == "skipped" and r.states == 0
-            same = r is not None and r.verdict == "same" and not r.groups and r.crash is None
-            exact = exact and (skipped or same)
+            if r is None:
+                exact = False
+                ran.append((p.index, None))
+                continue
+            if r.verdict == "skipped" and r.skipped == UNCHANGED:
+                continue
+            ran.append((p.index, r))
+            exact = exact and r.verdict == "same" and not r.groups and r.crash is None
         if exact:
-            out[name] = "every patch is exactly the same as its parent for this check"
-    return out
+            known[name] = "every patch is exactly the same as its parent for this check"
+        elif len(ran) == 1 and ran[0][1] is not None and ran[0][1].verdict != "build-error":
+            known[name] = ran[0][1]
+            notes.append(f"{name}: only patch {ran[0][0]} changes its code, its result")
+    return known, notes

@@ -5,9 +5,10 @@ made by the series factory, runs `mmubot check` on its cover letter's message-id
 prints the report, writes it as JSON and HTML, and stops the server.
 
 The series (the seed thread's situation, in three patches):
-  1. a true refactor claiming no functional change   -> same
+  1. a true refactor claiming no functional change   -> same (root cache lookup)
   2. a comment in a function the model does not use   -> out-of-scope
   3. a behaviour change that also claims no change    -> differs, flagged against its claim
+     (root freeing)
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ def refactor_nfc() -> Transformation:
         "KVM: x86/mmu: Use >= for the early-out bound in kvm_mmu_free_roots()",
         "Compare against KVM_MMU_NUM_PREV_ROOTS with >= so that the bound reads the\n"
         "same as the loop above it.\n\nNo functional change intended.",
+    )
+
+
+def cache_refactor_nfc() -> Transformation:
+    """is_root_usable() compares the pgds the other way round: the same test."""
+    return Transformation(
+        "root-usable-pgd-order",
+        MMU_C,
+        within_function("is_root_usable", replace_once("pgd == root->pgd", "root->pgd == pgd")),
+        "KVM: x86/mmu: Compare the cached root's pgd first in is_root_usable()",
+        "Read the cached root's fields in the order the struct has them.\n\n"
+        "No functional change intended.",
     )
 
 
@@ -72,7 +85,7 @@ def zap_on_last_ref_nfc() -> Transformation:
 
 def demo_transformations() -> list[Transformation]:
     """The demo series, in order."""
-    return [refactor_nfc(), out_of_scope_comment(), zap_on_last_ref_nfc()]
+    return [cache_refactor_nfc(), out_of_scope_comment(), zap_on_last_ref_nfc()]
 
 
 EXPECTED = ["same", "out-of-scope", "differs"]
