@@ -1,0 +1,62 @@
+"""Which checks a change can affect, and what the patches tell about the whole series."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import runs
+from bot.commands.demo import cache_refactor_nfc, zap_on_last_ref_nfc
+from bot.report import PatchReport
+from checks.result import CheckResult, DiffGroup, Example
+from checks.space import all_checks
+from mmucore import proc, scope
+from mmucore.extract import extract
+
+
+def _job(clone, t) -> runs.Job:
+    before = proc.git(clone, "rev-parse", "HEAD")
+    proc.git(clone, "commit", "-q", "-m", t.name, "--", *t.apply(clone))
+    a, b = extract(clone, before), extract(clone, "HEAD")
+    return runs.Job(a, b, scope.changed_pieces(a, b, code_only=True))
+
+
+@pytest.mark.slow
+def test_untouched_checks_follow_the_call_graph(tree_61, tmp_path):
+    clone = tmp_path / "t"
+    proc.git(tmp_path, "clone", "-q", "--shared", str(tree_61.path), "t")
+    proc.git(clone, "config", "user.name", "t")
+    proc.git(clone, "config", "user.email", "t@example.org")
+    checks = {c.name: c for c in all_checks()}
+    job = _job(clone, cache_refactor_nfc())
+    assert job.changed == ("function is_root_usable",)
+    assert not runs.untouched(checks["pgd_switch"], job)
+    assert runs.untouched(checks["free_roots"], job)
+    job = _job(clone, zap_on_last_ref_nfc())
+    assert not any(runs.untouched(c, job) for c in checks.values())
+
+
+def _r(name: str, verdict: str, groups: int = 0, skipped: str | None = None) -> CheckResult:
+    ex = Example(state={}, baseline=[], patched=[])
+    g = tuple(DiffGroup(("warn",), 1, True, (), None, ex) for _ in range(groups))
+    return CheckResult(name, verdict, 10, groups, 0, g, skipped=skipped)
+
+
+def _p(index: int, verdict: str, *checks: CheckResult) -> PatchReport:
+    return PatchReport(index, f"p{index}", "", verdict, "", False, checks=list(checks))
+
+
+def test_whole_series_from_the_patches():
+    skip = runs.UNCHANGED
+    reports = [
+        _p(1, "same", _r("a", "same"), _r("b", "skipped", skipped=skip), _r("c", "same")),
+        _p(2, "out-of-scope"),
+        _p(3, "differs", _r("a", "same"), _r("b", "differs", 1), _r("c", "differs", 1)),
+    ]
+    known, notes = runs.whole_series_known(reports)
+    assert isinstance(known["a"], str)  # same in every patch: equality chains
+    assert known["b"] is reports[2].checks[1]  # only patch 3 changes its code
+    assert "c" not in known  # two patches change it: must run
+    assert notes == ["b: only patch 3 changes its code, its result"]
+    # A check skipped for another reason (not applicable) is not "unchanged code".
+    other = [_p(1, "same", _r("a", "skipped", skipped="not in this tree")), reports[2]]
+    assert "a" not in runs.whole_series_known(other)[0]
