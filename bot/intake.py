@@ -77,13 +77,17 @@ def nfc_claim(commit_message: str) -> bool:
 
 
 def parse_ref(ref: str, lore_url: str) -> tuple[str, str]:
-    """(message-id, inbox base URL) from a bare/angle-bracketed message-id or a lore URL."""
+    """(message-id, inbox base URL) from a bare/angle-bracketed message-id or a lore URL
+    (``https://lore.kernel.org/kvm/<msgid>/``, also with ``/T/#t``, ``/raw``, ...)."""
     ref = ref.strip()
-    m = re.match(r"^(https?://[^/]+(?:/[^/]+)*?)/([^/]+@[^/]+?)(?:/(?:[^/]*))?/?$", ref)
     if ref.startswith(("http://", "https://")):
-        if not m:
+        u = urllib.parse.urlsplit(ref)
+        parts = [urllib.parse.unquote(x) for x in u.path.split("/")]
+        at = next((i for i, x in enumerate(parts) if "@" in x), None)
+        if at is None:
             raise IntakeError(f"{ref!r} is not a lore-style URL (https://HOST/LIST/MESSAGE-ID/)")
-        return urllib.parse.unquote(m.group(2)), m.group(1)
+        base = f"{u.scheme}://{u.netloc}" + "/".join(parts[:at])
+        return parts[at], base.rstrip("/")
     msgid = ref.strip("<>").removeprefix("id:")
     if "@" not in msgid or any(c.isspace() for c in msgid):
         raise IntakeError(

@@ -153,3 +153,16 @@ def test_nfc_claim_words():
     assert intake.nfc_claim("x\n\nno functional change")
     assert intake.nfc_claim("KVM: x86/mmu: tidy (NFC)")
     assert not intake.nfc_claim("KVM: x86/mmu: fix a functional bug")
+
+
+def test_parse_ref_forms():
+    lore = "https://lore.kernel.org/kvm/"
+    assert intake.parse_ref("<a.b@x.org>", lore) == ("a.b@x.org", "https://lore.kernel.org/kvm")
+    assert intake.parse_ref("id:a@x", lore) == ("a@x", "https://lore.kernel.org/kvm")
+    for url in (f"{lore}a@x/", f"{lore}a@x/T/#t", f"{lore}a%40x/raw"):
+        assert intake.parse_ref(url, "http://127.0.0.1:9/other") == (
+            "a@x",
+            "https://lore.kernel.org/kvm",
+        )
+    with pytest.raises(intake.IntakeError, match="not a lore-style URL"):
+        intake.parse_ref("https://lore.kernel.org/kvm/", lore)
