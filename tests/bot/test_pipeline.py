@@ -170,3 +170,18 @@ def test_out_of_scope_series_is_fast_and_builds_nothing(local_inbox, env, tree_6
     assert all(p["checks"] == [] for p in rep["patches"])
     assert rep["timings"]["total"] < 1.0, rep["timings"]
     assert (sorted(cache.rglob("*")) if cache.exists() else []) == before
+
+
+def test_series_that_does_not_build(local_inbox, env, tree_61, tmp_path):
+    typo = Transformation(
+        "typo",
+        MMU_C,
+        within_function("kvm_mmu_free_roots", regex_once(r"i == (KVM_MMU_NUM)", r"i === \1")),
+        "KVM: x86/mmu: A typo",
+    )
+    gen = post(local_inbox, tree_61, [typo], tmp_path, "t-typo")
+    code, rep, err = check(gen.cover_message_id, env, tmp_path)
+    assert code == 2 and rep is not None, err
+    p = rep["patches"][0]
+    assert p["verdict"] == "build-error" and rep["verdict"] == "build-error"
+    assert any("mmu.c:" in (c["error"] or "") for c in p["checks"])
