@@ -31,10 +31,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "default": "debian-6.1",
         "extra": [],
     },
-    "build": {"cc": "gcc", "sanitize": False},
+    # AddressSanitizer/UBSan builds: slower, reports at the kernel file:line.
+    "build": {"sanitize": False},
+    # Limits of each child process that runs built (untrusted) code.
     "sandbox": {"cpu_seconds": 120, "memory_mb": 2048, "wall_seconds": 300},
-    "smtp": {"host": "", "port": 25, "from": "mmu-ci <mmu-ci@localhost>", "to": ""},
-    "patchwork": {"url": "", "token": "", "context": "mmu-ci"},
 }
 
 
@@ -91,7 +91,12 @@ def load(
             if not isinstance(keys, dict):
                 raise MmuCiError(f"{cfg_path}: top-level key {section!r} must be a [section]")
             for key, value in keys.items():
-                values.setdefault(section, {})[key] = value
+                if key not in values.get(section, {}):
+                    known = ", ".join(f"{s}.{k}" for s, kv in DEFAULTS.items() for k in kv)
+                    raise MmuCiError(
+                        f"{cfg_path}: unknown setting {section}.{key} (known: {known})"
+                    )
+                values[section][key] = value
                 sources[(section, key)] = str(cfg_path)
     for name, raw in env.items():
         if not name.startswith("MMUCI_"):

@@ -10,6 +10,5 @@ from bot.config import Config, default_config_path
 def show(args: argparse.Namespace, cfg: Config) -> int:
     print(f"# config file: {cfg.path or f'{default_config_path()} (absent)'}")
     for key, value, source in cfg.rows():
-        shown = "***" if key.endswith("token") and value else value
-        print(f"{key} = {shown!r}\t# {source}")
+        print(f"{key} = {value!r}\t# {source}")
     return 0

@@ -50,7 +50,7 @@ def test_file_then_environment(tmp_path: Path) -> None:
     assert cfg.data_dir == tmp_path / "data"
     assert cfg.sources[("data", "dir")] == "$MMUCI_DATA_DIR"
     rows = {key: (value, source) for key, value, source in cfg.rows()}
-    assert rows["smtp.port"] == (25, "default")
+    assert rows["sandbox.wall_seconds"] == (300, "default")
     assert "nosuch.key" not in rows
 
 
@@ -74,11 +74,15 @@ def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
     flat.write_text('url = "x"\n')
     with pytest.raises(MmuCiError, match="must be a \\[section\\]"):
         config.load(flat, environ={})
+    typo = tmp_path / "typo.toml"
+    typo.write_text('[lore]\nulr = "http://127.0.0.1:9/kvm"\n')
+    with pytest.raises(MmuCiError, match="unknown setting lore.ulr .known: lore.url"):
+        config.load(typo, environ={})
 
 
 def test_config_show_cli(tmp_path: Path) -> None:
     f = tmp_path / "c.toml"
-    f.write_text('[patchwork]\ntoken = "secret-token"\n')
+    f.write_text("[sandbox]\nmemory_mb = 512\n")
     r = proc.run(
         [sys.executable, "-m", "bot.cli", "--config", str(f), "config", "show"],
         cwd=REPO,
@@ -86,4 +90,4 @@ def test_config_show_cli(tmp_path: Path) -> None:
     )
     assert f"# config file: {f}" in r.stdout
     assert "lore.url = 'http://127.0.0.1:1/kvm'\t# $MMUCI_LORE_URL" in r.stdout
-    assert "secret-token" not in r.stdout and "patchwork.token = '***'" in r.stdout
+    assert f"sandbox.memory_mb = 512\t# {f}" in r.stdout
