@@ -12,9 +12,9 @@ from mmucore.errors import MmuCiError
 Handler = Callable[[argparse.Namespace, config.Config], int]
 
 
-def _not_yet(name: str, issue: int) -> Handler:
+def _not_yet(name: str) -> Handler:
     def handler(args: argparse.Namespace, cfg: config.Config) -> int:
-        print(f"mmubot {name}: not implemented yet (tracked in issue {issue})", file=sys.stderr)
+        print(f"mmubot {name}: not implemented yet; `mmubot check` works now", file=sys.stderr)
         return 2
 
     return handler
@@ -77,9 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="run a sample series through the whole pipeline").set_defaults(
         handler=_lazy("demo", "run")
     )
-    sub.add_parser("serve", help="web dashboard").set_defaults(handler=_not_yet("serve", 5))
+    sub.add_parser("serve", help="web dashboard").set_defaults(handler=_not_yet("serve"))
     sub.add_parser("watch", help="watch a list for new series").set_defaults(
-        handler=_not_yet("watch", 5)
+        handler=_not_yet("watch")
     )
     return p
 
