@@ -1,6 +1,6 @@
 """`mmubot demo`: the whole pipeline on the embedded default, through the real path.
 
-Prepares the Debian 6.1 tree, starts a local public-inbox, posts a three-patch series
+Prepares the Debian 6.1 and 6.12 trees, starts a local public-inbox, posts a three-patch series
 made by the series factory, runs `mmubot check` on its cover letter's message-id,
 prints the report, writes it as JSON and HTML, and stops the server.
 
@@ -92,13 +92,18 @@ EXPECTED = ["same", "out-of-scope", "differs"]
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    """Prepare 6.1, serve the demo series on a local inbox, check it, write the reports."""
+    """Prepare both embedded trees, serve the demo series (on 6.1) on a local inbox, check it,
+    write the reports."""
     from bot.inbox import LocalInbox
     from bot.seriesgen import deliver, make_series
 
     t0 = time.perf_counter()
-    tree, worked = kernels.prepare(cfg.data_dir, "6.1", _progress_printer("extracting 6.1"))
-    print(f"{tree.name}: Linux {tree.version} {'prepared' if worked else 'ready'} at {tree.path}")
+    trees = {}
+    for ver in ("6.1", "6.12"):
+        t, worked = kernels.prepare(cfg.data_dir, ver, _progress_printer(f"extracting {ver}"))
+        print(f"{t.name}: Linux {t.version} {'prepared' if worked else 'ready'} at {t.path}")
+        trees[ver] = t
+    tree = trees["6.1"]
     out = cfg.data_dir / "demo"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mmuci-demo-") as tmp:
