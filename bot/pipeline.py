@@ -99,11 +99,11 @@ def _scope_patch(
     return runs.Job(before, after, scope.changed_pieces(before, after, code_only=True))
 
 
-def _check_job(pr: PatchReport, job: runs.Job, cache_dir: Path, memo: Memo) -> None:
+def _check_job(pr: PatchReport, job: runs.Job, cache_dir: Path, memo: Memo, done: dict) -> None:
     """Run the checks of one in-scope patch and set its verdict."""
     t = time.perf_counter()
     try:
-        pr.checks, pr.verdict, pr.reason = runs.run_checks(job, cache_dir, memo)
+        pr.checks, pr.verdict, pr.reason = runs.run_checks(job, cache_dir, memo, done=done)
     except Exception as e:  # noqa: BLE001 - any failure is this patch's verdict
         pr.verdict, pr.reason = _failure_reason(e)
     pr.timings["check"] = time.perf_counter() - t
@@ -157,10 +157,15 @@ def check_series(
     runs.prebuild([j for _, j in jobs], cache_dir, ex.memo, lambda d, n: progress("build", d, n))
     timings["build"] = time.perf_counter() - t
     t = time.perf_counter()
+    whole_job = _whole_job(reports, jobs, applied.failure, base.commit, ex)
+    try:
+        done = runs.run_chains([j for _, j in jobs], whole_job, cache_dir, ex.memo)
+    except Exception:  # noqa: BLE001 - the pairwise runs below report any failure per patch
+        done = {}
     for n, (pr, job) in enumerate(jobs, 1):
-        _check_job(pr, job, cache_dir, ex.memo)
+        _check_job(pr, job, cache_dir, ex.memo, done)
         progress("check", n, len(jobs))
-    whole = _whole_series(reports, base.commit, ex, cache_dir)
+    whole = _whole_series(reports, base.commit, ex, cache_dir, done)
     timings["check"] = time.perf_counter() - t
     timings["extract"] = ex.seconds
 
@@ -177,8 +182,30 @@ def check_series(
     )
 
 
+def _whole_job(
+    reports: list[PatchReport],
+    jobs: list[tuple[PatchReport, runs.Job]],
+    failure: object,
+    base_commit: str,
+    ex: _Extractions,
+) -> runs.Job | None:
+    """The whole series' comparison for the chains: only when every patch applied and is
+    either a job or out of scope (then a check's chain ends stand for base and last)."""
+    in_jobs = {id(pr) for pr, _ in jobs}
+    if failure is not None or len(jobs) < 2:
+        return None
+    if any(id(p) not in in_jobs and p.verdict != "out-of-scope" for p in reports):
+        return None
+    last = reports[-1].revision
+    try:
+        before, after = ex.get(base_commit), ex.get(last)  # type: ignore[arg-type]
+        return runs.Job(before, after, scope.changed_pieces(before, after, code_only=True))
+    except Exception:  # noqa: BLE001 - _whole_series reports it
+        return None
+
+
 def _whole_series(
-    reports: list[PatchReport], base_commit: str, ex: _Extractions, cache_dir: Path
+    reports: list[PatchReport], base_commit: str, ex: _Extractions, cache_dir: Path, done: dict
 ) -> PatchReport | None:
     """The whole series against the base, when more than one patch reached the model."""
     checked = [p for p in reports if p.checks or p.verdict in ("build-error", "crash")]
@@ -192,7 +219,7 @@ def _whole_series(
         before, after = ex.get(base_commit), ex.get(last)
         job = runs.Job(before, after, scope.changed_pieces(before, after, code_only=True))
         known, notes = runs.whole_series_known(reports)
-        pr.checks, pr.verdict, pr.reason = runs.run_checks(job, cache_dir, ex.memo, known)
+        pr.checks, pr.verdict, pr.reason = runs.run_checks(job, cache_dir, ex.memo, known, done)
         pr.reason = "; ".join([pr.reason, *notes])
     except Exception as e:  # noqa: BLE001
         pr.verdict, pr.reason = _failure_reason(e)

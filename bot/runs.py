@@ -65,14 +65,14 @@ def _key(chk: object, job: Job) -> tuple[str, ...]:
     return ("check", chk.name, job.before.key, job.after.key, version)  # type: ignore[attr-defined]
 
 
-def _build_pair(item: tuple[str, object, object, Path]) -> None:
-    """In a worker process: build one check's baseline and patched modules."""
-    from checks.engine import build_pair
+def _build_one(item: tuple[str, object, Path]) -> None:
+    """In a worker process: build one revision with one check's driver."""
+    from checks.engine import build_one
     from checks.space import all_checks
 
-    name, before, after, cache_dir = item
+    name, ex, cache_dir = item
     try:
-        build_pair(all_checks([name])[0], before, after, cache_dir)
+        build_one(all_checks([name])[0], ex, cache_dir)
     except Exception:  # noqa: BLE001, S110 - the check run reports it with context
         pass
 
@@ -81,36 +81,88 @@ def prebuild(
     jobs: Sequence[Job], cache_dir: Path, memo: Memo, progress: Callable[[int, int], None]
 ) -> int:
     """Compile, one process per core, every build the coming check runs need (the build
-    cache keeps them); errors are left for the check run to report. Returns the pairs."""
+    cache keeps them); errors are left for the check run to report. A revision shared by
+    two comparisons (a patch's parent is the previous patch) is built once per check.
+    Returns the builds."""
     from checks.space import all_checks
 
     todo, seen = [], set()
     for job in jobs:
         for chk in all_checks():
-            key = _key(chk, job)
-            if key in seen or untouched(chk, job):
+            if untouched(chk, job) or chk.applies(job.before) or chk.applies(job.after):
                 continue
-            if chk.applies(job.before) or chk.applies(job.after):
+            if memo.get(_key(chk, job)) is not None:
                 continue
-            seen.add(key)
-            if memo.get(key) is None:
-                todo.append((chk.name, job.before, job.after, cache_dir))
+            for ex in (job.before, job.after):
+                unit = (chk.name, ex.key)  # type: ignore[attr-defined]
+                if unit not in seen:
+                    seen.add(unit)
+                    todo.append((chk.name, ex, cache_dir))
     progress(0, len(todo))
     if len(todo) < 2:
-        return len(todo)  # the check run builds a single pair as fast
+        return len(todo)  # the check run builds a single one as fast
     # Processes, not threads: a build redirects sys.stdout while cffi talks.
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=BUILD_JOBS, mp_context=ctx) as pool:
-        for done, _ in enumerate(pool.map(_build_pair, todo), 1):
+        for done, _ in enumerate(pool.map(_build_one, todo), 1):
             progress(done, len(todo))
     return len(todo)
 
 
+def run_chains(
+    jobs: Sequence[Job], whole: Job | None, cache_dir: Path, memo: Memo
+) -> dict[tuple[str, ...], object]:
+    """Per check, run the revisions whose code for it changed as one chain (each state
+    once per revision) and compare each patch's pair, and the whole series' first and last
+    of them; memoised pairs are left out. Returns CheckResults by memo key, for run_checks.
+
+    ``whole`` (base against last) is given only when every patch is a job here or out of
+    scope: the revisions outside a check's chain then run the same code for it, so the
+    chain's ends stand for base and last."""
+    from checks.engine import run_chain
+    from checks.space import all_checks
+
+    done: dict[tuple[str, ...], object] = {}
+    for chk in all_checks():
+        rel = [j for j in jobs if not untouched(chk, j)]
+        wanted = []  # (before, after, memo key)
+        for j in rel:
+            key = _key(chk, j)
+            if key not in done and memo.get(key) is None:
+                wanted.append((j.before, j.after, key))
+        ends = [e for j in rel for e in (j.before, j.after)]
+        if whole is not None and len(rel) >= 2 and not any(chk.applies(e) for e in ends):
+            key = _key(chk, whole)
+            if memo.get(key) is None:
+                wanted.append((rel[0].before, rel[-1].after, key))
+        if len(wanted) < 2:
+            continue  # a single pair runs as before, in run_checks
+        nodes: list[object] = []
+        at: dict[str, int] = {}
+        for b, a, _ in wanted:
+            for e in (b, a):
+                if e.key not in at:  # type: ignore[attr-defined]
+                    at[e.key] = len(nodes)  # type: ignore[attr-defined]
+                    nodes.append(e)
+        pairs = [(at[b.key], at[a.key]) for b, a, _ in wanted]  # type: ignore[attr-defined]
+        results = run_chain(chk, nodes, pairs, cache_dir=cache_dir)
+        for (_, _, key), r in zip(wanted, results, strict=True):
+            done[key] = r
+            if r.verdict in _CACHEABLE:
+                memo.put(key, r)
+    return done
+
+
 def run_checks(
-    job: Job, cache_dir: Path, memo: Memo, known: Mapping[str, object] | None = None
+    job: Job,
+    cache_dir: Path,
+    memo: Memo,
+    known: Mapping[str, object] | None = None,
+    done: Mapping[tuple[str, ...], object] | None = None,
 ) -> tuple[list, str, str]:
     """Every check of one comparison: (results, verdict, one-line reason). ``known``:
-    check name -> a result already known (a CheckResult), or why it is `same` (a str)."""
+    check name -> a result already known (a CheckResult), or why it is `same` (a str);
+    ``done``: results run_chains made, by memo key."""
     from checks.engine import run_check
     from checks.result import CheckResult
     from checks.space import all_checks
@@ -127,7 +179,7 @@ def run_checks(
             results.append(CheckResult(chk.name, "skipped", 0, 0, 0, (), skipped=str(why)))
             continue
         key = _key(chk, job)
-        r = memo.get(key)
+        r = (done or {}).get(key) or memo.get(key)
         if r is None:
             r = run_check(chk, job.before, job.after, cache_dir=cache_dir)
             if r.verdict in _CACHEABLE:  # a build error or crash may be the machine's: rerun

@@ -1,9 +1,10 @@
-"""What runs inside the sandbox child: both builds over a range of states.
+"""What runs inside the sandbox child: builds over a range of states.
 
 `run_range(mods, payload)` runs each chunk in the baseline (mods[0]) and the patched
-build (mods[1]), compares the chunks' digests in C (one memcmp per state), folds the
-differing states into groups, and returns only counts, the first state of each group
-and the full traces of those first states.
+build (mods[1]); `run_chain` runs each chunk once in every revision of a chain and
+compares the pairs it is given. Both compare the chunks' digests in C (one memcmp per
+state), fold the differing states into groups, and return only counts, the first state
+of each group and the full traces of those first states.
 """
 
 from __future__ import annotations
@@ -55,81 +56,116 @@ def _trace(mod: Any, idx: int) -> dict[str, Any]:
 
 def run_range(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
     """Run states [lo, hi) in both builds; return groups, crash counts and example traces."""
-    base, patched = mods[0], mods[1]
+    return _run_pairs(mods, [(0, 1)], payload)[0]
+
+
+def run_chain(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """Run states [lo, hi) once in each revision of a chain (mods[0], mods[1], ...) and
+    compare the pairs ``payload["pairs"]`` (indices into mods) as run_range compares two.
+    Returns {"pairs": [one run_range result per pair]}."""
+    pairs = [(int(i), int(j)) for i, j in payload["pairs"]]
+    return {"pairs": _run_pairs(mods, pairs, payload)}
+
+
+class _Pair:
+    """One comparison of a chain: its group table and counters, in the baseline's ffi."""
+
+    def __init__(self, base: Any, patched: Any, db: Any, sb: Any) -> None:
+        ffi = base.ffi
+        self.base, self.patched = base, patched
+        # views of the patched buffers typed for the baseline's drv_compare
+        self.db = ffi.from_buffer("uint64_t[]", patched.ffi.buffer(db))
+        self.sb = ffi.from_buffer("uint8_t[]", patched.ffi.buffer(sb))
+        self.groups = ffi.new("struct drv_group[]", MAX_GROUPS)
+        self.crash = ffi.new("uint64_t[2]")
+        self.ngroups = self.base_faults = self.hangs = 0
+
+
+def _run_pairs(
+    mods: list[Any], pairs: list[tuple[int, int]], payload: dict[str, Any]
+) -> list[dict[str, Any]]:
     lo, hi = int(payload["lo"]), int(payload["hi"])
     chunk = int(payload.get("chunk", 1 << 14))
     hang = float(payload.get("hang_seconds", 1.0))
-    bl, pl = base.lib, patched.lib
-    nc = bl.drv_ncomp()
-    if pl.drv_ncomp() != nc or bl.drv_nstates() != pl.drv_nstates():
-        raise RuntimeError("baseline and patched drivers disagree on the state space")
-    da = base.ffi.new("uint64_t[]", chunk * nc)
-    sa = base.ffi.new("uint8_t[]", chunk)
-    db = patched.ffi.new("uint64_t[]", chunk * nc)
-    sb = patched.ffi.new("uint8_t[]", chunk)
-    # views of the patched buffers typed for the baseline's drv_compare
-    db_b = base.ffi.from_buffer("uint64_t[]", patched.ffi.buffer(db))
-    sb_b = base.ffi.from_buffer("uint8_t[]", patched.ffi.buffer(sb))
-    groups = base.ffi.new("struct drv_group[]", MAX_GROUPS)
-    crash = base.ffi.new("uint64_t[2]")
-    base_faults = 0
-    ngroups = 0
+    nc = mods[0].lib.drv_ncomp()
+    for m in mods[1:]:
+        if m.lib.drv_ncomp() != nc or m.lib.drv_nstates() != mods[0].lib.drv_nstates():
+            raise RuntimeError("baseline and patched drivers disagree on the state space")
+    used = sorted({k for p in pairs for k in p})  # a revision no pair compares is not run
+    dig = {k: mods[k].ffi.new("uint64_t[]", chunk * nc) for k in used}
+    st = {k: mods[k].ffi.new("uint8_t[]", chunk) for k in used}
+    ms = {k: memoryview(mods[k].ffi.buffer(st[k])) for k in used}
+    ps = [_Pair(mods[i], mods[j], dig[j], st[j]) for i, j in pairs]
     t0, c0 = time.perf_counter(), time.process_time()
-    ms = (memoryview(base.ffi.buffer(sa)), memoryview(patched.ffi.buffer(sb)))
-    hangs, ran = 0, 0
-    # a hanging state costs its whole CPU budget: the run stops after MAX_HANGS of them,
-    # reported as stopped (the verdict is crash anyway)
+    ran = 0
+    # a hanging state costs its whole CPU budget: the run stops after MAX_HANGS of them
+    # in one pair, reported as stopped (the verdict is crash anyway)
     start = lo
-    while start < hi and hangs < MAX_HANGS:
+    while start < hi and max(p.hangs for p in ps) < MAX_HANGS:
         end = min(hi, start + chunk)
-        with guarded(base, hang):
-            end = start + bl.drv_run_range(start, end, da, sa)
-        with guarded(patched, hang):
-            end = start + pl.drv_run_range(start, end, db, sb)
+        for k in used:  # each revision runs each state once, whatever pairs it is in
+            with guarded(mods[k], hang):
+                end = start + mods[k].lib.drv_run_range(start, end, dig[k], st[k])
         n = end - start
-        base_faults += n - bytes(ms[0][:n]).count(0)
-        hangs += bytes(ms[0][:n]).count(2) + bytes(ms[1][:n]).count(2)
-        ngroups = bl.drv_compare(start, n, da, sa, db_b, sb_b, groups, ngroups, MAX_GROUPS, crash)
+        status = {k: bytes(ms[k][:n]) for k in used}
+        for (i, j), p in zip(pairs, ps, strict=True):
+            p.base_faults += n - status[i].count(0)
+            p.hangs += status[i].count(2) + status[j].count(2)
+            p.ngroups = mods[i].lib.drv_compare(
+                start, n, dig[i], st[i], p.db, p.sb, p.groups, p.ngroups, MAX_GROUPS, p.crash
+            )
         ran += n
         start = end
     run_seconds = time.perf_counter() - t0
     cpu_seconds = time.process_time() - c0
-    out_groups = []
-    firsts = set()
-    for g in groups[0:ngroups]:
-        out_groups.append(
+    traced: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def trace_of(k: int, idx: int) -> dict[str, Any]:
+        if (k, idx) not in traced:
+            traced[(k, idx)] = _trace(mods[k], idx)
+        return traced[(k, idx)]
+
+    out = []
+    for (i, j), p in zip(pairs, ps, strict=True):
+        out_groups = []
+        firsts = set()
+        for g in p.groups[0 : p.ngroups]:
+            out_groups.append(
+                {
+                    "what": int(g.what),
+                    "inside": int(g.inside),
+                    "benign": int(g.benign),
+                    "inv_and": int(g.inv_and),
+                    "count": int(g.count),
+                    "first": int(g.first),
+                }
+            )
+            firsts.add(int(g.first))
+        crash_first = int(p.crash[0]) if p.crash[1] else None
+        if crash_first is not None:
+            firsts.add(crash_first)
+        traces = {}
+        for idx in sorted(firsts):
+            traces[str(idx)] = {
+                "base": trace_of(i, idx),
+                "patched": trace_of(j, idx),
+                "inv": int(mods[i].lib.drv_invariants(idx)),
+            }
+        out.append(
             {
-                "what": int(g.what),
-                "inside": int(g.inside),
-                "benign": int(g.benign),
-                "inv_and": int(g.inv_and),
-                "count": int(g.count),
-                "first": int(g.first),
+                "lo": lo,
+                "hi": hi,
+                "ran": ran,
+                "hangs": p.hangs,
+                "groups": out_groups,
+                "crash": [crash_first, int(p.crash[1])] if crash_first is not None else None,
+                "base_faults": p.base_faults,
+                "traces": traces,
+                "seconds": run_seconds,
+                "cpu": cpu_seconds,
             }
         )
-        firsts.add(int(g.first))
-    crash_first = int(crash[0]) if crash[1] else None
-    if crash_first is not None:
-        firsts.add(crash_first)
-    traces = {}
-    for idx in sorted(firsts):
-        traces[str(idx)] = {
-            "base": _trace(base, idx),
-            "patched": _trace(patched, idx),
-            "inv": int(bl.drv_invariants(idx)),
-        }
-    return {
-        "lo": lo,
-        "hi": hi,
-        "ran": ran,
-        "hangs": hangs,
-        "groups": out_groups,
-        "crash": [crash_first, int(crash[1])] if crash_first is not None else None,
-        "base_faults": base_faults,
-        "traces": traces,
-        "seconds": run_seconds,
-        "cpu": cpu_seconds,
-    }
+    return out
 
 
 def run_plain(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:

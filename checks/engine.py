@@ -31,18 +31,21 @@ def _limits(limits: Any, states: int) -> Any:
     return Limits(cpu_seconds=budget, memory_mb=2048, wall_seconds=budget * 2 + 60)
 
 
-def build_pair(chk: Check, base: Any, patched: Any, cache_dir: Path) -> tuple[Any, Any, dict]:
-    """Build baseline and patched with the check's driver; (base_build, patched_build, times)."""
+def build_one(chk: Check, ex: Any, cache_dir: Path) -> tuple[Any, float]:
+    """Build one extraction with the check's driver; (build, seconds)."""
     from mmucore.build import Driver, build
 
-    times = {}
-    out = []
-    for label, ex in (("base", base), ("patched", patched)):
-        drv = Driver(name=f"drv_{chk.name}", source=driver.driver_source(chk, ex), cdef=driver.CDEF)
-        t0 = time.perf_counter()
-        out.append(build(ex, drv, cache_dir=cache_dir))
-        times[f"build_{label}"] = time.perf_counter() - t0
-    return out[0], out[1], times
+    drv = Driver(name=f"drv_{chk.name}", source=driver.driver_source(chk, ex), cdef=driver.CDEF)
+    t0 = time.perf_counter()
+    b = build(ex, drv, cache_dir=cache_dir)
+    return b, time.perf_counter() - t0
+
+
+def build_pair(chk: Check, base: Any, patched: Any, cache_dir: Path) -> tuple[Any, Any, dict]:
+    """Build baseline and patched with the check's driver; (base_build, patched_build, times)."""
+    bb, tb = build_one(chk, base, cache_dir)
+    pb, tp = build_one(chk, patched, cache_dir)
+    return bb, pb, {"build_base": tb, "build_patched": tp}
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -129,6 +132,70 @@ def run_states(
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         parts = list(pool.map(lambda r: _run_range(r[0], r[1], builds, lim, chunk, call), ranges))
     return _merge(parts)
+
+
+def _pair_call(call: str) -> str:
+    """The pairwise child function beside a chain child function (same module)."""
+    return call.rsplit(":", 1)[0] + ":run_range"
+
+
+def _run_chain_range(
+    lo: int, hi: int, builds: list[Any], pairs: list[tuple[int, int]], limits: Any, chunk: int,
+    call: str,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One chain child over [lo, hi), a raw result per pair. A child that dies is bisected;
+    its killing state is then run pair by pair, so the death goes to the pairs it is in."""
+    from mmucore import sandbox
+
+    payload = {"lo": lo, "hi": hi, "chunk": chunk, "hang_seconds": HANG_SECONDS, "pairs": pairs}
+    out = sandbox.run(call, payload, builds, limits)
+    if out.ok:
+        return out.value["pairs"]
+    if out.failure == "error":
+        raise RuntimeError(f"check child failed: {out.message}\n{out.detail[-2000:]}")
+    if hi - lo <= 1:
+        pair_call = _pair_call(call)
+        return [
+            _run_range(lo, hi, [builds[i], builds[j]], limits, chunk, pair_call) for i, j in pairs
+        ]
+    mid = (lo + hi) // 2
+    a = _run_chain_range(lo, mid, builds, pairs, limits, chunk, call)
+    b = _run_chain_range(mid, hi, builds, pairs, limits, chunk, call)
+    return [_merge([x, y]) for x, y in zip(a, b, strict=True)]
+
+
+def run_chain_states(
+    chk: Check, builds: list[Any], pairs: Sequence[tuple[int, int]], *, limits: Any = None,
+    lo: int = 0, hi: int | None = None, chunk: int = 1 << 16, jobs: int = 2,
+    call: str = "checks.child:run_chain",
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Run states [lo, hi) of ``chk`` once in every build of a chain, split over ``jobs``
+    children (each loads every build); a merged raw result per pair of build indices.
+
+    A pair whose run stopped (hangs) is run again on its own: in the chain, another
+    pair's hangs stop it too."""
+    hi = chk.size if hi is None else hi
+    pairs = [(int(i), int(j)) for i, j in pairs]
+    # the budget covers every build in the chain, as _limits does two
+    lim = _limits(limits, (hi - lo) // max(jobs, 1) * len(builds) // 2)
+    step = -(-(hi - lo) // jobs)
+    ranges = [(a, min(hi, a + step)) for a in range(lo, hi, step)]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        parts = list(
+            pool.map(
+                lambda r: _run_chain_range(r[0], r[1], builds, pairs, lim, chunk, call), ranges
+            )
+        )
+    raws = [_merge([p[k] for p in parts]) for k in range(len(pairs))]
+    if len(pairs) > 1 and any(r["stopped"] for r in raws):
+        pair_call = _pair_call(call)
+        for k, (i, j) in enumerate(pairs):
+            if raws[k]["stopped"]:
+                raws[k] = run_states(
+                    chk, [builds[i], builds[j]], limits=limits, lo=lo, hi=hi, chunk=chunk,
+                    jobs=jobs, call=pair_call,
+                )  # fmt: skip
+    return raws
 
 
 def _what(mask: int) -> tuple[str, ...]:
@@ -271,6 +338,58 @@ def run_check(
     timings["explain"] = time.perf_counter() - t0
     timings["states_per_second"] = chk.size / max(timings["run"], 1e-9)
     return replace(res, timings=timings)
+
+
+def run_chain(
+    chk: Check, revisions: Sequence[Any], pairs: Sequence[tuple[int, int]], *, cache_dir: Path,
+    limits: Any = None, jobs: int = 2,
+) -> list[CheckResult]:  # fmt: skip
+    """One check over a chain of extractions: each revision runs every state once, and each
+    pair (baseline index, patched index) gets the CheckResult run_check would give it."""
+    from mmucore.build import BuildError
+    from mmucore.validate import RefusedInput
+
+    empty = dict(states=0, differing_inside=0, differing_outside=0, groups=())
+    builds: dict[int, Any] = {}
+    seconds: dict[int, float] = {}
+    failed: dict[int, CheckResult] = {}
+    for k in sorted({k for p in pairs for k in p}):
+        why = chk.applies(revisions[k])
+        if why:
+            failed[k] = CheckResult(chk.name, "skipped", skipped=why, **empty)
+            continue
+        try:
+            builds[k], seconds[k] = build_one(chk, revisions[k], cache_dir)
+        except (BuildError, RefusedInput) as e:
+            failed[k] = CheckResult(chk.name, "build-error", error=_error_text(e), **empty)
+    results: dict[int, CheckResult] = {}
+    for n, (i, j) in enumerate(pairs):  # as run_check: a skip before a build error
+        ends = [(label, failed[k]) for label, k in (("baseline", i), ("patched", j)) if k in failed]
+        skip = [(label, f) for label, f in ends if f.skipped]
+        if skip:
+            results[n] = replace(skip[0][1], skipped=f"{skip[0][0]}: {skip[0][1].skipped}")
+        elif ends:
+            results[n] = ends[0][1]
+    todo = [n for n in range(len(pairs)) if n not in results]
+    if todo:
+        order = sorted({k for n in todo for k in pairs[n]})
+        at = {k: x for x, k in enumerate(order)}
+        t0 = time.perf_counter()
+        raws = run_chain_states(
+            chk, [builds[k] for k in order], [(at[pairs[n][0]], at[pairs[n][1]]) for n in todo],
+            limits=limits, jobs=jobs,
+        )  # fmt: skip
+        run = time.perf_counter() - t0
+        for n, raw in zip(todo, raws, strict=True):
+            i, j = pairs[n]
+            timings = {"build_base": seconds[i], "build_patched": seconds[j], "run": run}
+            t0 = time.perf_counter()
+            res = result_from_raw(chk, revisions[i], revisions[j], raw, chk.size, timings)
+            timings["explain"] = time.perf_counter() - t0
+            timings["states_per_second"] = chk.size / max(run, 1e-9)
+            timings["chain"] = len(order)
+            results[n] = replace(res, timings=timings)
+    return [results[n] for n in range(len(pairs))]
 
 
 def run_checks(

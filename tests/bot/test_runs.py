@@ -60,3 +60,34 @@ def test_whole_series_from_the_patches():
     # A check skipped for another reason (not applicable) is not "unchanged code".
     other = [_p(1, "same", _r("a", "skipped", skipped="not in this tree")), reports[2]]
     assert "a" not in runs.whole_series_known(other)[0]
+
+
+@pytest.mark.slow
+def test_chains_give_each_comparison_its_pairwise_result_once(tree_612, data_dir, tmp_path):
+    from dataclasses import replace
+
+    from bot.memo import Memo
+    from tests.checks.edits import BEHAVIOUR, REFACTORS
+
+    clone = tmp_path / "t"
+    proc.git(tmp_path, "clone", "-q", "--shared", str(tree_612.path), "t")
+    proc.git(clone, "config", "user.name", "t")
+    proc.git(clone, "config", "user.email", "t@example.org")
+    names = ("bubble-up-while", "lru-rotation", "merge-early-returns")  # patch 2 differs
+    ts = [next(c.t for c in REFACTORS + BEHAVIOUR if c.t.name == n) for n in names]
+    jobs = [_job(clone, t) for t in ts]
+    a, b = jobs[0].before, jobs[-1].after
+    whole = runs.Job(a, b, scope.changed_pieces(a, b, code_only=True))
+    cache, memo = data_dir / "build-cache", Memo(tmp_path / "memo")
+    done = runs.run_chains(jobs, whole, cache, memo)
+    assert len(done) == 4  # pgd_switch only: three patches and the whole series, one chain
+    verdicts = []
+    for job in [*jobs, whole]:
+        chained, verdict, _ = runs.run_checks(job, cache, memo, done=done)
+        pairwise, _, _ = runs.run_checks(job, cache, Memo(tmp_path / "fresh"))
+        assert [replace(r, timings={}) for r in chained] == [
+            replace(r, timings={}) for r in pairwise
+        ]
+        verdicts.append(verdict)
+    assert verdicts == ["same", "differs", "same", "differs"]
+    assert runs.run_chains(jobs, whole, cache, memo) == {}  # every pair memoised: no run
