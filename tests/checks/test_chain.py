@@ -11,7 +11,7 @@ from checks import engine
 from checks.space import all_checks
 from mmucore import proc
 from tests.checks.conftest import Scratch
-from tests.checks.edits import BEHAVIOUR, CRASH, REFACTORS
+from tests.checks.edits import BEHAVIOUR, CRASH, HANG, REFACTORS
 
 pytestmark = pytest.mark.slow
 
@@ -67,6 +67,16 @@ def test_a_crash_in_one_revision_goes_to_the_pairs_it_is_in(scratch) -> None:
     assert got[0].verdict == "same" and got[0].crash is None
     assert got[1].verdict == "crash" and got[3].verdict == "crash"
     assert got[2].crash is None  # the crash is patch 2's; patch 3 only runs over it
+
+
+def test_a_hang_stops_only_the_pairs_it_is_in(scratch) -> None:
+    s = scratch["6.12"]
+    exs = _stack(s, [_case(REFACTORS, "reorder-root-reset"), HANG.t])
+    got = _same_as_pairwise(s, "free_roots", exs, [(0, 1), (1, 2), (0, 2)])
+    # the chain child stops at the hangs; the pair without them is run again on its own
+    assert got[0].verdict == "same" and got[0].error is None
+    assert got[0].states == all_checks(["free_roots"])[0].size
+    assert got[1].verdict == got[2].verdict == "crash" and "hung" in got[1].error
 
 
 def test_a_dying_chain_child_is_bisected_and_each_pair_told(scratch) -> None:
