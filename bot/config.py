@@ -1,7 +1,9 @@
 """Configuration: defaults <- one TOML file <- MMUCI_<SECTION>_<KEY> environment variables.
 
 ``MMUCI_DATA_DIR`` (section ``data``, key ``dir``) moves the data directory: trees,
-build cache, database. ``mmubot config show`` prints every value and where it came from.
+build cache, database. Only settings something reads are here; an unknown one in the
+file is an error (a typo should not be silently ignored). ``mmubot config show`` prints
+every value and where it came from.
 """
 
 from __future__ import annotations
@@ -31,10 +33,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "default": "debian-6.1",
         "extra": [],
     },
-    # AddressSanitizer/UBSan builds: slower, reports at the kernel file:line.
-    "build": {"sanitize": False},
-    # Limits of each child process that runs built (untrusted) code.
-    "sandbox": {"cpu_seconds": 120, "memory_mb": 2048, "wall_seconds": 300},
 }
 
 

@@ -27,12 +27,10 @@ def test_file_then_environment(tmp_path: Path) -> None:
     f = tmp_path / "mmu-ci.toml"
     f.write_text(
         '[lore]\nurl = "http://127.0.0.1:9/kvm"\n'
-        "[sandbox]\ncpu_seconds = 30\nmemory_mb = 512\n"
+        '[trees]\ndefault = "debian-6.12"\nextra = ["/src/a"]\n'
         '[data]\ndir = "/srv/mmu-ci"\n'
     )
     env = {
-        "MMUCI_SANDBOX_CPU_SECONDS": "7",
-        "MMUCI_BUILD_SANITIZE": "yes",
         "MMUCI_TREES_EXTRA": "/src/kvm,/src/linux",
         "MMUCI_DATA_DIR": str(tmp_path / "data"),
         "MMUCI_NOSUCH_KEY": "ignored",
@@ -42,15 +40,14 @@ def test_file_then_environment(tmp_path: Path) -> None:
     assert cfg.path == f
     assert cfg.get("lore", "url") == "http://127.0.0.1:9/kvm"
     assert cfg.sources[("lore", "url")] == str(f)
-    assert cfg.get("sandbox", "memory_mb") == 512
-    assert cfg.get("sandbox", "cpu_seconds") == 7  # the environment wins over the file
-    assert cfg.sources[("sandbox", "cpu_seconds")] == "$MMUCI_SANDBOX_CPU_SECONDS"
-    assert cfg.get("build", "sanitize") is True
-    assert cfg.get("trees", "extra") == ["/src/kvm", "/src/linux"]
+    assert cfg.get("trees", "default") == "debian-6.12"
+    assert cfg.get("trees", "extra") == ["/src/kvm", "/src/linux"]  # the environment wins
+    assert cfg.sources[("trees", "extra")] == "$MMUCI_TREES_EXTRA"
+    assert cfg.sources[("trees", "default")] == str(f)
     assert cfg.data_dir == tmp_path / "data"
     assert cfg.sources[("data", "dir")] == "$MMUCI_DATA_DIR"
     rows = {key: (value, source) for key, value, source in cfg.rows()}
-    assert rows["sandbox.wall_seconds"] == (300, "default")
+    assert rows["trees.default"] == ("debian-6.12", str(f))
     assert "nosuch.key" not in rows
 
 
@@ -82,7 +79,7 @@ def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
 
 def test_config_show_cli(tmp_path: Path) -> None:
     f = tmp_path / "c.toml"
-    f.write_text("[sandbox]\nmemory_mb = 512\n")
+    f.write_text('[trees]\ndefault = "debian-6.12"\n')
     r = proc.run(
         [sys.executable, "-m", "bot.cli", "--config", str(f), "config", "show"],
         cwd=REPO,
@@ -90,4 +87,4 @@ def test_config_show_cli(tmp_path: Path) -> None:
     )
     assert f"# config file: {f}" in r.stdout
     assert "lore.url = 'http://127.0.0.1:1/kvm'\t# $MMUCI_LORE_URL" in r.stdout
-    assert f"sandbox.memory_mb = 512\t# {f}" in r.stdout
+    assert f"trees.default = 'debian-6.12'\t# {f}" in r.stdout
