@@ -1,7 +1,7 @@
 """Configuration: defaults <- one TOML file <- MMUCI_<SECTION>_<KEY> environment variables.
 
 ``MMUCI_DATA_DIR`` (section ``data``, key ``dir``) moves the data directory: trees,
-build cache, database. Only settings something reads are here; an unknown one in the
+build cache, memoised results. Only settings something reads are here; an unknown one in the
 file is an error (a typo should not be silently ignored). ``mmubot config show`` prints
 every value and where it came from.
 """

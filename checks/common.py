@@ -69,6 +69,15 @@ def _bits_label(mask: int, names: list[str]) -> str:
     return "|".join(got) if got else "none"
 
 
+ROOT_SLOTS = ["mmu->root", "prev_roots[0]", "prev_roots[1]", "prev_roots[2]"]
+
+
+def root_slot_set_dim(label: str, key: str) -> Dim:
+    """A dimension over the 16 subsets of {mmu->root, prev_roots[0..2]}: which slots have
+    some attribute (bit 0 the current root, bit 1+i prev_roots[i])."""
+    return Dim(label, tuple(_bits_label(m, ROOT_SLOTS) for m in range(16)), key)
+
+
 PAE = Dim(
     "pae_root entries set",
     tuple(_bits_label(m, [f"[{i}]" for i in range(4)]) for m in range(16)),

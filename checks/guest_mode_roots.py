@@ -11,14 +11,7 @@ from typing import Any
 from checks import common
 from checks.space import Check, Dim, needs_functions
 
-GUEST_MODE = Dim(
-    "role.guest_mode set on",
-    tuple(
-        common._bits_label(m, ["mmu->root", "prev_roots[0]", "prev_roots[1]", "prev_roots[2]"])
-        for m in range(16)
-    ),
-    "gm",
-)
+GUEST_MODE = common.root_slot_set_dim("role.guest_mode set on", "gm")
 MMU_GUEST_MODE = Dim("the MMU's root_role.guest_mode", ("0", "1 (L2 active)"), "mmu_gm")
 
 

@@ -11,14 +11,7 @@ from typing import Any
 from checks import common
 from checks.space import Check, Dim, needs_functions
 
-STALE_GEN = Dim(
-    "stale mmu_valid_gen on",
-    tuple(
-        common._bits_label(m, ["mmu->root", "prev_roots[0]", "prev_roots[1]", "prev_roots[2]"])
-        for m in range(16)
-    ),
-    "obs",
-)
+STALE_GEN = common.root_slot_set_dim("stale mmu_valid_gen on", "obs")
 PAE_ALL = Dim("pae_root entries set", ("none", "[0]|[1]|[2]|[3]"), "pae", (0, 15))
 
 
