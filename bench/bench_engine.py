@@ -42,7 +42,8 @@ def main() -> int:
 
     lim = sandbox.Limits(cpu_seconds=600, wall_seconds=900)
     t0 = time.perf_counter()
-    out = sandbox.run("checks.child:run_plain", {"lo": 0, "hi": n}, [base], lim)
+    payload = {"lo": 0, "hi": n, "check": chk.name}
+    out = sandbox.run("checks.child:run_plain", payload, [base], lim)
     plain_s = time.perf_counter() - t0
     if not out.ok:
         print(f"plain loop failed: {out.message}", file=sys.stderr)

@@ -66,7 +66,8 @@ def _key(chk: object, job: Job) -> tuple[str, ...]:
 
 
 def _build_one(item: tuple[str, object, Path]) -> None:
-    """In a worker process: build one revision with one check's driver."""
+    """In a worker process: build the module of one revision a check runs in (it holds
+    the drivers of every check that applies to the revision)."""
     from checks.engine import build_one
     from checks.space import all_checks
 
@@ -81,8 +82,8 @@ def prebuild(
     jobs: Sequence[Job], cache_dir: Path, memo: Memo, progress: Callable[[int, int], None]
 ) -> int:
     """Compile, one process per core, every build the coming check runs need (the build
-    cache keeps them); errors are left for the check run to report. A revision shared by
-    two comparisons (a patch's parent is the previous patch) is built once per check.
+    cache keeps them); errors are left for the check run to report. A revision is built
+    once, whatever comparisons and checks it is in: its module serves them all.
     Returns the builds."""
     from checks.space import all_checks
 
@@ -94,9 +95,8 @@ def prebuild(
             if memo.get(_key(chk, job)) is not None:
                 continue
             for ex in (job.before, job.after):
-                unit = (chk.name, ex.key)  # type: ignore[attr-defined]
-                if unit not in seen:
-                    seen.add(unit)
+                if ex.key not in seen:  # type: ignore[attr-defined]
+                    seen.add(ex.key)  # type: ignore[attr-defined]
                     todo.append((chk.name, ex, cache_dir))
     progress(0, len(todo))
     if len(todo) < 2:

@@ -1,10 +1,10 @@
 """What runs inside the sandbox child: builds over a range of states.
 
-`run_range(mods, payload)` runs each chunk in the baseline (mods[0]) and the patched
-build (mods[1]); `run_chain` runs each chunk once in every revision of a chain and
-compares the pairs it is given. Both compare the chunks' digests in C (one memcmp per
-state), fold the differing states into groups, and return only counts, the first state
-of each group and the full traces of those first states.
+`run_range(mods, payload)` runs each chunk of the check `payload["check"]` in the
+baseline (mods[0]) and the patched build (mods[1]); `run_chain` runs each chunk once in
+every revision of a chain and compares the pairs it is given. Both compare the chunks'
+digests in C (one memcmp per state), fold the differing states into groups, and return
+only counts, the first state of each group and the full traces of those first states.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from checks.driver import entry
 from checks.guard import guarded
 from checks.render import EVENT_KINDS
 
@@ -19,13 +20,13 @@ MAX_GROUPS = 256
 MAX_HANGS = 3  # hung states (either build) after which a child stops its range
 
 
-def _trace(mod: Any, idx: int) -> dict[str, Any]:
+def _trace(mod: Any, check: str, idx: int) -> dict[str, Any]:
     ffi, lib = mod.ffi, mod.lib
     nf = lib.drv_nfields()
     before = ffi.new("uint64_t[]", nf)
     after = ffi.new("uint64_t[]", nf)
     with guarded(mod):
-        status = lib.drv_run_one(idx, before, after)
+        status = entry(lib, check, "run_one")(idx, before, after)
     kab = ffi.new("int64_t[3]")
     file, func, cond = ffi.new("char *[1]"), ffi.new("char *[1]"), ffi.new("char *[1]")
     line = ffi.new("int *")
@@ -85,11 +86,15 @@ def _run_pairs(
     mods: list[Any], pairs: list[tuple[int, int]], payload: dict[str, Any]
 ) -> list[dict[str, Any]]:
     lo, hi = int(payload["lo"]), int(payload["hi"])
+    check = str(payload["check"])
+    run_range = [entry(m.lib, check, "run_range") for m in mods]
+    compare = [entry(m.lib, check, "compare") for m in mods]
     chunk = int(payload.get("chunk", 1 << 14))
     hang = float(payload.get("hang_seconds", 1.0))
     nc = mods[0].lib.drv_ncomp()
     for m in mods[1:]:
-        if m.lib.drv_ncomp() != nc or m.lib.drv_nstates() != mods[0].lib.drv_nstates():
+        nstates = entry(m.lib, check, "nstates")()
+        if m.lib.drv_ncomp() != nc or nstates != entry(mods[0].lib, check, "nstates")():
             raise RuntimeError("baseline and patched drivers disagree on the state space")
     used = sorted({k for p in pairs for k in p})  # a revision no pair compares is not run
     dig = {k: mods[k].ffi.new("uint64_t[]", chunk * nc) for k in used}
@@ -105,13 +110,13 @@ def _run_pairs(
         end = min(hi, start + chunk)
         for k in used:  # each revision runs each state once, whatever pairs it is in
             with guarded(mods[k], hang):
-                end = start + mods[k].lib.drv_run_range(start, end, dig[k], st[k])
+                end = start + run_range[k](start, end, dig[k], st[k])
         n = end - start
         status = {k: bytes(ms[k][:n]) for k in used}
         for (i, j), p in zip(pairs, ps, strict=True):
             p.base_faults += n - status[i].count(0)
             p.hangs += status[i].count(2) + status[j].count(2)
-            p.ngroups = mods[i].lib.drv_compare(
+            p.ngroups = compare[i](
                 start, n, dig[i], st[i], p.db, p.sb, p.groups, p.ngroups, MAX_GROUPS, p.crash
             )
         ran += n
@@ -122,7 +127,7 @@ def _run_pairs(
 
     def trace_of(k: int, idx: int) -> dict[str, Any]:
         if (k, idx) not in traced:
-            traced[(k, idx)] = _trace(mods[k], idx)
+            traced[(k, idx)] = _trace(mods[k], check, idx)
         return traced[(k, idx)]
 
     out = []
@@ -149,7 +154,7 @@ def _run_pairs(
             traces[str(idx)] = {
                 "base": trace_of(i, idx),
                 "patched": trace_of(j, idx),
-                "inv": int(mods[i].lib.drv_invariants(idx)),
+                "inv": int(entry(mods[i].lib, check, "invariants")(idx)),
             }
         out.append(
             {
@@ -170,8 +175,8 @@ def _run_pairs(
 
 def run_plain(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
     """The benchmark's plain loop: states [lo, hi) in one build, no guard, no comparison."""
-    lib = mods[0].lib
+    plain_range = entry(mods[0].lib, str(payload["check"]), "plain_range")
     t0, c0 = time.perf_counter(), time.process_time()
-    events = lib.drv_plain_range(int(payload["lo"]), int(payload["hi"]))
+    events = plain_range(int(payload["lo"]), int(payload["hi"]))
     cpu = time.process_time() - c0
     return {"seconds": time.perf_counter() - t0, "cpu": cpu, "events": int(events)}

@@ -31,13 +31,36 @@ def _limits(limits: Any, states: int) -> Any:
     return Limits(cpu_seconds=budget, memory_mb=2048, wall_seconds=budget * 2 + 60)
 
 
-def build_one(chk: Check, ex: Any, cache_dir: Path) -> tuple[Any, float]:
-    """Build one extraction with the check's driver; (build, seconds)."""
-    from mmucore.build import Driver, build
+def _driver(checks: list[Check], ex: Any) -> Any:
+    from mmucore.build import Driver
 
-    drv = Driver(name=f"drv_{chk.name}", source=driver.driver_source(chk, ex), cdef=driver.CDEF)
+    names = [c.name for c in checks]
+    return Driver(
+        name=f"drivers {' '.join(names)}",
+        source=driver.module_source(checks, ex),
+        cdef=driver.cdef(checks),
+    )
+
+
+def build_one(chk: Check, ex: Any, cache_dir: Path) -> tuple[Any, float]:
+    """Build the module of one extraction that ``chk`` runs in; (build, seconds).
+
+    One module per revision holds the drivers of every check that applies to it, so a
+    series' revisions are compiled once whatever checks they are in. When that module
+    does not compile (a patch broke what another check's call needs), the check gets a
+    module of its own, and only the checks a failure concerns report it."""
+    from mmucore.build import BuildError, build, failed_before
+
     t0 = time.perf_counter()
-    b = build(ex, drv, cache_dir=cache_dir)
+    together = driver.module_checks(ex)
+    if len(together) > 1 and chk.name in {c.name for c in together}:
+        drv = _driver(together, ex)
+        if not failed_before(ex, drv, cache_dir=cache_dir):
+            try:
+                return build(ex, drv, cache_dir=cache_dir), time.perf_counter() - t0
+            except BuildError:
+                pass  # the check's own module below says whether it concerns this check
+    b = build(ex, _driver([chk], ex), cache_dir=cache_dir)
     return b, time.perf_counter() - t0
 
 
@@ -94,12 +117,12 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _run_range(
-    lo: int, hi: int, builds: list[Any], limits: Any, chunk: int, call: str
+    name: str, lo: int, hi: int, builds: list[Any], limits: Any, chunk: int, call: str
 ) -> dict[str, Any]:
     """One child over [lo, hi); a child that dies is bisected down to the killing state."""
     from mmucore import sandbox
 
-    payload = {"lo": lo, "hi": hi, "chunk": chunk, "hang_seconds": HANG_SECONDS}
+    payload = {"lo": lo, "hi": hi, "chunk": chunk, "hang_seconds": HANG_SECONDS, "check": name}
     out = sandbox.run(call, payload, builds, limits)
     if out.ok:
         return out.value
@@ -111,8 +134,8 @@ def _run_range(
     mid = (lo + hi) // 2
     return _merge(
         [
-            _run_range(lo, mid, builds, limits, chunk, call),
-            _run_range(mid, hi, builds, limits, chunk, call),
+            _run_range(name, lo, mid, builds, limits, chunk, call),
+            _run_range(name, mid, hi, builds, limits, chunk, call),
         ]
     )
 
@@ -130,7 +153,9 @@ def run_states(
     step = -(-(hi - lo) // jobs)
     ranges = [(a, min(hi, a + step)) for a in range(lo, hi, step)]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        parts = list(pool.map(lambda r: _run_range(r[0], r[1], builds, lim, chunk, call), ranges))
+        parts = list(
+            pool.map(lambda r: _run_range(chk.name, r[0], r[1], builds, lim, chunk, call), ranges)
+        )
     return _merge(parts)
 
 
@@ -140,14 +165,17 @@ def _pair_call(call: str) -> str:
 
 
 def _run_chain_range(
-    lo: int, hi: int, builds: list[Any], pairs: list[tuple[int, int]], limits: Any, chunk: int,
-    call: str,
+    name: str, lo: int, hi: int, builds: list[Any], pairs: list[tuple[int, int]], limits: Any,
+    chunk: int, call: str,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One chain child over [lo, hi), a raw result per pair. A child that dies is bisected;
     its killing state is then run pair by pair, so the death goes to the pairs it is in."""
     from mmucore import sandbox
 
-    payload = {"lo": lo, "hi": hi, "chunk": chunk, "hang_seconds": HANG_SECONDS, "pairs": pairs}
+    payload = {
+        "lo": lo, "hi": hi, "chunk": chunk, "hang_seconds": HANG_SECONDS, "pairs": pairs,
+        "check": name,
+    }  # fmt: skip
     out = sandbox.run(call, payload, builds, limits)
     if out.ok:
         return out.value["pairs"]
@@ -156,11 +184,12 @@ def _run_chain_range(
     if hi - lo <= 1:
         pair_call = _pair_call(call)
         return [
-            _run_range(lo, hi, [builds[i], builds[j]], limits, chunk, pair_call) for i, j in pairs
+            _run_range(name, lo, hi, [builds[i], builds[j]], limits, chunk, pair_call)
+            for i, j in pairs
         ]
     mid = (lo + hi) // 2
-    a = _run_chain_range(lo, mid, builds, pairs, limits, chunk, call)
-    b = _run_chain_range(mid, hi, builds, pairs, limits, chunk, call)
+    a = _run_chain_range(name, lo, mid, builds, pairs, limits, chunk, call)
+    b = _run_chain_range(name, mid, hi, builds, pairs, limits, chunk, call)
     return [_merge([x, y]) for x, y in zip(a, b, strict=True)]
 
 
@@ -183,7 +212,8 @@ def run_chain_states(
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         parts = list(
             pool.map(
-                lambda r: _run_chain_range(r[0], r[1], builds, pairs, lim, chunk, call), ranges
+                lambda r: _run_chain_range(chk.name, r[0], r[1], builds, pairs, lim, chunk, call),
+                ranges,
             )
         )
     raws = [_merge([p[k] for p in parts]) for k in range(len(pairs))]

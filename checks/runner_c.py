@@ -1,54 +1,17 @@
-"""The C run loop of every driver: enumeration, fault containment, digests, comparison.
+"""The C run loop of the drivers: enumeration, fault containment, digests, comparison.
 
-Our own C, appended by checks/driver.py after the world and the check's call.
+Our own C. SHARED_C comes once per module, after the world: fault and hang containment,
+the digest of one state, the event log. CHECK_C comes once per check in the module,
+after that check's dimensions, invariants and call, with `CHK(x)` defined to the
+check's own name for x (`drv_free_roots_run_range`): enumeration, the run loop, the
+comparison, the single-state trace.
 """
 
-RUNNER_C = r"""
-static int drv_digit[DRV_NDIMS];
-
-static void drv_apply(void)
-{
-	int i;
-
-	drv_fixed();
-	for (i = 0; i < DRV_NDIMS; i++)
-		((int *)&drv_w)[drv_dim_var[i]] = drv_codes[i][drv_digit[i]];
-}
-
-static void drv_decode(uint64_t idx)
-{
-	int i;
-
-	for (i = 0; i < DRV_NDIMS; i++) {
-		drv_digit[i] = idx % drv_radix[i];
-		idx /= drv_radix[i];
-	}
-}
-
-static void drv_next(void)
-{
-	int i;
-
-	for (i = 0; i < DRV_NDIMS; i++) {
-		if (++drv_digit[i] < (int)drv_radix[i])
-			return;
-		drv_digit[i] = 0;
-	}
-}
-
-uint64_t drv_nstates(void)
-{
-	uint64_t n = 1;
-	int i;
-
-	for (i = 0; i < DRV_NDIMS; i++)
-		n *= drv_radix[i];
-	return n;
-}
-
+SHARED_C = r"""
 int drv_ncomp(void) { return DRV_NCOMP; }
 int drv_nfields(void) { return DRV_NFIELDS; }
 int drv_page_used(int pg) { return pg >= 0 && pg < DRV_NPAGES && drv_used[pg]; }
+
 
 /* ---- fault and hang containment ----
  * The child (checks/guard.py) installs drv_on_signal for SIGSEGV/SIGBUS/SIGFPE/SIGILL
@@ -74,7 +37,7 @@ void drv_on_signal(int sig)
 		abort();  /* a fault in our own code: let the child die and be bisected */
 }
 
-static int drv_guarded_call(void)
+static int drv_guarded_call(void (*call)(void))
 {
 	int st = sigsetjmp(drv_jb, 0);
 
@@ -82,7 +45,7 @@ static int drv_guarded_call(void)
 		return st;
 	drv_ticks = 0;
 	drv_in_call = 1;
-	drv_call();
+	call();
 	drv_in_call = 0;
 	return 0;
 }
@@ -120,36 +83,101 @@ static void drv_digest(uint64_t *d, int st)
 	d[DRV_C_FAULT] = (uint64_t)st;
 }
 
+int drv_nevents(void)
+{
+	return mmu_shim_nevents < MMU_SHIM_MAX_EVENTS ? mmu_shim_nevents : MMU_SHIM_MAX_EVENTS;
+}
+
+int drv_event(int i, int64_t *kab, const char **file, int *line, const char **func,
+		const char **cond)
+{
+	const struct mmu_shim_event *e = &mmu_shim_events[i];
+
+	kab[0] = e->kind;
+	kab[1] = e->a;
+	kab[2] = e->b;
+	*file = e->site ? e->site->file : NULL;
+	*line = e->site ? e->site->line : 0;
+	*func = e->site ? e->site->func : NULL;
+	*cond = e->site ? e->site->cond : NULL;
+	return 0;
+}
+"""
+
+CHECK_C = r"""
+
+static int CHK(digit)[DRV_NDIMS];
+
+static void CHK(apply)(void)
+{
+	int i;
+
+	CHK(fixed)();
+	for (i = 0; i < DRV_NDIMS; i++)
+		((int *)&drv_w)[CHK(dim_var)[i]] = CHK(codes)[i][CHK(digit)[i]];
+}
+
+static void CHK(decode)(uint64_t idx)
+{
+	int i;
+
+	for (i = 0; i < DRV_NDIMS; i++) {
+		CHK(digit)[i] = idx % CHK(radix)[i];
+		idx /= CHK(radix)[i];
+	}
+}
+
+static void CHK(next)(void)
+{
+	int i;
+
+	for (i = 0; i < DRV_NDIMS; i++) {
+		if (++CHK(digit)[i] < (int)CHK(radix)[i])
+			return;
+		CHK(digit)[i] = 0;
+	}
+}
+
+uint64_t CHK(nstates)(void)
+{
+	uint64_t n = 1;
+	int i;
+
+	for (i = 0; i < DRV_NDIMS; i++)
+		n *= CHK(radix)[i];
+	return n;
+}
+
 /* Runs states [lo, hi); returns how many ran: it stops right after a state that hung,
  * so the caller decides whether to spend another CPU budget on the next one. */
-uint64_t drv_run_range(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *status)
+uint64_t CHK(run_range)(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *status)
 {
 	uint64_t k;
 
-	drv_decode(lo);
+	CHK(decode)(lo);
 	for (k = 0; lo + k < hi; k++) {
 		int st;
 
-		drv_apply();
+		CHK(apply)();
 		drv_setup();
-		st = drv_guarded_call();
+		st = drv_guarded_call(CHK(call));
 		drv_digest(&digests[k * DRV_NCOMP], st);
 		status[k] = (uint8_t)st;
-		drv_next();
+		CHK(next)();
 		if (st == 2)
 			return k + 1;
 	}
 	return k;
 }
 
-uint32_t drv_invariants(uint64_t idx)
+uint32_t CHK(invariants)(uint64_t idx)
 {
-	drv_decode(idx);
-	drv_apply();
-	return drv_violated();
+	CHK(decode)(idx);
+	CHK(apply)();
+	return CHK(violated)();
 }
 
-int drv_compare(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
+int CHK(compare)(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
 		const uint64_t *db, const uint8_t *sb, struct drv_group *groups,
 		int ngroups, int max_groups, uint64_t *crash)
 {
@@ -175,14 +203,14 @@ int drv_compare(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
 		if (ev)  /* the order differs only because some calls do */
 			what &= ~(1u << DRV_C_ORDER);
 		for (j = 0; j < DRV_NNORM && benign < 0; j++) {
-			if (what & ~drv_norm[j].strict)
+			if (what & ~CHK(norm)[j].strict)
 				continue;
 			benign = j;
 			for (i = 0; i < DRV_NSTRICT; i++)
-				if ((what >> i & 1) && a[drv_norm[j].alt[i]] != b[drv_norm[j].alt[i]])
+				if ((what >> i & 1) && a[CHK(norm)[j].alt[i]] != b[CHK(norm)[j].alt[i]])
 					benign = -1;
 		}
-		inv = drv_invariants(lo + k);
+		inv = CHK(invariants)(lo + k);
 		for (j = 0; j < ngroups; j++)
 			if (groups[j].what == what && groups[j].inside == !inv &&
 				groups[j].benign == benign && groups[j].inv_and == inv)
@@ -208,52 +236,34 @@ int drv_compare(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
 	return ngroups;
 }
 
-int drv_run_one(uint64_t idx, uint64_t *before, uint64_t *after)
+int CHK(run_one)(uint64_t idx, uint64_t *before, uint64_t *after)
 {
 	int st;
 
-	drv_decode(idx);
-	drv_apply();
+	CHK(decode)(idx);
+	CHK(apply)();
+	memset(drv_sp, 0, sizeof(drv_sp));  /* the trace shows the sps this state leaves unused too */
 	drv_setup();
 	drv_fields(before);
-	st = drv_guarded_call();
+	st = drv_guarded_call(CHK(call));
 	drv_fields(after);
 	return st;
 }
 
 /* The benchmark's baseline: the same states and call, no guard, no observation. */
-uint64_t drv_plain_range(uint64_t lo, uint64_t hi)
+uint64_t CHK(plain_range)(uint64_t lo, uint64_t hi)
 {
 	uint64_t k, events = 0;
 
-	drv_decode(lo);
+	CHK(decode)(lo);
 	for (k = lo; k < hi; k++) {
-		drv_apply();
+		CHK(apply)();
 		drv_setup();
-		drv_call();
+		CHK(call)();
 		events += mmu_shim_nevents;
-		drv_next();
+		CHK(next)();
 	}
 	return events;
 }
 
-int drv_nevents(void)
-{
-	return mmu_shim_nevents < MMU_SHIM_MAX_EVENTS ? mmu_shim_nevents : MMU_SHIM_MAX_EVENTS;
-}
-
-int drv_event(int i, int64_t *kab, const char **file, int *line, const char **func,
-		const char **cond)
-{
-	const struct mmu_shim_event *e = &mmu_shim_events[i];
-
-	kab[0] = e->kind;
-	kab[1] = e->a;
-	kab[2] = e->b;
-	*file = e->site ? e->site->file : NULL;
-	*line = e->site ? e->site->line : 0;
-	*func = e->site ? e->site->func : NULL;
-	*cond = e->site ? e->site->cond : NULL;
-	return 0;
-}
 """

@@ -162,9 +162,9 @@ static uint64_t *drv_pv[DRV_NPAGES];
 
 /* The buffer of page pg, fetched once: the driver rewrites every word it uses per state,
  * so the shim need not clear these pages on each reset. */
-static uint64_t *drv_page(int pg)
+static inline uint64_t *drv_page(int pg)
 {
-	if (!drv_pv[pg])
+	if (__builtin_expect(!drv_pv[pg], 0))
 		drv_pv[pg] = mmu_shim_page_virt(pg);
 	return drv_pv[pg];
 }
@@ -226,7 +226,6 @@ static void drv_setup(void)
 
 	mmu_shim_reset();
 	memset(&drv_mmu, 0, sizeof(drv_mmu));
-	memset(drv_sp, 0, sizeof(drv_sp));
 	memset(drv_used, 0, sizeof(drv_used));
 	memset(drv_refs, 0, sizeof(drv_refs));
 	memset(drv_tdp, 0, sizeof(drv_tdp));
@@ -269,16 +268,19 @@ static void drv_setup(void)
 	for (i = 3; i < DRV_NPAGES; i++) {
 		struct kvm_mmu_page *sp = &drv_sp[i];
 		int invalid = drv_w.attrs >= 1, extra = drv_w.attrs == 2;
+		union kvm_mmu_page_role role = { .word = 0 };
 
 		if (!drv_used[i])
-			continue;
+			continue;  /* never reachable in this state: left as it is */
+		memset(sp, 0, sizeof(*sp));
 		s = drv_slot_of[i];
 		sp->spt = drv_page(i);
-		sp->role.level = i >= 7 ? 2 : m->root_level;
-		sp->role.direct = drv_tdp[i] || m->direct;
-		sp->role.efer_nx = drv_r2[i];
-		sp->role.guest_mode = drv_w.gm >> s & 1;
-		sp->role.invalid = invalid;
+		role.level = i >= 7 ? 2 : m->root_level;
+		role.direct = drv_tdp[i] || m->direct;
+		role.efer_nx = drv_r2[i];
+		role.guest_mode = drv_w.gm >> s & 1;
+		role.invalid = invalid;
+		sp->role = role;
 		sp->tdp_mmu_page = drv_tdp[i];
 		if (drv_tdp[i])
 			refcount_set(&sp->tdp_mmu_root_count, drv_refs[i] + !invalid + extra);

@@ -146,6 +146,15 @@ def build(
     return Build(**{**asdict(b), "path": final / b.path.name, "tu_path": final / b.tu_path.name})
 
 
+def failed_before(
+    extraction: Extraction, driver: Driver | None, *, cache_dir: Path, sanitize: bool = False
+) -> bool:
+    """True when this very module failed to compile under cache_dir before (its log is
+    kept in cache_dir/logs): a caller with a smaller alternative can skip it."""
+    key = build_key(extraction, driver, sanitize)
+    return (Path(cache_dir) / "logs" / f"_mmu_{key[:20]}.log").is_file()
+
+
 def _meta(b: Build, base: Path) -> dict:
     d = asdict(b)
     d.update(path=b.path.name, tu_path=b.tu_path.name)

@@ -84,14 +84,30 @@ uint64_t mmu_shim_digest_events(uint64_t h)
 	return h;
 }
 
+/* Reset clears only what the last state touched: a bit per page (handed out as a buffer,
+ * a struct page or a freed mark) and per lock slot. */
+static uint64_t mmu_shim_touched;
+static unsigned int mmu_shim_locks_touched;
+
+_Static_assert(MMU_SHIM_NR_PAGES <= 64, "one bit of mmu_shim_touched per page");
+#define MMU_SHIM_TOUCH(idx) (mmu_shim_touched |= 1ULL << (idx))
+
 void mmu_shim_reset(void)
 {
-	int i;
+	uint64_t t = mmu_shim_touched;
+	unsigned int l = mmu_shim_locks_touched;
 
 	mmu_shim_nevents = 0;
 	mmu_shim_generation++;
-	memset(mmu_shim_locks, 0, sizeof(mmu_shim_locks));
-	for (i = 0; i < MMU_SHIM_NR_PAGES; i++) {
+	for (; l; l &= l - 1) {
+		int i = __builtin_ctz(l);
+
+		mmu_shim_locks[i].readers = mmu_shim_locks[i].writer = 0;
+	}
+	mmu_shim_locks_touched = 0;
+	for (; t; t &= t - 1) {
+		int i = __builtin_ctzll(t);
+
 		mmu_shim_pages[i].private = 0;
 		mmu_shim_freed[i] = mmu_shim_tdp_freed[i] = 0;
 		if (mmu_shim_dirty[i]) {
@@ -99,6 +115,7 @@ void mmu_shim_reset(void)
 			mmu_shim_dirty[i] = 0;
 		}
 	}
+	mmu_shim_touched = 0;
 }
 
 /* ---- locks ------------------------------------------------------------------ */
@@ -109,6 +126,7 @@ void mmu_shim_lock(int id, int kind)
 	int misuse = 0;
 
 	mmu_shim_record(kind, id, 0, 0);
+	mmu_shim_locks_touched |= 1u << slot;
 	switch (kind) {
 	case MMU_EV_READ_LOCK:
 		misuse = mmu_shim_locks[slot].writer;
@@ -155,13 +173,16 @@ void *mmu_shim_page_virt(int idx)
 	if (idx < 0 || idx >= MMU_SHIM_NR_PAGES)
 		return 0;
 	mmu_shim_dirty[idx] = 1;
+	MMU_SHIM_TOUCH(idx);
 	return mmu_shim_bufs[idx];
 }
 
 void mmu_shim_set_page_private(int idx, void *sp)
 {
-	if (idx >= 0 && idx < MMU_SHIM_NR_PAGES)
+	if (idx >= 0 && idx < MMU_SHIM_NR_PAGES) {
 		mmu_shim_pages[idx].private = (unsigned long)sp;
+		MMU_SHIM_TOUCH(idx);
+	}
 }
 
 int mmu_shim_page_index_of(const void *ptr)
@@ -175,11 +196,14 @@ int mmu_shim_page_index_of(const void *ptr)
 
 int mmu_shim_sp_index(const void *sp)
 {
-	int i;
+	uint64_t t = mmu_shim_touched;  /* an untouched page has no private */
 
-	for (i = 0; sp && i < MMU_SHIM_NR_PAGES; i++)
+	for (; sp && t; t &= t - 1) {
+		int i = __builtin_ctzll(t);
+
 		if (mmu_shim_pages[i].private == (unsigned long)sp)
 			return i;
+	}
 	return -1;
 }
 
@@ -202,6 +226,7 @@ void mmu_shim_mark_freed(int idx, int tdp)
 {
 	if (idx < 0 || idx >= MMU_SHIM_NR_PAGES)
 		return;
+	MMU_SHIM_TOUCH(idx);
 	if (tdp)
 		mmu_shim_tdp_freed[idx] = 1;
 	else
@@ -210,8 +235,10 @@ void mmu_shim_mark_freed(int idx, int tdp)
 
 struct page *mmu_shim_pfn_to_page(uint64_t pfn)
 {
-	if (pfn >= MMU_SHIM_PFN_BASE && pfn < MMU_SHIM_PFN_BASE + MMU_SHIM_NR_PAGES)
+	if (pfn >= MMU_SHIM_PFN_BASE && pfn < MMU_SHIM_PFN_BASE + MMU_SHIM_NR_PAGES) {
+		MMU_SHIM_TOUCH(pfn - MMU_SHIM_PFN_BASE);  /* the code may write its private */
 		return &mmu_shim_pages[pfn - MMU_SHIM_PFN_BASE];
+	}
 	if (pfn == MMU_SHIM_ZERO_PFN)
 		return &mmu_shim_zero_page;
 	mmu_shim_record(MMU_EV_BAD_PAGE, (int64_t)pfn, 0, 0);
@@ -245,6 +272,7 @@ void *mmu_shim_va(uint64_t pa)
 
 	if (pfn >= MMU_SHIM_PFN_BASE && pfn < MMU_SHIM_PFN_BASE + MMU_SHIM_NR_PAGES) {
 		mmu_shim_dirty[pfn - MMU_SHIM_PFN_BASE] = 1;
+		MMU_SHIM_TOUCH(pfn - MMU_SHIM_PFN_BASE);
 		return mmu_shim_bufs[pfn - MMU_SHIM_PFN_BASE] + (pa & 4095);
 	}
 	if (pfn == MMU_SHIM_ZERO_PFN)
