@@ -27,6 +27,7 @@ from mmucore.errors import CommandError, MmuCiError
 from mmucore.extract import SHIM_DIR, Extraction
 
 BUILD_FORMAT = "1"  # bump when the compile command or the module layout changes
+DRIVER_FILE = "mmu-ci-driver.c"  # what compiler messages about a driver name
 # -O1: a cold build stays under 1 s on a loaded 2-core machine (-O2 costs ~50% more)
 CFLAGS = (
     "-std=gnu11", "-O1", "-fPIC", "-fvisibility=hidden", "-fno-strict-aliasing",
@@ -172,7 +173,9 @@ def _compile(
     t0: float,
 ) -> Build:
     ffi, _, dropped = cdef.build_cdef(extraction, driver.cdef if driver else "")
-    source = extraction.tu + (f"\n/* driver {driver.name} */\n{driver.source}\n" if driver else "")
+    source = extraction.tu
+    if driver:
+        source += f'\n/* driver {driver.name} */\n#line 1 "{DRIVER_FILE}"\n{driver.source}\n'
     ffi.set_source(module, source)
     c_path = tmp / f"{module}.c"
     with contextlib.redirect_stdout(io.StringIO()):  # cffi prints "generating ..."
@@ -198,9 +201,13 @@ def _compile(
         logs.mkdir(exist_ok=True)
         (logs / f"{module}.log").write_text(log)
         shown = "\n".join(f"  {f}:{ln}: {m}" for f, ln, m in diags[:8]) or e.stderr[-2000:]
+        what, why = "the extracted code", ""
+        if driver and diags and all(f == DRIVER_FILE for f, _, _ in diags):
+            what = f"mmu-ci's driver ({driver.name}) for the extracted code"
+            why = "\n(the code no longer offers what the check calls: its model needs updating)"
         raise BuildError(
-            f"the extracted code of {extraction.version} ({extraction.rev[:12]}) does not "
-            f"compile:\n{shown}\nfull log: {logs / f'{module}.log'}",
+            f"{what} of {extraction.version} ({extraction.rev[:12]}) does not "
+            f"compile:\n{shown}{why}\nfull log: {logs / f'{module}.log'}",
             diags,
             log,
         ) from None

@@ -64,3 +64,29 @@ def test_build_error_exits_2(scratch_612, env, capsys) -> None:
     rev = scratch_612.commit(broken)
     assert _diff(scratch_612, rev, "--check", "obsolete_roots") == 2
     assert "obsolete_roots: build-error" in capsys.readouterr().out
+
+
+def test_a_call_only_one_check_needs_breaks_only_that_check(scratch_612, env, data_dir) -> None:
+    # fast_pgd_switch() takes its pgd and role the other way round: the kernel code
+    # compiles, pgd_switch's call of it does not. The revision's module (every check's
+    # driver) fails to compile; every other check still runs, in a module of its own.
+    swapped = Transformation(
+        "pgd-switch-swapped-args",
+        "arch/x86/kvm/mmu/mmu.c",
+        within_function(
+            "fast_pgd_switch",
+            replace_once(
+                "gpa_t new_pgd, union kvm_mmu_page_role new_role)",
+                "union kvm_mmu_page_role new_role, gpa_t new_pgd)",
+            ),
+        ),
+        "KVM: x86/mmu: role before pgd",
+    )
+    rev = scratch_612.commit(swapped)
+    out = env / "diff.json"
+    assert _diff(scratch_612, rev, "--json", str(out)) == 2
+    checks = {c["name"]: c for c in json.loads(out.read_text())["checks"]}
+    broken = checks.pop("pgd_switch")
+    assert broken["verdict"] == "build-error"
+    assert "driver (drivers pgd_switch)" in broken["error"] and "fast_pgd_switch" in broken["error"]
+    assert {c["verdict"] for c in checks.values()} == {"same"} and "free_roots" in checks
