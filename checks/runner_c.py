@@ -51,10 +51,12 @@ static int drv_guarded_call(void (*call)(void))
 }
 
 #define DRV_FNV 0xcbf29ce484222325ULL
+#define DRV_KA 0xd6e8feb86659fd93ULL
+#define DRV_KB 0xa0761d6478bd642fULL
 
 static void drv_digest(uint64_t *d, int st)
 {
-	uint64_t root[2];
+	uint64_t root[2], alt;
 	int i, n = mmu_shim_nevents;
 
 	if (n > MMU_SHIM_MAX_EVENTS)
@@ -67,19 +69,22 @@ static void drv_digest(uint64_t *d, int st)
 		int c = e->kind < sizeof(drv_event_comp) ? drv_event_comp[e->kind] : DRV_C_ORDER;
 		uint64_t h;
 
-		h = drv_mix(drv_mix(drv_mix(e->kind, (uint64_t)e->a), (uint64_t)e->b), key);
+		/* two independent products and one mix: the event's word */
+		h = drv_mix((uint64_t)e->a * DRV_KA + e->kind, (uint64_t)e->b * DRV_KB ^ key);
 		d[c] = drv_mix(d[c], h);
 		d[DRV_C_ORDER] = drv_mix(d[DRV_C_ORDER], h);
 	}
 	drv_digest_fields(d, root);
 	/* normalised variants: the pgd of a slot counts only while its hpa is valid */
-	d[DRV_C_ROOT_ALT] = drv_mix(drv_mix(DRV_FNV, root[0]), root[0] != DRV_INVALID ? root[1] : 0);
-	d[DRV_C_PREV_ALT] = DRV_FNV;
+	alt = root[0] * drv_kf[0] + (root[0] != DRV_INVALID ? root[1] : 0) * drv_kf[1];
+	d[DRV_C_ROOT_ALT] = drv_mix(DRV_FNV, alt);
+	alt = 0;
 	for (i = 0; i < 3; i++) {
 		uint64_t hpa = drv_mmu.prev_roots[i].hpa, pgd = drv_mmu.prev_roots[i].pgd;
 
-		d[DRV_C_PREV_ALT] = drv_mix(drv_mix(d[DRV_C_PREV_ALT], hpa), hpa != DRV_INVALID ? pgd : 0);
+		alt += hpa * drv_kf[2 + 2 * i] + (hpa != DRV_INVALID ? pgd : 0) * drv_kf[3 + 2 * i];
 	}
+	d[DRV_C_PREV_ALT] = drv_mix(DRV_FNV, alt);
 	d[DRV_C_FAULT] = (uint64_t)st;
 }
 

@@ -79,6 +79,22 @@ def field_labels(ex: Any) -> list[tuple[str, str]]:
     return out
 
 
+def _odd_constants(n: int, seed: int = 0x6D6D752D6369) -> list[int]:
+    """n odd 64-bit constants (splitmix64 from a fixed seed): a field's multiplier in the
+    digest."""
+    out, x, m = [], seed, (1 << 64) - 1
+    for _ in range(n):
+        x = (x + 0x9E3779B97F4A7C15) & m
+        z = x
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
+        out.append((z ^ (z >> 31)) | 1)
+    return out
+
+
+KF = _odd_constants(13 + NR_SP_PAGES)  # root 2, prev_roots 6, pae_root 5, an sp's count each
+
+
 def world_c(ex: Any) -> str:
     """C that defines the world, writes it into this tree's structs and observes it."""
     f = ex.features
@@ -119,6 +135,8 @@ def world_c(ex: Any) -> str:
         "@LEVELS@": "\n\t".join(levels),
         "@ENV@": "\n\t".join(env),
         "@SP_GEN@": sp_gen,
+        "@NKF@": str(len(KF)),
+        "@KF@": ", ".join(f"{k:#x}ULL" for k in KF),
         "@NCOMP@": str(len(COMPONENTS)),
         "@NFIELDS@": str(len(field_labels(ex))),
         "@C_ROOT@": str(COMPONENTS.index("root")),
@@ -309,40 +327,50 @@ static uint64_t drv_canon_ptr(const void *p)
 	return p ? (uint64_t)(mmu_shim_page_index_of(p) + 1) : 0;
 }
 
-/* The digest of the fields: like drv_fields, but only the sps this state uses. */
+/* The digest of the fields: like drv_fields, but only the sps this state uses.
+ * Per component, each field's value times its own odd constant, summed (the products are
+ * independent of each other), then one mix into the component. */
 static inline uint64_t drv_mix(uint64_t h, uint64_t v)
 {
 	h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
 	return h ^ (h >> 29);
 }
 
+static const uint64_t drv_kf[@NKF@] = { @KF@ };
+
 static void drv_digest_fields(uint64_t *d, uint64_t *root4)
 {
 	const uint64_t *pae = drv_page(0);
+	uint64_t prev = 0, pg = 0, count = 0, invalid = 0;
+	uint64_t freed = mmu_shim_freed_pages(0), tdp_freed = mmu_shim_freed_pages(1), used = 0;
 	int i;
 
 	root4[0] = @ROOT_HPA@;
 	root4[1] = @ROOT_PGD@;
-	d[@C_ROOT@] = drv_mix(drv_mix(d[@C_ROOT@], root4[0]), root4[1]);
+	d[@C_ROOT@] = drv_mix(d[@C_ROOT@], root4[0] * drv_kf[0] + root4[1] * drv_kf[1]);
 	for (i = 0; i < 3; i++) {
-		d[@C_PREV@] = drv_mix(drv_mix(d[@C_PREV@], drv_mmu.prev_roots[i].hpa),
-					drv_mmu.prev_roots[i].pgd);
+		prev += drv_mmu.prev_roots[i].hpa * drv_kf[2 + 2 * i] +
+			drv_mmu.prev_roots[i].pgd * drv_kf[3 + 2 * i];
 	}
-	d[@C_PAE@] = drv_mix(d[@C_PAE@], drv_canon_ptr(drv_mmu.pae_root));
+	d[@C_PREV@] = drv_mix(d[@C_PREV@], prev);
+	pg = drv_canon_ptr(drv_mmu.pae_root) * drv_kf[8];
 	for (i = 0; i < 4; i++)
-		d[@C_PAE@] = drv_mix(d[@C_PAE@], pae[i]);
+		pg += pae[i] * drv_kf[9 + i];
+	d[@C_PAE@] = drv_mix(d[@C_PAE@], pg);
 	for (i = 3; i < DRV_NPAGES; i++) {
 		struct kvm_mmu_page *sp = &drv_sp[i];
 
 		if (!drv_used[i])
 			continue;
-		d[@C_COUNT@] = drv_mix(d[@C_COUNT@], drv_tdp[i] ?
-					(uint64_t)refcount_read(&sp->tdp_mmu_root_count) :
-					(uint64_t)(int64_t)sp->root_count);
-		d[@C_INVALID@] = drv_mix(d[@C_INVALID@], sp->role.invalid);
-		d[@C_FREED@] = drv_mix(d[@C_FREED@], mmu_shim_sp_freed(i) |
-					mmu_shim_tdp_root_freed(i) << 1);
+		used |= 1ULL << i;
+		count += drv_kf[13 + i] * (drv_tdp[i] ?
+				(uint64_t)refcount_read(&sp->tdp_mmu_root_count) :
+				(uint64_t)(int64_t)sp->root_count);
+		invalid |= (uint64_t)(sp->role.invalid != 0) << i;
 	}
+	d[@C_COUNT@] = drv_mix(d[@C_COUNT@], count);
+	d[@C_INVALID@] = drv_mix(d[@C_INVALID@], invalid);
+	d[@C_FREED@] = drv_mix(d[@C_FREED@], (freed & used) * drv_kf[0] + (tdp_freed & used));
 	d[@C_RET@] = drv_mix(d[@C_RET@], (uint64_t)drv_ret);
 }
 

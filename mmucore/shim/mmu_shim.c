@@ -87,6 +87,7 @@ uint64_t mmu_shim_digest_events(uint64_t h)
 /* Reset clears only what the last state touched: a bit per page (handed out as a buffer,
  * a struct page or a freed mark) and per lock slot. */
 static uint64_t mmu_shim_touched;
+static uint64_t mmu_shim_freed_bits[2];  /* [tdp]: a bit per page of the flags below */
 static unsigned int mmu_shim_locks_touched;
 
 _Static_assert(MMU_SHIM_NR_PAGES <= 64, "one bit of mmu_shim_touched per page");
@@ -116,6 +117,7 @@ void mmu_shim_reset(void)
 		}
 	}
 	mmu_shim_touched = 0;
+	mmu_shim_freed_bits[0] = mmu_shim_freed_bits[1] = 0;
 }
 
 /* ---- locks ------------------------------------------------------------------ */
@@ -222,11 +224,17 @@ int mmu_shim_tdp_root_freed(int idx)
 	return idx >= 0 && idx < MMU_SHIM_NR_PAGES && mmu_shim_tdp_freed[idx];
 }
 
+uint64_t mmu_shim_freed_pages(int tdp)
+{
+	return mmu_shim_freed_bits[!!tdp];
+}
+
 void mmu_shim_mark_freed(int idx, int tdp)
 {
 	if (idx < 0 || idx >= MMU_SHIM_NR_PAGES)
 		return;
 	MMU_SHIM_TOUCH(idx);
+	mmu_shim_freed_bits[!!tdp] |= 1ULL << idx;
 	if (tdp)
 		mmu_shim_tdp_freed[idx] = 1;
 	else

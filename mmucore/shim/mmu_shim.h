@@ -39,6 +39,7 @@ int mmu_shim_sp_index(const void *sp);         /* page idx whose private is sp, 
 uint64_t mmu_shim_zero_page_hpa(void);         /* hpa of the zero page (dummy root) */
 int mmu_shim_sp_freed(int idx);                /* 1 once commit_zap freed the sp of page idx */
 int mmu_shim_tdp_root_freed(int idx);          /* 1 once its TDP refcount reached zero */
+uint64_t mmu_shim_freed_pages(int tdp);        /* those two as a bit per page */
 
 /* ---- the event log ------------------------------------------------------------- */
 
