@@ -8,9 +8,11 @@ with a reason: one series never takes the bot down.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,15 +41,49 @@ class _Extractions:
         self.done: dict[str, object] = {}
         self.seconds = 0.0
 
+    def _key(self, rev: str) -> tuple[str, ...]:
+        return ("extract", str(self.repo), rev, code_version(("mmucore",)))
+
     def get(self, rev: str) -> object:
         if rev not in self.done:
             from mmucore.extract import extract
 
             t = time.perf_counter()
-            key = ("extract", str(self.repo), rev, code_version(("mmucore",)))
-            self.done[rev] = self.memo.get_or_make(key, lambda: extract(self.repo, rev))
+            self.done[rev] = self.memo.get_or_make(self._key(rev), lambda: extract(self.repo, rev))
             self.seconds += time.perf_counter() - t
         return self.done[rev]
+
+    def prefetch(self, revs: Sequence[str]) -> None:
+        """Extract ``revs`` that neither this run nor the memo has, one process per core;
+        a revision that fails is left for get() to extract again and report."""
+        t = time.perf_counter()
+        todo = []
+        for rev in dict.fromkeys(revs):
+            if rev not in self.done:
+                value = self.memo.get(self._key(rev))
+                if value is None:
+                    todo.append(rev)
+                else:
+                    self.done[rev] = value
+        if len(todo) >= 2:
+            ctx = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=runs.BUILD_JOBS, mp_context=ctx) as pool:
+                items = [(self.repo, rev) for rev in todo]
+                for rev, value in zip(todo, pool.map(_extract_or_none, items), strict=True):
+                    if value is not None:
+                        self.done[rev] = value
+                        self.memo.put(self._key(rev), value)
+        self.seconds += time.perf_counter() - t
+
+
+def _extract_or_none(item: tuple[Path, str]) -> object | None:
+    """In a worker process: one revision's extraction, or None when it fails."""
+    from mmucore.extract import extract
+
+    try:
+        return extract(*item)
+    except Exception:  # noqa: BLE001 - get() extracts it again and reports the failure
+        return None
 
 
 def _failure_reason(e: BaseException) -> tuple[str, str]:
@@ -109,6 +145,26 @@ def _check_job(pr: PatchReport, job: runs.Job, cache_dir: Path, memo: Memo, done
     pr.timings["check"] = time.perf_counter() - t
 
 
+def _to_extract(
+    series: intake.Series, by_index: dict, ex: _Extractions, index: scope.FileIndex, base: str
+) -> list[str]:
+    """The revisions the scope stage will extract: both ends of every applied patch that
+    touches a file the base's model reads (an out-of-scope series needs none but the base)."""
+    known = index.get(base)
+    if known is None and by_index:
+        try:
+            known = scope.model_files(ex.get(base))
+            index.put(base, known)
+        except Exception:  # noqa: BLE001 - the scope stage reports it per patch
+            return []
+    revs = []
+    for p in series.patches:
+        a = by_index.get(p.index)
+        if a is not None and scope.quick(p.diff, known or ()) is None:
+            revs += [a.parent, a.revision]
+    return revs
+
+
 def check_series(
     series: intake.Series,
     cfg: Config,
@@ -135,6 +191,7 @@ def check_series(
     by_index = {a.index: a for a in applied.patches}
     reports: list[PatchReport] = []
     t = time.perf_counter()
+    ex.prefetch(_to_extract(series, by_index, ex, index, base.commit))
     jobs: list[tuple[PatchReport, runs.Job]] = []
     for p in series.patches:
         a = by_index.get(p.index)

@@ -185,3 +185,20 @@ def test_series_that_does_not_build(local_inbox, env, tree_61, tmp_path):
     p = rep["patches"][0]
     assert p["verdict"] == "build-error" and rep["verdict"] == "build-error"
     assert any("mmu.c:" in (c["error"] or "") for c in p["checks"])
+
+
+def test_prefetch_extracts_in_parallel_and_leaves_failures_to_get(tree_61, tmp_path) -> None:
+    from bot.memo import Memo
+    from bot.pipeline import _Extractions
+    from mmucore.errors import MmuCiError
+
+    ex = _Extractions(tree_61.path, Memo(tmp_path / "memo"))
+    missing = "0" * 40
+    ex.prefetch([tree_61.commit, missing, tree_61.commit])
+    assert tree_61.commit in ex.done and missing not in ex.done
+    assert ex.done[tree_61.commit].functions  # type: ignore[attr-defined]
+    with pytest.raises(MmuCiError):
+        ex.get(missing)  # extracted again, in this process: the failure is reported here
+    again = _Extractions(tree_61.path, Memo(tmp_path / "memo"))
+    again.prefetch([tree_61.commit])  # from the memo, no process
+    assert again.done[tree_61.commit].key == ex.done[tree_61.commit].key  # type: ignore[attr-defined]
