@@ -50,8 +50,7 @@ void mmu_shim_record(int kind, int64_t a, int64_t b, const struct mmu_shim_site 
 	if (site && !site->key) {
 		struct mmu_shim_site *s = (struct mmu_shim_site *)site;
 
-		s->key = mmu_shim_hash_str(mmu_shim_hash_str(0xcbf29ce484222325ULL, s->func),
-					   s->cond) | 1;
+		s->key = mmu_shim_hash_str(0xcbf29ce484222325ULL, s->func) | 1;
 	}
 	if (mmu_shim_nevents >= MMU_SHIM_MAX_EVENTS - 1) {
 		if (mmu_shim_nevents == MMU_SHIM_MAX_EVENTS - 1) {

@@ -69,8 +69,10 @@ enum mmu_shim_event_kind {
 	MMU_EV__COUNT
 };
 
-/* Where a WARN/BUG/lockdep assertion sits. key hashes (function, condition text) so a
- * patch that only moves lines does not change it; file/line are for the explanation. */
+/* Where a WARN/BUG/lockdep assertion sits. key hashes the function only: the observable
+ * is "a WARN (or BUG) in this function fired here in the sequence of events", so a patch
+ * that moves lines or rewrites a condition without changing when it fires does not change
+ * it; file/line/condition are for the explanation. */
 struct mmu_shim_site {
 	const char *file;
 	int line;

@@ -134,6 +134,10 @@ REFACTORS = [
          "same", "VALID_PAGE(x) replaced by its expansion"),
     Case("6.1", "obsolete_roots", _t("rename-sp", "is_obsolete_root", rename("sp", "root_sp")),
          "same", "renaming a local variable"),
+    Case("6.1", "free_roots",
+         _t("warn-spelled-out", PAGE,
+            regex_once(r"WARN_ON(_ONCE)?\(!sp\)", r"WARN_ON\1(sp == NULL)")),
+         "same", "a WARN condition spelled differently: the same WARN fires in the same states"),
     Case("6.12", "pgd_switch",
          _t("merge-early-returns", "is_root_usable", regex_once(
              r"if \(!VALID_PAGE\(root->hpa\)\)\n\t\treturn false;\n\n\tif \((!role\.direct[^)]*)\)",
