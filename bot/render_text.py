@@ -45,7 +45,8 @@ def _patch_details(p: PatchReport) -> list[str]:
 
 def print_report(report: Report, console: Console | None = None) -> None:
     """The report as a reviewer reads it: one line per patch, then the details."""
-    c = console or Console(highlight=False)
+    # a log (not a terminal) gets the width render_text uses, not rich's 80 columns
+    c = console or Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     s = report.series
     c.print(f"[bold]{escape(s['subject'])}[/] (v{s['revision']}) by {escape(s['author'])}")
     if report.base:

@@ -188,7 +188,10 @@ def run_checks(
     by_verdict: dict[str, list[str]] = {}
     for r in results:
         if r.verdict != "skipped":
-            by_verdict.setdefault(r.verdict, []).append(r.name)
+            # differences a benign normalisation removed are named, not hidden
+            benign = sorted({g.benign for g in r.groups if g.benign})
+            label = f"{r.name} (up to: {', '.join(benign)})" if benign else r.name
+            by_verdict.setdefault(r.verdict, []).append(label)
     reason = "; ".join(f"{v}: {', '.join(n)}" for v, n in by_verdict.items())
     reason = reason or "the code the checks run is unchanged (comments or layout only)"
     return results, check_verdict(results), reason

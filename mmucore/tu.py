@@ -239,9 +239,11 @@ def _close_once(
             target = _resolve(index, name, shim, c, fallbacks)
             if target is None:
                 raise ExtractError(
-                    f"{own} ({d.file}:{line + 1}) calls {name}, which is neither defined "
-                    f"in the model files ({', '.join(manifest.model_files[:3])}, ...) nor "
-                    f"provided by the shim; add it to the shim (mmucore/shim/) or the manifest"
+                    f"{own} ({d.file}:{line + 1}) calls {name}, which neither the model "
+                    f"files ({', '.join(manifest.model_files[:3])}, ...) define nor mmu-ci's "
+                    f"shim provides: the model cannot run this code (a kernel function new to "
+                    f"the model needs adding to mmucore/shim/ or the manifest by mmu-ci's "
+                    f"maintainers; anything that is not kernel code is refused)"
                 )
             if target is not True:
                 work.append(target)

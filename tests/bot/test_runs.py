@@ -91,3 +91,18 @@ def test_chains_give_each_comparison_its_pairwise_result_once(tree_612, data_dir
         verdicts.append(verdict)
     assert verdicts == ["same", "differs", "same", "differs"]
     assert runs.run_chains(jobs, whole, cache, memo) == {}  # every pair memoised: no run
+
+
+def test_a_benign_difference_is_named_in_the_reason(tmp_path):
+    from bot.memo import Memo
+
+    ex = Example(state={}, baseline=[], patched=[])
+    g = DiffGroup(("root",), 5, True, (), "ignore the pgd of an invalid slot", ex)
+    known = {
+        c.name: CheckResult(c.name, "same", 10, 0, 0, (g,) if c.name == "free_roots" else ())
+        for c in all_checks()
+    }
+    job = runs.Job(None, None, ())
+    _, verdict, reason = runs.run_checks(job, tmp_path, Memo(tmp_path / "memo"), known)
+    assert verdict == "same"
+    assert reason.startswith("same: free_roots (up to: ignore the pgd of an invalid slot), ")
