@@ -39,6 +39,7 @@ def _driver(checks: list[Check], ex: Any) -> Any:
         name=f"drivers {' '.join(names)}",
         source=driver.module_source(checks, ex),
         cdef=driver.cdef(checks),
+        exports_only=True,
     )
 
 

@@ -48,6 +48,9 @@ class Driver:
     name: str
     source: str
     cdef: str
+    # True: cffi declares only the driver's cdef, the module's whole Python API; the
+    # extracted functions and types stay C-only (a smaller, faster build)
+    exports_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ def build_key(extraction: Extraction, driver: Driver | None, sanitize: bool) -> 
         driver.name if driver else "",
         driver.source if driver else "",
         driver.cdef if driver else "",
+        "exports-only" if driver and driver.exports_only else "",
         " ".join(CFLAGS + (SANITIZE_FLAGS if sanitize else ())),
     ):
         h.update(part.encode() + b"\0")
@@ -172,7 +176,10 @@ def _compile(
     sanitize: bool,
     t0: float,
 ) -> Build:
-    ffi, _, dropped = cdef.build_cdef(extraction, driver.cdef if driver else "")
+    if driver and driver.exports_only:
+        ffi, dropped = cdef.exports_cdef(driver.cdef), []
+    else:
+        ffi, _, dropped = cdef.build_cdef(extraction, driver.cdef if driver else "")
     source = extraction.tu
     if driver:
         source += f'\n/* driver {driver.name} */\n#line 1 "{DRIVER_FILE}"\n{driver.source}\n'

@@ -168,6 +168,14 @@ def build_cdef(extraction: Extraction, driver_cdef: str = "") -> tuple[FFI, str,
     return ffi, "\n".join(base + good), dropped
 
 
+def exports_cdef(driver_cdef: str) -> FFI:
+    """An FFI that declares only a driver's own entry points (fixed-width C types)."""
+    ffi = _parses([driver_cdef])
+    if ffi is None:
+        raise MmuCiError("cffi cannot read the driver's declarations: fix its cdef")
+    return ffi
+
+
 def _parses(parts: list[str]) -> FFI | None:
     ffi = FFI()
     try:
