@@ -141,9 +141,9 @@ def _example_lines(ex: Example, indent: str = "    ") -> list[str]:
 
 def _group_lines(g: DiffGroup, invariants: dict[str, str]) -> list[str]:
     where = "inside the invariants" if g.inside_invariants else "only outside the invariants"
-    head = f"  - {', '.join(g.what)} differ: {g.count} states, {where}"
+    head = f"  - {', '.join(g.what)} differ: {g.count:,} states, {where}"
     if g.also_outside:
-        head += f" (and {g.also_outside} more outside them)"
+        head += f" (and {g.also_outside:,} more outside them)"
     out = [head]
     if g.benign:
         out.append(f"    benign: vanishes under the normalisation '{g.benign}'")
@@ -164,8 +164,8 @@ def render_result(r: CheckResult) -> str:
         lines.append(f"  error: {r.error}")
     if r.states:
         lines.append(
-            f"  {r.states} states; differing: {r.differing_inside} inside the invariants, "
-            f"{r.differing_outside} outside them"
+            f"  {r.states:,} states; differing: {r.differing_inside:,} inside the invariants, "
+            f"{r.differing_outside:,} outside them"
         )
     if r.crash:
         lines.append("  first state that faults or hangs:")
