@@ -17,17 +17,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import tree_sitter as ts
-import tree_sitter_c as tsc
-
-from mmucore import proc
+from mmucore import proc, validate_ast
 from mmucore.errors import MmuCiError
+from mmucore.validate_ast import LIBC_OBJECTS
+from mmucore.validate_headers import dangerous_macros
 from mmucore.validate_lex import (
     ALLOWED_PREFIXES,
     LexError,
     Token,
     check_tokens,
     logical_lines,
+    paste_problem,
+    shim_internal,
     tokenize,
 )
 
@@ -55,8 +56,6 @@ ALLOWED_LIBC = frozenset(
     "_ITM_deregisterTMCloneTable".split()
 )
 SANITIZER_PREFIXES = ("__asan_", "__ubsan_", "__sanitizer_", "__lsan_")
-
-_LANG = ts.Language(tsc.language())
 
 
 class RefusedInput(MmuCiError):
@@ -99,64 +98,10 @@ def _refuse(piece: Piece, rel: int, reason: str) -> RefusedInput:
     return RefusedInput(reason, piece, file=piece.file, line=line, source_line=text)
 
 
-def _declared_function(decl: ts.Node) -> tuple[str, int] | None:
-    """Name and row of a function (not a function pointer) that ``decl`` declares."""
-    node: ts.Node | None = decl
-    while node is not None and node.type in (
-        "pointer_declarator",
-        "init_declarator",
-        "attributed_declarator",
-    ):
-        node = node.child_by_field_name("declarator")
-    if node is None or node.type != "function_declarator":
-        return None
-    inner = node.child_by_field_name("declarator")
-    while inner is not None and inner.type in ("parenthesized_declarator", "attributed_declarator"):
-        inner = inner.named_children[0] if inner.named_children else None
-    if inner is not None and inner.type == "identifier":
-        return inner.text.decode(), inner.start_point[0] + 1
-    return None
-
-
-def _check_declarations(text: str, known: set[str]) -> tuple[int, str] | None:
-    """A declaration of an unknown function, or a nested function: (line, reason)."""
-    tree = ts.Parser(_LANG).parse(text.encode())
-    stack = [(tree.root_node, False)]
-    while stack:
-        node, in_body = stack.pop()
-        if node.type == "function_definition" and in_body:
-            return node.start_point[0] + 1, "a nested function definition"
-        if node.type == "declaration":
-            for d in node.children_by_field_name("declarator"):
-                found = _declared_function(d)
-                if found and found[0] not in known:
-                    return found[1], (
-                        f"a declaration of function {found[0]}(), which the extraction "
-                        "does not define or shim"
-                    )
-        inner = in_body or node.type == "compound_statement"
-        stack.extend((c, inner) for c in reversed(node.children))
-    return None
-
-
 def _known_functions(extraction: Extraction) -> set[str]:
     known = set(extraction.functions) | set(extraction.shimmed)
     known.update(p.name for p in extraction.pieces if p.kind == "function")
     return known
-
-
-# a pasted identifier that starts like one of these could become a refused construct
-_PASTE_DANGER = (
-    "asm",
-    "__asm",
-    "_Pragma",
-    "__pragma",
-    "__attribute",
-    "__builtin_",
-    "Py",
-    "_Py",
-    "__declspec",
-)
 
 
 def _macro_params(piece: Piece, toks: list[Token]) -> set[str]:
@@ -174,25 +119,9 @@ def _macro_params(piece: Piece, toks: list[Token]) -> set[str]:
 
 def _check_pastes(piece: Piece, toks: list[Token]) -> None:
     """Refuse ``##`` that could build asm, _Pragma, an attribute, a builtin or a Py name."""
-    params = _macro_params(piece, toks)
-    for k, t in enumerate(toks):
-        if t.text != "##" or k < 4 or toks[k - 1].text == ",":
-            continue  # ", ## __VA_ARGS__" only swallows a comma
-        j = k - 1
-        while j >= 2 and toks[j - 1].text == "##":
-            j -= 2
-        first = toks[j]
-        if first.text in params:
-            raise _refuse(
-                piece,
-                t.line,
-                f"token pasting that starts with macro argument "
-                f"{first.text!r}: what it builds cannot be checked",
-            )
-        if first.kind == "ident" and any(
-            d.startswith(first.text) or first.text.startswith(d) for d in _PASTE_DANGER
-        ):
-            raise _refuse(piece, t.line, f"token pasting onto {first.text!r}")
+    bad = paste_problem(toks, _macro_params(piece, toks), start=3)
+    if bad:
+        raise _refuse(piece, bad[0].line, bad[1])
 
 
 def _check_macro_piece(piece: Piece, toks: list[Token]) -> None:
@@ -206,8 +135,43 @@ def _check_macro_piece(piece: Piece, toks: list[Token]) -> None:
     _check_pastes(piece, toks)
 
 
-def check_piece(piece: Piece, known: set[str]) -> None:
-    """Refuse one untrusted fragment (see the module docstring)."""
+def _check_names(piece: Piece, toks: list[Token], macros: frozenset[str]) -> None:
+    """Refuse a name of mmu-ci's internals, a libc object, or a refused header macro."""
+    dangerous = dangerous_macros()
+    for t in toks:
+        if t.kind != "ident":
+            continue
+        if shim_internal(t.text):
+            raise _refuse(
+                piece,
+                t.line,
+                f"{t.text} is a name of mmu-ci's recorder, driver or glue, not of the "
+                "kernel: kernel code may use only the shim's kernel-facing API "
+                "(mmucore/shim/mmu_shim_kernel.h)",
+            )
+        if t.text in LIBC_OBJECTS:
+            raise _refuse(piece, t.line, f"{t.text}, an object of the C library")
+        if t.text in dangerous and t.text not in macros:
+            raise _refuse(
+                piece,
+                t.line,
+                f"{t.text}, a macro of the C library or Python headers every translation "
+                f"unit sees, is refused: {dangerous[t.text]}",
+            )
+
+
+def check_piece(
+    piece: Piece,
+    known: set[str],
+    *,
+    macros: frozenset[str] = frozenset(),
+    fn_types: set[str] | None = None,
+) -> None:
+    """Refuse one untrusted fragment (see the module docstring).
+
+    ``macros``: the names the extraction defines as macros (they replace a header's);
+    ``fn_types``: typedef names of function (pointer) types across the extraction.
+    """
     try:
         toks = tokenize(piece.text)
     except LexError as e:
@@ -225,8 +189,12 @@ def check_piece(piece: Piece, known: set[str]) -> None:
     bad = check_tokens(body)
     if bad:
         raise _refuse(piece, bad[0], bad[1])
+    _check_names(piece, body, macros)
     if piece.kind != "macro":
-        bad = _check_declarations(piece.text, known)
+        root = validate_ast.parse(piece.text)
+        bad = validate_ast.check_declarations(root, known) or validate_ast.check_code_addresses(
+            root, ALLOWED_LIBC, fn_types if fn_types is not None else set()
+        )
         if bad:
             raise _refuse(piece, bad[0], bad[1])
 
@@ -350,8 +318,13 @@ def check_dropped_directives(extraction: Extraction) -> None:
 def check_translation_unit(extraction: Extraction) -> None:
     """Raise RefusedInput unless every piece and the TU itself are safe to compile."""
     known = _known_functions(extraction)
+    macros = frozenset(p.name for p in extraction.pieces if p.kind == "macro")
+    fn_types: set[str] = set()
     for piece in extraction.pieces:
-        check_piece(piece, known)
+        if piece.kind != "macro" and "typedef" in piece.text:
+            fn_types |= validate_ast.function_typedefs(validate_ast.parse(piece.text))
+    for piece in extraction.pieces:
+        check_piece(piece, known, macros=macros, fn_types=fn_types)
     check_dropped_directives(extraction)
     tu_lines = extraction.tu.splitlines()
     tumap = _TuMap(extraction)
@@ -370,7 +343,7 @@ def check_translation_unit(extraction: Extraction) -> None:
     bad = check_tokens(code)
     if bad:
         raise _refuse_tu(tumap, tu_lines, bad[0], bad[1])
-    bad = _check_declarations(extraction.tu, known)
+    bad = validate_ast.check_declarations(validate_ast.parse(extraction.tu), known)
     if bad:
         raise _refuse_tu(tumap, tu_lines, bad[0], bad[1])
 
