@@ -164,7 +164,7 @@ def check_code_addresses(
                     f"a call through a computed address ({callee.text.decode()[:60]}): "
                     "only functions and function pointers held in variables may be called"
                 )
-        elif n.type == "identifier":
+        elif n.type in ("identifier", "type_identifier"):  # typeof(abort): a type's name
             name = n.text.decode()
             if name in local:
                 continue
