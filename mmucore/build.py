@@ -77,7 +77,10 @@ class BuildError(MmuCiError):
 def _own_code() -> str:
     """The code that turns an extraction into a module: a change to it is a new key."""
     here = Path(__file__).resolve().parent
-    return "".join((here / f).read_text() for f in ("build.py", "cdef.py"))
+    # the checks are part of it: a module built under older rules is not reused
+    checks = ("validate.py", "validate_lex.py", "validate_ast.py", "validate_headers.py")
+    files = ("build.py", "cdef.py", *checks, "validate_object.py")
+    return "".join((here / f).read_text() for f in files)
 
 
 def build_key(extraction: Extraction, driver: Driver | None, sanitize: bool) -> str:
@@ -144,6 +147,7 @@ def build(
         try:
             b = _compile(extraction, driver, module, key, tmp, sanitize, t0)
             validate.check_symbols(b.path, extraction)
+            validate.check_object(b.path, extraction, module, sanitize=sanitize)
             (tmp / "build.json").write_text(json.dumps(_meta(b, tmp), indent=1))
             os.rename(tmp, final)
         finally:

@@ -4,10 +4,12 @@ Every ``Piece.text`` comes from a kernel tree that a patch series may have chang
 may contain any C. ``check_translation_unit`` runs before the compiler sees the TU:
 no preprocessor directive the extractor did not emit, no ``asm``, no ``_Pragma``, no
 attribute that runs or places code, no ``__builtin_`` outside a short allow-list, no
-Python C-API name, no declaration of a function the extraction does not know (the way
-to reach ``system`` or ``fork``), no nested function. ``check_symbols`` runs after the
-build: the module's undefined dynamic symbols must be on an allow-list; a refusal names
-the symbol and the patch line that introduced it.
+Python C-API name, no name of mmu-ci's own recorder or driver, no way to a computed
+code address, no declaration of a function the extraction does not know (the way to
+reach ``system`` or ``fork``), no nested function. ``check_symbols`` and
+``check_object`` run after the build: the module's undefined dynamic symbols must be on
+an allow-list, its sections and sizes those of plain C; a refusal names the symbol and
+the patch line that introduced it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mmucore import proc, validate_ast
+from mmucore import proc, validate_ast, validate_object
 from mmucore.errors import MmuCiError
 from mmucore.validate_ast import LIBC_OBJECTS
 from mmucore.validate_headers import dangerous_macros
@@ -399,3 +401,15 @@ def check_symbols(so_path: Path, extraction: Extraction, *, sanitize: bool | Non
         if found is None:
             raise RefusedInput(reason + " (no extracted line names it; a macro may)")
         raise _refuse(found[0], found[1], reason)
+
+
+def check_object(so_path: Path, extraction: Extraction, module: str, *, sanitize: bool) -> None:
+    """Raise RefusedInput if the built object holds more than plain C builds to (see
+    mmucore.validate_object); names the patch line of the symbol responsible if any."""
+    try:
+        validate_object.check_object(so_path, module, sanitize=sanitize)
+    except validate_object.ObjectProblem as e:
+        found = _introduced_by(e.symbol, extraction.pieces) if e.symbol else None
+        if found is None:
+            raise RefusedInput(e.what) from None
+        raise _refuse(found[0], found[1], e.what) from None
