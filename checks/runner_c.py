@@ -47,7 +47,7 @@ static int drv_guarded_call(void (*call)(void))
 	drv_in_call = 1;
 	call();
 	drv_in_call = 0;
-	return 0;
+	return mmu_shim_recorder_intact() ? 0 : 3;  /* 3: the code changed the recorder's state */
 }
 
 #define DRV_FNV 0xcbf29ce484222325ULL

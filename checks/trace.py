@@ -11,7 +11,8 @@ from checks.space import Check
 
 _MACRO = re.compile(r"\b(WARN_ON_ONCE|WARN_ON|WARN_ONCE|WARN|KVM_BUG_ON|BUG_ON)\s*\(")
 _STATUS = {1: "*** fault: the code under test faulted (SIGSEGV/SIGBUS) ***",
-           2: "*** hang: the code under test ran out of its CPU time ***"}  # fmt: skip
+           2: "*** hang: the code under test ran out of its CPU time ***",
+           3: "*** crash: the recorder's state was changed by the code under test ***"}  # fmt: skip
 
 
 def labels(ex: Any) -> list[tuple[str, str]]:

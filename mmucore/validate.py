@@ -44,7 +44,9 @@ ALLOWED_SYSTEM_HEADERS = frozenset(
     "stddef.h stdint.h stdbool.h string.h limits.h stdarg.h errno.h".split()
 )
 
-# libc that the shim and the cffi glue use; everything else is refused
+# libc that the shim and the cffi glue use; everything else is refused (the shim maps its
+# recorder with mmap/mprotect; kernel code cannot call them: the extractor refuses an
+# unknown callee, validate_ast a libc function's address)
 ALLOWED_LIBC = frozenset(
     "memcpy memmove memset memcmp memchr strlen strnlen strcmp strncmp strchr strrchr "
     "strstr strcpy strncpy __memcpy_chk __memmove_chk __memset_chk __strcpy_chk "
@@ -52,7 +54,7 @@ ALLOWED_LIBC = frozenset(
     "abort __assert_fail __stack_chk_fail __stack_chk_guard __errno_location "
     "printf fprintf vfprintf snprintf vsnprintf sprintf __printf_chk __fprintf_chk "
     "__vfprintf_chk __snprintf_chk __vsnprintf_chk __sprintf_chk puts fputs fputc "
-    "putchar fwrite fflush stderr stdout qsort bsearch "
+    "putchar fwrite fflush stderr stdout qsort bsearch mmap mmap64 munmap mprotect "
     "_setjmp setjmp __sigsetjmp longjmp _longjmp siglongjmp __longjmp_chk "
     "__tls_get_addr __cxa_finalize __gmon_start__ _ITM_registerTMCloneTable "
     "_ITM_deregisterTMCloneTable".split()

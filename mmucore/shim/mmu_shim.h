@@ -89,8 +89,15 @@ struct mmu_shim_event {
 };
 
 #define MMU_SHIM_MAX_EVENTS 256
-extern struct mmu_shim_event mmu_shim_events[MMU_SHIM_MAX_EVENTS];
-extern int mmu_shim_nevents;
+/* The log lives in a mapping of its own at a random address, out of reach of pointer
+ * arithmetic from any object of the module (see mmu_shim.c); read it through these.
+ * C after mmu_shim.c in the TU (the drivers) may use mmu_shim_events[i] and
+ * mmu_shim_nevents, macros over the same mapping. */
+int mmu_shim_event_count(void);
+const struct mmu_shim_event *mmu_shim_event_at(int i);
+/* 1 if the log and its count are what mmu_shim_record wrote since the last reset; 0 if
+ * anything else changed them (the code under test: the driver reports it). */
+int mmu_shim_recorder_intact(void);
 
 /* Forget all events, WARN_ONCE flags, lock states, page privates and buffers. */
 void mmu_shim_reset(void);

@@ -15,8 +15,8 @@ EVENT_NAMES = (
 def events(ffi: Any, lib: Any) -> list[list]:
     """The shim's event log as [name, a, b, site-or-None]."""
     out = []
-    for i in range(lib.mmu_shim_nevents):
-        e = lib.mmu_shim_events[i]
+    for i in range(lib.mmu_shim_event_count()):
+        e = lib.mmu_shim_event_at(i)
         site = None
         if e.site != ffi.NULL:
             site = f"{ffi.string(e.site.file).decode()}:{e.site.line}"
