@@ -7,6 +7,7 @@ through the sandbox, and the test process (the bot's stand-in) carries on.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from bot.seriesgen import make_series
 from bot.transforms import Transformation, at_body_start
-from mmucore import sandbox
+from mmucore import proc, sandbox
 from mmucore.build import Build, build
 from mmucore.errors import MmuCiError
 from mmucore.extract import Extraction, extract
@@ -34,7 +35,7 @@ def _series(tree, workdir: Path, name: str, addition: str) -> tuple[Path, int]:
     edit = at_body_start(TARGET, addition)
     t = Transformation(name, MMU_C, edit, f"KVM: x86/mmu: {name}")
     series = make_series(tree.path, tree.commit, [t], workdir=workdir)
-    text = (series.clone / MMU_C).read_text()
+    text = (series.clone / MMU_C).read_bytes().decode()  # as written: a lone CR stays
     return series.clone, text[: text.index(addition)].count("\n") + 1
 
 
@@ -132,3 +133,115 @@ def test_a_huge_stack_allocation_is_contained(tree_61, tmp_path: Path, baseline:
     assert not out.ok
     assert out.failure in ("crash", "memory")  # past the stack guard: SIGSEGV
     assert out.message
+
+
+# ---- through `mmubot diff`: the verdict, the exit status, nothing of the host shown ----
+
+CHECK = "free_roots"
+INCBIN = 'asm(".incbin \\"/etc/passwd\\"");'
+HOST_TEXT = [ln for ln in Path("/etc/passwd").read_text().splitlines() if ln][:3]
+
+
+def _mmubot_diff(tree, tmp_path: Path, name: str, addition: str, capsys, monkeypatch, data_dir):
+    """exit status, everything printed, the JSON document, the patch line."""
+    from bot import cli
+
+    clone, line = _series(tree, tmp_path, name, addition)
+    monkeypatch.setenv("MMUCI_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    out = tmp_path / "diff.json"
+    argv = ["diff", "--tree", str(clone), tree.commit, "HEAD", "--check", CHECK, "--json", str(out)]
+    code = cli.main(argv)
+    printed = capsys.readouterr()
+    text = printed.out + printed.err
+    doc = out.read_text() if out.is_file() else ""
+    for host in HOST_TEXT:  # nothing of the host's files in any output
+        assert host not in text and host not in doc
+    return code, text, json.loads(doc) if doc else None, line
+
+
+REFUSED_PATCHES = {
+    "raw string hides an .incbin": (f'\tR"z(")z"; {INCBIN} R"z(")z";\n', "raw string"),
+    "u8 raw string hides an .incbin": (f'\tu8R"z(")z"; {INCBIN} u8R"z(")z";\n', "raw string"),
+    "carriage return ends a comment": (f"\t// a note\r{INCBIN}\n", "carriage return"),
+    "glibc paste builds asm": ('\t__CONCAT(__as, m__)(".incbin \\"/etc/passwd\\"");\n', "__CONCAT"),
+    "fork bomb through a computed libc address": (
+        "\t{\n\t\tlong off = 0, off2 = 0;\n\n\t\tfor (;;)\n"
+        "\t\t\t((long (*)(long, ...))((unsigned long)(void *)abort - off + off2))(57);\n\t}\n",
+        "computed address",
+    ),
+    "recorder counter by name": (
+        "\twrite_lock(&kvm->mmu_lock);\n\tmmu_shim_nevents = 0;\n",
+        "mmu_shim_nevents",
+    ),
+    "recorder reset by name": ("\tmmu_shim_reset();\n", "mmu_shim_reset"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_PATCHES))
+def test_hostile_patch_is_refused_before_building(
+    name: str, tree_61, tmp_path: Path, capsys, monkeypatch, data_dir
+) -> None:
+    addition, why = REFUSED_PATCHES[name]
+    code, text, doc, line = _mmubot_diff(
+        tree_61, tmp_path, name.replace(" ", "-"), addition, capsys, monkeypatch, data_dir
+    )
+    assert code == 2, text
+    if doc is None:  # the extractor refused first: a call it cannot resolve
+        assert f"calls {why}" in text and "is refused" in text, text
+        return
+    assert doc["verdict"] == "build-error", text
+    (chk,) = doc["checks"]
+    assert why in chk["error"] and "refused untrusted input" in chk["error"], chk["error"]
+    at = int(re.search(rf"{re.escape(MMU_C)}:(\d+):", chk["error"]).group(1))
+    assert line <= at <= line + addition.count("\n"), chk["error"]
+    assert f"{CHECK}: build-error" in text
+
+
+def _offset_to_anchor(tree, tmp_path: Path, addition: str) -> int:
+    """Where the recorder's anchor page sits relative to the driver's struct kvm_mmu in
+    the module this very patch builds to, as an attacker would read it off a build."""
+    from checks import engine
+    from checks.space import all_checks
+
+    clone, _ = _series(tree, tmp_path / "probe", "probe", addition)
+    b, _ = engine.build_one(all_checks([CHECK])[0], extract(clone, "HEAD"), tmp_path / "cache")
+    syms = {}
+    for ln in proc.run(["nm", str(b.path)]).stdout.splitlines():
+        parts = ln.split()
+        if len(parts) == 3:
+            syms[parts[2]] = int(parts[0], 16)
+    return syms["mmu_shim_anchor"] - syms["drv_mmu"]
+
+
+def test_a_blind_write_at_the_recorder_s_anchor_is_a_crash(
+    tree_61, tmp_path: Path, capsys, monkeypatch, data_dir
+) -> None:
+    add = "\t*(volatile long *)((char *)mmu + ({off}L)) = 0;\n"
+    off = _offset_to_anchor(tree_61, tmp_path, add.format(off=0))
+    code, text, doc, _ = _mmubot_diff(
+        tree_61, tmp_path, "anchor-write", add.format(off=off), capsys, monkeypatch, data_dir
+    )
+    assert doc is not None and doc["verdict"] == "crash", text
+    assert code == 1
+    assert "fault" in text  # the anchor page is read-only: SIGSEGV in the code under test
+
+
+def test_restoring_the_event_counter_through_the_anchor_is_a_crash(
+    tree_61, tmp_path: Path, capsys, monkeypatch, data_dir
+) -> None:
+    # read the recorder's address where the shim keeps it, save the counter, take and
+    # release the lock (two events), restore the counter: the log loses both events
+    add = (
+        "\t{{\n\t\tint *mmu_n = *(int *volatile *)((char *)mmu + ({off}L));\n"
+        "\t\tint mmu_saved = *mmu_n;\n\n"
+        "\t\twrite_lock(&kvm->mmu_lock);\n\t\twrite_unlock(&kvm->mmu_lock);\n"
+        "\t\t*mmu_n = mmu_saved;\n\t}}\n"
+    )
+    off = _offset_to_anchor(tree_61, tmp_path, add.format(off=0))
+    code, text, doc, _ = _mmubot_diff(
+        tree_61, tmp_path, "counter-restore", add.format(off=off), capsys, monkeypatch, data_dir
+    )
+    assert doc is not None and doc["verdict"] == "crash", text
+    assert code == 1
+    assert "the recorder's state was changed by the code under test" in text
