@@ -142,6 +142,11 @@ def _check_macro_piece(piece: Piece, toks: list[Token]) -> None:
 def _check_names(piece: Piece, toks: list[Token], macros: frozenset[str]) -> None:
     """Refuse a name of mmu-ci's internals, a libc object, or a refused header macro."""
     dangerous = dangerous_macros()
+    nxt = {id(a): b.text for a, b in zip(toks, toks[1:], strict=False)}
+    if piece.kind == "macro":  # no parse of a replacement list: the cast by its tokens
+        for a, b, c, d in zip(toks, toks[1:], toks[2:], toks[3:], strict=False):
+            if (a.text, b.text, c.text, d.text) == ("(", "*", ")", "("):
+                raise _refuse(piece, a.line, "a function-pointer type (a cast to one?)")
     for t in toks:
         if t.kind != "ident":
             continue
@@ -155,6 +160,8 @@ def _check_names(piece: Piece, toks: list[Token], macros: frozenset[str]) -> Non
             )
         if t.text in LIBC_OBJECTS:
             raise _refuse(piece, t.line, f"{t.text}, an object of the C library")
+        if piece.kind == "macro" and t.text in ALLOWED_LIBC and nxt.get(id(t)) != "(":
+            raise _refuse(piece, t.line, f"the address of {t.text}() taken (not a call)")
         if t.text in dangerous and t.text not in macros:
             raise _refuse(
                 piece,

@@ -126,3 +126,40 @@ def signal_parent(mods: list[Any], payload: dict) -> list[str]:
     else:
         results.append(f"refused: {os.strerror(ctypes.get_errno())}")
     return results
+
+
+def recorder_place(mods: list[Any], payload: dict) -> dict[str, int]:
+    """Where the shim's event log sits, and where the module's own data does."""
+    ffi, lib = mods[0].ffi, mods[0].lib
+    lib.mmu_shim_reset()
+    lib.mmu_shim_record(lib.MMU_EV_STUB, 1, 2, ffi.NULL)
+    log = int(ffi.cast("uintptr_t", lib.mmu_shim_event_at(0)))
+    data = int(ffi.cast("uintptr_t", lib.mmu_shim_page_virt(0)))
+    return {"log": log, "data": data, "intact": lib.mmu_shim_recorder_intact()}
+
+
+def recorder_guard(mods: list[Any], payload: dict) -> int:
+    """Read the page right after the log's mapping (past its last event): a guard page."""
+    ffi, lib = mods[0].ffi, mods[0].lib
+    lib.mmu_shim_reset()
+    lib.mmu_shim_record(lib.MMU_EV_STUB, 1, 2, ffi.NULL)
+    log = int(ffi.cast("uintptr_t", lib.mmu_shim_event_at(0)))
+    end = (log + 256 * ffi.sizeof("struct mmu_shim_event") + 4095) // 4096 * 4096
+    return int(ffi.cast("volatile unsigned char *", end + payload.get("slack", 0))[0])
+
+
+def recorder_tamper(mods: list[Any], payload: dict) -> list[int]:
+    """Intact after records; not intact once the count or an event is changed behind it."""
+    ffi, lib = mods[0].ffi, mods[0].lib
+    out = []
+    for how in ("none", "count", "event"):
+        lib.mmu_shim_reset()
+        lib.mmu_shim_record(lib.MMU_EV_STUB, 1, 2, ffi.NULL)
+        lib.mmu_shim_record(lib.MMU_EV_STUB, 3, 4, ffi.NULL)
+        ev = ffi.cast("struct mmu_shim_event *", lib.mmu_shim_event_at(1))
+        if how == "count":  # the int before the log is its count (struct layout)
+            ffi.cast("int *", lib.mmu_shim_event_at(0))[-2] = 1
+        elif how == "event":
+            ev.a = 5
+        out.append(lib.mmu_shim_recorder_intact())
+    return out

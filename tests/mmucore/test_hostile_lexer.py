@@ -162,11 +162,26 @@ def test_a_name_of_the_recorder_or_driver_is_refused(name: str) -> None:
     assert e.line == 602
 
 
-def test_a_macro_piece_naming_the_recorder_is_refused() -> None:
-    p = Piece("macro", "KVM_RESET", "arch/x86/kvm/mmu/mmu.c", 9,
-              "#define KVM_RESET() (mmu_shim_nevents = 0)")  # fmt: skip
-    with pytest.raises(Exception, match="mmu_shim_nevents"):
-        check_translation_unit(extraction((p,), tu_of((p,))))
+MACRO_PIECES = {
+    "#define KVM_RESET() (mmu_shim_nevents = 0)": "mmu_shim_nevents",
+    "#define KVM_CALL(a) ((void (*)(void))(a))()": "function-pointer type",
+    "#define KVM_BASE ((unsigned long)(void *)abort)": "abort()",
+    "#define KVM_OUT stderr": "stderr",
+    "#define KVM_KEEP __attribute_used__": "__attribute_used__",
+}
+
+
+@pytest.mark.parametrize("text", sorted(MACRO_PIECES))
+def test_a_macro_piece_reaching_outside_is_refused(text: str) -> None:
+    name = text.split()[1].split("(")[0]
+    p = Piece("macro", name, "arch/x86/kvm/mmu/mmu.c", 9, text)
+    e = refused(p)
+    assert MACRO_PIECES[text] in e.reason and e.line == 9, e.reason
+
+
+def test_a_macro_piece_calling_the_library_passes() -> None:
+    p = Piece("macro", "KVM_COPY", MMU_C, 9, "#define KVM_COPY(a, b) memcpy(a, b, 8)")
+    check_translation_unit(extraction((p,), tu_of((p,))))
 
 
 BENIGN = {

@@ -245,3 +245,24 @@ def test_restoring_the_event_counter_through_the_anchor_is_a_crash(
     assert doc is not None and doc["verdict"] == "crash", text
     assert code == 1
     assert "the recorder's state was changed by the code under test" in text
+
+
+def test_the_recorder_lives_apart_at_a_random_address(baseline: Build) -> None:
+    runs = [sandbox.run(f"{CALLS}:recorder_place", {}, [baseline], LIMITS) for _ in range(2)]
+    assert all(r.ok for r in runs), [r.detail for r in runs]
+    first, second = (r.value for r in runs)
+    assert first["intact"] == 1
+    # far from every object of the module, and not at the same place twice
+    assert abs(first["log"] - first["data"]) > 1 << 30
+    assert first["log"] != second["log"]
+    assert (first["log"] - first["data"]) != (second["log"] - second["data"])
+
+
+def test_the_recorder_s_mapping_ends_in_a_guard_page(baseline: Build) -> None:
+    out = sandbox.run(f"{CALLS}:recorder_guard", {}, [baseline], LIMITS)
+    assert out.failure == "crash" and out.signal == signal.SIGSEGV, out.detail
+
+
+def test_a_changed_count_or_event_is_seen_by_the_ledger(baseline: Build) -> None:
+    out = sandbox.run(f"{CALLS}:recorder_tamper", {}, [baseline], LIMITS)
+    assert out.ok and out.value == [1, 0, 0], out.detail
