@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from checks import recorder
 from checks.driver import entry
 from checks.guard import guarded
 from checks.render import EVENT_KINDS
@@ -22,6 +23,7 @@ MAX_HANGS = 3  # hung states (either build) after which a child stops its range
 
 def _trace(mod: Any, check: str, idx: int) -> dict[str, Any]:
     ffi, lib = mod.ffi, mod.lib
+    recorder.place(mod)
     nf = lib.drv_nfields()
     before = ffi.new("uint64_t[]", nf)
     after = ffi.new("uint64_t[]", nf)
@@ -87,6 +89,8 @@ def _run_pairs(
 ) -> list[dict[str, Any]]:
     lo, hi = int(payload["lo"]), int(payload["hi"])
     check = str(payload["check"])
+    for m in mods:  # the log apart from the code under test, before its first state
+        recorder.place(m)
     run_range = [entry(m.lib, check, "run_range") for m in mods]
     compare = [entry(m.lib, check, "compare") for m in mods]
     chunk = int(payload.get("chunk", 1 << 14))
@@ -175,6 +179,7 @@ def _run_pairs(
 
 def run_plain(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
     """The benchmark's plain loop: states [lo, hi) in one build, no guard, no comparison."""
+    recorder.place(mods[0])
     plain_range = entry(mods[0].lib, str(payload["check"]), "plain_range")
     t0, c0 = time.perf_counter(), time.process_time()
     events = plain_range(int(payload["lo"]), int(payload["hi"]))

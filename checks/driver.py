@@ -26,7 +26,7 @@ from checks.space import (
 )
 
 MAX_GROUPS = 256
-STATUS = {0: "ok", 1: "fault", 2: "hang"}
+STATUS = {0: "ok", 1: "fault", 2: "hang", 3: "recorder changed"}
 
 SHARED_CDEF = """
 struct drv_group { uint32_t what; int32_t inside; int32_t benign; uint32_t inv_and;
@@ -38,6 +38,9 @@ int drv_nevents(void);
 int drv_event(int i, int64_t *kab, const char **file, int *line, const char **func,
               const char **cond);
 int drv_page_used(int pg);
+void *drv_recorder_anchor(void);
+uint64_t drv_recorder_sizes(void);
+void drv_recorder_attach(void *log, void *ledger);
 """
 CHECK_CDEF = """
 uint64_t drv_@_nstates(void);

@@ -12,6 +12,11 @@ int drv_ncomp(void) { return DRV_NCOMP; }
 int drv_nfields(void) { return DRV_NFIELDS; }
 int drv_page_used(int pg) { return pg >= 0 && pg < DRV_NPAGES && drv_used[pg]; }
 
+/* the recorder's placement by the child (checks/recorder.py), under the driver's names */
+void *drv_recorder_anchor(void) { return mmu_shim_recorder_anchor(); }
+uint64_t drv_recorder_sizes(void) { return mmu_shim_recorder_sizes(); }
+void drv_recorder_attach(void *log, void *ledger) { mmu_shim_recorder_attach(log, ledger); }
+
 
 /* ---- fault and hang containment ----
  * The child (checks/guard.py) installs drv_on_signal for SIGSEGV/SIGBUS/SIGFPE/SIGILL

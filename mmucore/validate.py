@@ -44,9 +44,7 @@ ALLOWED_SYSTEM_HEADERS = frozenset(
     "stddef.h stdint.h stdbool.h string.h limits.h stdarg.h errno.h".split()
 )
 
-# libc that the shim and the cffi glue use; everything else is refused (the shim maps its
-# recorder with mmap/mprotect; kernel code cannot call them: the extractor refuses an
-# unknown callee, validate_ast a libc function's address)
+# libc that the shim and the cffi glue use; everything else is refused
 ALLOWED_LIBC = frozenset(
     "memcpy memmove memset memcmp memchr strlen strnlen strcmp strncmp strchr strrchr "
     "strstr strcpy strncpy __memcpy_chk __memmove_chk __memset_chk __strcpy_chk "
@@ -54,7 +52,7 @@ ALLOWED_LIBC = frozenset(
     "abort __assert_fail __stack_chk_fail __stack_chk_guard __errno_location "
     "printf fprintf vfprintf snprintf vsnprintf sprintf __printf_chk __fprintf_chk "
     "__vfprintf_chk __snprintf_chk __vsnprintf_chk __sprintf_chk puts fputs fputc "
-    "putchar fwrite fflush stderr stdout qsort bsearch mmap mmap64 munmap mprotect "
+    "putchar fwrite fflush stderr stdout qsort bsearch "
     "_setjmp setjmp __sigsetjmp longjmp _longjmp siglongjmp __longjmp_chk "
     "__tls_get_addr __cxa_finalize __gmon_start__ _ITM_registerTMCloneTable "
     "_ITM_deregisterTMCloneTable".split()
@@ -92,7 +90,7 @@ class RefusedInput(MmuCiError):
 
 def _piece_line(piece: Piece, rel: int) -> tuple[int, str]:
     """Tree line and text for the ``rel``-th (1-based) line of a piece."""
-    lines = piece.text.splitlines()
+    lines = piece.text.split("\n")  # as the lexer counts: \f, \v and \x1c end no line
     text = lines[rel - 1] if 0 < rel <= len(lines) else ""
     return piece.line + rel - 1, text
 
@@ -298,7 +296,7 @@ def check_dropped_directives(extraction: Extraction) -> None:
     if not extraction.rev or not pieces:
         return
     _, files = read_files(extraction.tree, extraction.rev, tuple(sorted({p.file for p in pieces})))
-    split = {path: text.splitlines() for path, text in files.items()}
+    split = {path: text.split("\n") for path, text in files.items()}
     for p in pieces:
         lines = split.get(p.file, [])
         region = lines[p.line - 1 : p.line + p.text.count("\n")]
@@ -337,7 +335,7 @@ def check_translation_unit(extraction: Extraction) -> None:
     for piece in extraction.pieces:
         check_piece(piece, known, macros=macros, fn_types=fn_types)
     check_dropped_directives(extraction)
-    tu_lines = extraction.tu.splitlines()
+    tu_lines = extraction.tu.split("\n")
     tumap = _TuMap(extraction)
     _check_tu_directives(extraction, tumap, tu_lines)
     try:

@@ -5,21 +5,22 @@
  * translation unit), so each module has its own log and pages.
  */
 #include <string.h>
-#include <sys/mman.h>
 
 #include "mmu_shim.h"
 
 unsigned int mmu_shim_generation = 1;
 
 /* ---- the recorder -----------------------------------------------------------------
- * The event log and its count live in a mapping of their own at a random address
- * between two PROT_NONE guard pages, so pointer arithmetic from an object of the module
- * (a kernel struct of the driver, the page buffers) cannot reach it blindly, and a run
- * off its end faults. The only pointers to it sit in a page of their own, made
- * read-only once they are set. A ledger in a second such mapping counts and hashes
- * every event mmu_shim_record appends; mmu_shim_recorder_intact() compares the two, so
- * code that rewrites the log or its count is caught. The names are refused in
- * extracted code (mmucore/validate_lex.py: shim internals). */
+ * Where the sandbox child runs the module (checks/recorder.py), the event log and its
+ * count live in a mapping of their own at a random address between two PROT_NONE guard
+ * pages, so pointer arithmetic from an object of the module (a kernel struct of the
+ * driver, the page buffers) cannot reach it blindly, and a run off its end faults; the
+ * only pointers to it sit in a page of their own that the child makes read-only once
+ * they are set. (The child maps it: the module itself imports no mmap.) A ledger in a
+ * second such mapping counts and hashes every event mmu_shim_record appends;
+ * mmu_shim_recorder_intact() compares the two, so code that rewrites the log or its
+ * count is caught. Until attached (a test calling the module directly), both are
+ * statics of the module. The names are refused in extracted code (validate_lex.py). */
 struct mmu_shim_recorder {
 	int nevents;
 	struct mmu_shim_event events[MMU_SHIM_MAX_EVENTS];
@@ -35,58 +36,36 @@ static union {
 	} p;
 	unsigned char page[4096];
 } mmu_shim_anchor __attribute__((aligned(4096)));
+static struct mmu_shim_recorder mmu_shim_rec_static;
+static struct mmu_shim_ledger mmu_shim_ledger_static;
 
 #define mmu_shim_rec (mmu_shim_anchor.p.rec)
 #define mmu_shim_nevents (mmu_shim_rec->nevents)
 #define mmu_shim_events (mmu_shim_rec->events)
 #define MMU_SHIM_CHAIN_SEED 0x6a09e667f3bcc909ULL
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
 
-static uint64_t mmu_shim_entropy(uint64_t salt)
+static void mmu_shim_recorder_use(struct mmu_shim_recorder *rec, struct mmu_shim_ledger *l)
 {
-	uint64_t h = __builtin_ia32_rdtsc() ^ (uint64_t)(uintptr_t)&salt ^ salt * 0x9e3779b97f4a7c15ULL;
-
-	h ^= (uint64_t)(uintptr_t)&mmu_shim_anchor;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	return h ^ (h >> 33);
+	rec->nevents = 0;
+	l->count = 0;
+	l->chain = MMU_SHIM_CHAIN_SEED;
+	mmu_shim_anchor.p.rec = rec;
+	mmu_shim_anchor.p.ledger = l;
 }
 
-/* size bytes, read-write, between guard pages, at a random page in [2^40, 2^46 + 2^40) */
-static void *mmu_shim_map_apart(size_t size, uint64_t salt)
+void mmu_shim_recorder_attach(void *log, void *ledger)
 {
-	size_t len = (size + 4095) / 4096 * 4096 + 2 * 4096;
-	void *p = MAP_FAILED;
-	int tries;
-
-	for (tries = 0; tries < 16 && p == MAP_FAILED; tries++) {
-		uint64_t page = (mmu_shim_entropy(salt * 16 + tries) % (1ULL << 34)) + (1ULL << 28);
-		void *hint = (void *)(uintptr_t)(page << 12);
-
-		p = mmap(hint, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		if (p != MAP_FAILED && p != hint) {  /* a kernel that takes the flag as a hint */
-			munmap(p, len);
-			p = MAP_FAILED;
-		}
-	}
-	if (p == MAP_FAILED)
-		p = mmap(0, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED || mprotect((char *)p + 4096, len - 2 * 4096, PROT_READ | PROT_WRITE))
-		__builtin_trap();
-	return (char *)p + 4096;
+	mmu_shim_recorder_use(log, ledger);
 }
 
-static void mmu_shim_recorder_init(void)
+uint64_t mmu_shim_recorder_sizes(void)
 {
-	mmu_shim_anchor.p.rec = mmu_shim_map_apart(sizeof(struct mmu_shim_recorder), 1);
-	mmu_shim_anchor.p.ledger = mmu_shim_map_apart(sizeof(struct mmu_shim_ledger), 2);
-	mmu_shim_anchor.p.ledger->chain = MMU_SHIM_CHAIN_SEED;
-	if (mprotect(&mmu_shim_anchor, sizeof(mmu_shim_anchor), PROT_READ))
-		__builtin_trap();
+	return (uint64_t)sizeof(struct mmu_shim_recorder) << 32 | sizeof(struct mmu_shim_ledger);
+}
+
+void *mmu_shim_recorder_anchor(void)
+{
+	return &mmu_shim_anchor;
 }
 
 static inline uint64_t mmu_shim_chain(uint64_t h, const struct mmu_shim_event *e)
@@ -159,7 +138,7 @@ void mmu_shim_record(int kind, int64_t a, int64_t b, const struct mmu_shim_site 
 	struct mmu_shim_ledger *l;
 
 	if (__builtin_expect(!mmu_shim_rec, 0))
-		mmu_shim_recorder_init();
+		mmu_shim_recorder_use(&mmu_shim_rec_static, &mmu_shim_ledger_static);
 	l = mmu_shim_anchor.p.ledger;
 	if (site && !site->key) {
 		struct mmu_shim_site *s = (struct mmu_shim_site *)site;
@@ -216,7 +195,7 @@ void mmu_shim_reset(void)
 	unsigned int l = mmu_shim_locks_touched;
 
 	if (__builtin_expect(!mmu_shim_rec, 0))
-		mmu_shim_recorder_init();
+		mmu_shim_recorder_use(&mmu_shim_rec_static, &mmu_shim_ledger_static);
 	mmu_shim_nevents = 0;
 	mmu_shim_anchor.p.ledger->count = 0;
 	mmu_shim_anchor.p.ledger->chain = MMU_SHIM_CHAIN_SEED;

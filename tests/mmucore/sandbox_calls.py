@@ -9,6 +9,8 @@ import os
 import socket
 from typing import Any
 
+from checks import recorder
+
 
 def add(mods: list[Any], payload: dict) -> int:
     return mods[0].lib.add(payload["a"], payload["b"])
@@ -131,6 +133,7 @@ def signal_parent(mods: list[Any], payload: dict) -> list[str]:
 def recorder_place(mods: list[Any], payload: dict) -> dict[str, int]:
     """Where the shim's event log sits, and where the module's own data does."""
     ffi, lib = mods[0].ffi, mods[0].lib
+    recorder.place(mods[0])  # as checks/child.py does before the first state
     lib.mmu_shim_reset()
     lib.mmu_shim_record(lib.MMU_EV_STUB, 1, 2, ffi.NULL)
     log = int(ffi.cast("uintptr_t", lib.mmu_shim_event_at(0)))
@@ -141,6 +144,7 @@ def recorder_place(mods: list[Any], payload: dict) -> dict[str, int]:
 def recorder_guard(mods: list[Any], payload: dict) -> int:
     """Read the page right after the log's mapping (past its last event): a guard page."""
     ffi, lib = mods[0].ffi, mods[0].lib
+    recorder.place(mods[0])  # as checks/child.py does before the first state
     lib.mmu_shim_reset()
     lib.mmu_shim_record(lib.MMU_EV_STUB, 1, 2, ffi.NULL)
     log = int(ffi.cast("uintptr_t", lib.mmu_shim_event_at(0)))
@@ -151,6 +155,7 @@ def recorder_guard(mods: list[Any], payload: dict) -> int:
 def recorder_tamper(mods: list[Any], payload: dict) -> list[int]:
     """Intact after records; not intact once the count or an event is changed behind it."""
     ffi, lib = mods[0].ffi, mods[0].lib
+    recorder.place(mods[0])  # as checks/child.py does before the first state
     out = []
     for how in ("none", "count", "event"):
         lib.mmu_shim_reset()
