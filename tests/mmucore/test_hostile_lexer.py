@@ -24,6 +24,10 @@ INCBIN = 'asm(".incbin \\"/etc/passwd\\"");'
 # fragment (a function body) -> what the refusal names
 HIDDEN = {
     "raw string": (f'\tR"z(")z"; {INCBIN} R"z(")z";', "raw string"),
+    "raw strings balanced for C rules": (
+        '\tR"z(")z"; __asm__(R"y(.incbin "/etc/passwd")y"); R"z(")z";',
+        "raw string",
+    ),
     "raw string L": (f'\tLR"z(")z"; {INCBIN} LR"z(")z";', "raw string"),
     "raw string u": (f'\tuR"z(")z"; {INCBIN} uR"z(")z";', "raw string"),
     "raw string U": (f'\tUR"z(")z"; {INCBIN} UR"z(")z";', "raw string"),

@@ -161,7 +161,11 @@ def _mmubot_diff(tree, tmp_path: Path, name: str, addition: str, capsys, monkeyp
 
 
 REFUSED_PATCHES = {
-    "raw string hides an .incbin": (f'\tR"z(")z"; {INCBIN} R"z(")z";\n', "raw string"),
+    # the old C-rules lexer saw no asm here: string, ")z", string, ... (gcc: raw strings)
+    "raw string hides an .incbin": (
+        '\tR"z(")z"; __asm__(R"y(.incbin "/etc/passwd")y"); R"z(")z";\n',
+        "raw string",
+    ),
     "u8 raw string hides an .incbin": (f'\tu8R"z(")z"; {INCBIN} u8R"z(")z";\n', "raw string"),
     "carriage return ends a comment": (f"\t// a note\r{INCBIN}\n", "carriage return"),
     "glibc paste builds asm": ('\t__CONCAT(__as, m__)(".incbin \\"/etc/passwd\\"");\n', "__CONCAT"),
