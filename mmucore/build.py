@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mmucore import cdef, proc, validate
+from mmucore import cdef, proc, validate, validate_object
 from mmucore.errors import CommandError, MmuCiError
 from mmucore.extract import SHIM_DIR, Extraction
 
@@ -33,6 +33,10 @@ CFLAGS = (
     "-std=gnu11", "-O1", "-fPIC", "-fvisibility=hidden", "-fno-strict-aliasing",
     "-fno-strict-overflow", "-fno-delete-null-pointer-checks", "-Wall",
     "-Wno-unused-function", "-Wno-unused-variable", "-Wno-unused-but-set-variable",
+    # an object of fixed size past this is refused by gcc before it writes anything (a
+    # 200 MB initialised array would be a 200 MB object); mmucore.validate_object checks
+    # the same bound on the result
+    f"-Werror=larger-than={validate_object.MAX_SYMBOL_BYTES}",
 )  # fmt: skip
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1")
 _DIAG = re.compile(

@@ -128,11 +128,31 @@ def test_a_null_dereference_under_sanitizers_names_the_patch_line(tree_61, tmp_p
 
 
 def test_a_huge_stack_allocation_is_contained(tree_61, tmp_path: Path, baseline: Build) -> None:
-    add = "\t{\n\t\tvolatile char mmu_big[1UL << 33];\n\n\t\tmmu_big[0] = 1;\n\t}\n"
+    # a size known only at run time (a fixed one is refused by gcc, see below)
+    add = (
+        "\t{\n\t\tvolatile unsigned long mmu_n = 1UL << 33;\n"
+        "\t\tvolatile char mmu_big[mmu_n];\n\n\t\tmmu_big[0] = 1;\n\t}\n"
+    )
     out = _run_patched(tree_61, tmp_path, "huge", add, baseline)
     assert not out.ok
     assert out.failure in ("crash", "memory")  # past the stack guard: SIGSEGV
     assert out.message
+
+
+@pytest.mark.parametrize(
+    "decl",
+    ["static const char mmu_blob[200 << 20] = { 1 };", "volatile char mmu_big[1UL << 33];"],
+)
+def test_a_huge_object_is_refused_before_it_is_written(tree_61, tmp_path: Path, decl) -> None:
+    from mmucore.build import BuildError
+
+    ex, line = _patched(tree_61, tmp_path, "blob", f"\t{{\n\t\t{decl}\n\n\t}}\n")
+    with pytest.raises(BuildError) as e:
+        build(ex, cache_dir=tmp_path / "cache")
+    assert "exceeds maximum object size" in str(e.value)
+    assert (MMU_C, line + 1) in [(f, ln) for f, ln, _ in e.value.diagnostics]
+    written = [p.stat().st_size for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert max(written, default=0) < 1 << 20  # nothing near the object's size was written
 
 
 # ---- through `mmubot diff`: the verdict, the exit status, nothing of the host shown ----
