@@ -43,8 +43,11 @@ def _map_apart(size: int) -> int:
             break
         if got not in (None, _MAP_FAILED):  # a kernel that takes the flag as a hint
             _libc.munmap(got, length)
-    if base is None:
-        raise OSError(ctypes.get_errno(), "mmap of the recorder's mapping")
+    if base is None:  # no free random place: where the kernel puts it, still apart
+        got = _libc.mmap(None, length, _PROT_NONE, flags, -1, 0)
+        if got in (None, _MAP_FAILED):
+            raise OSError(ctypes.get_errno(), "mmap of the recorder's mapping")
+        base = got
     if _libc.mprotect(base + PAGE, body, _PROT_READ | _PROT_WRITE):
         raise OSError(ctypes.get_errno(), "mprotect of the recorder's mapping")
     return base + PAGE
