@@ -14,7 +14,10 @@ Handler = Callable[[argparse.Namespace, config.Config], int]
 
 def _not_yet(name: str) -> Handler:
     def handler(args: argparse.Namespace, cfg: config.Config) -> int:
-        print(f"mmubot {name}: not implemented yet; `mmubot check` works now", file=sys.stderr)
+        print(
+            f"mmubot {name}: not implemented yet; `mmubot check --help` shows what works now",
+            file=sys.stderr,
+        )
         return 2
 
     return handler
@@ -42,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("kernel", help="kernel trees").add_subparsers(dest="kcmd", required=True)
     kp = k.add_parser("prepare", help="turn a Debian linux-source tarball into a git tree")
     kp.add_argument("spec", nargs="+", help="6.1, 6.12, a kernel tarball, or a kernel git tree")
+    kp.add_argument(
+        "--version",
+        help="the version (X.Y[.Z]) of a git tree whose HEAD has no top Makefile; without "
+        "it, `git describe --tags` or a version tag at HEAD gives it",
+    )
     kp.set_defaults(handler=_lazy("kernel", "prepare"))
     k.add_parser("list", help="registered trees").set_defaults(
         handler=_lazy("kernel", "list_trees")

@@ -42,7 +42,10 @@ if fd != 3:
 os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
 os.execvp(sys.argv[3], sys.argv[3:])
 """
-PACKAGE_HINT = "install it with `apt-get install public-inbox` (or run `make deps` as root)"
+PACKAGE_HINT = (
+    "install it with `apt-get install public-inbox` "
+    "(or `make deps` as root in mmu-ci's source tree)"
+)
 
 
 class InboxError(MmuCiError):

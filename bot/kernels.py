@@ -4,7 +4,9 @@
 ``<data>/trees/debian-6.1``, commits it once with a fixed identity and date (so the
 commit id is the same on every machine), tags it, and records it in a registry. A
 second call finds the registry entry and does nothing. An existing git tree is only
-registered, never modified.
+registered, never modified; its version comes from its top Makefile, else from
+`git describe --tags`, else from a version tag at HEAD, else from ``--version``
+(a snapshot without a Makefile), and the registry says which.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import lzma
 import os
 import re
+import shlex
 import shutil
 import tarfile
 from collections.abc import Callable
@@ -59,6 +62,9 @@ class KernelTree:
     tag: str | None
     source: str
     prepared: bool  # True: made by us from a tarball; False: the user's tree, read-only
+    # where the version came from: "Makefile", "git describe v5.19-rc3-12-g...",
+    # "tag linux-5.19 at HEAD" or "--version" (entries of older registries: the Makefile)
+    version_from: str = "Makefile"
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -114,7 +120,21 @@ def find_tree(data_dir: Path, name_or_path: str) -> KernelTree:
     known = ", ".join(sorted(reg)) or "none yet"
     raise MmuCiError(
         f"no kernel tree {name_or_path!r} is registered (known: {known}); "
-        f"run `mmubot kernel prepare {name_or_path}`"
+        + prepare_hint(name_or_path)
+    )
+
+
+def prepare_hint(name_or_path: str) -> str:
+    """How to register ``name_or_path``: a command that works as written, when there is one."""
+    m = re.fullmatch(r"(?:debian-)?(\d+\.\d+)", name_or_path)
+    if m:
+        return f"run `mmubot kernel prepare {m.group(1)}`"
+    p = Path(name_or_path).expanduser()
+    if p.exists():
+        return f"run `mmubot kernel prepare {shlex.quote(str(p.resolve()))}`"
+    return (
+        "give a registered name (`mmubot kernel list` shows them) "
+        "or the path of a kernel git tree or tarball"
     )
 
 
@@ -124,7 +144,7 @@ def makefile_version(text: str) -> str:
     for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
         m = re.search(rf"^{key}\s*=\s*(\S*)\s*$", text, re.M)
         fields[key] = m.group(1) if m else ""
-    if not fields["VERSION"] or not fields["PATCHLEVEL"]:
+    if not fields["VERSION"].isdigit() or not fields["PATCHLEVEL"].isdigit():
         raise MmuCiError("the tree's Makefile has no VERSION/PATCHLEVEL: is this a kernel tree?")
     v = f"{fields['VERSION']}.{fields['PATCHLEVEL']}"
     if fields["SUBLEVEL"] and fields["SUBLEVEL"] != "0":
@@ -203,25 +223,57 @@ def _extract_subset(tarball: Path, dest: Path, progress: Progress | None) -> int
     return mtime
 
 
-def prepare(data_dir: Path, spec: str, progress: Progress | None = None) -> tuple[KernelTree, bool]:
-    """Prepare (or just register) a tree; returns it and whether any work was done."""
+def prepare(
+    data_dir: Path, spec: str, progress: Progress | None = None, version: str | None = None
+) -> tuple[KernelTree, bool]:
+    """Prepare (or just register) a tree; returns it and whether any work was done.
+
+    ``version`` (``--version``) names the version of a git tree whose HEAD has no top
+    Makefile; a tree whose Makefile says otherwise is refused.
+    """
+    if version is not None and not VERSION_RE.fullmatch(version):
+        raise MmuCiError(f"--version {version!r} is not a kernel version like 5.19 or 5.19.3")
     if re.fullmatch(r"\d+\.\d+", spec):
+        _no_version(version, spec)
         tarball = Path(DEBIAN_TARBALL.format(ver=spec))
         if not tarball.is_file():
-            pkg = DEBIAN_PACKAGE.format(ver=spec)
-            raise MmuCiError(
-                f"{tarball} not found; install it with `apt-get install {pkg}` "
-                f"(Debian 12 has linux-source-6.1 and linux-source-6.12)"
-            )
+            raise MmuCiError(f"{tarball} not found; " + _package_hint(spec))
         return _prepare_tarball(data_dir, tarball, f"debian-{spec}", progress)
     p = Path(spec).expanduser()
     if p.is_dir():
-        return _register_git_tree(data_dir, p), False
+        return _register_git_tree(data_dir, p, version), False
     if p.is_file() and (".tar" in p.name or p.suffix in (".tgz", ".txz")):
+        _no_version(version, spec)
         name = re.sub(r"\.(tar(\.\w+)?|tgz|txz)$", "", p.name)
         return _prepare_tarball(data_dir, p, name, progress)
     raise MmuCiError(
         f"{spec!r} is neither a Debian version (6.1, 6.12), a kernel tarball, nor a kernel git tree"
+    )
+
+
+# 5.19, 5.19.3, 5.19-rc3, 6.1.192-rt12: what a Makefile or a version tag says
+VERSION_RE = re.compile(r"\d+\.\d+(?:\.\d+)?(?:-[0-9A-Za-z][0-9A-Za-z.+_-]*)?")
+
+
+def _no_version(version: str | None, spec: str) -> None:
+    if version is not None:
+        raise MmuCiError(
+            f"--version is for a git tree without a Makefile; {spec} has its own: drop --version"
+        )
+
+
+def _package_hint(ver: str) -> str:
+    """Install advice that works as written: apt-get only for a package apt knows."""
+    pkg = DEBIAN_PACKAGE.format(ver=ver)
+    try:
+        known = proc.run(["apt-cache", "show", pkg], check=False).returncode == 0
+    except MmuCiError:  # no apt on this machine
+        known = False
+    if known:
+        return f"install it with `apt-get install {pkg}` (as root)"
+    return (
+        f"apt knows no package {pkg} (Debian 12 has linux-source-6.1 and linux-source-6.12); "
+        "give a kernel tarball or the path of a kernel git tree instead"
     )
 
 
@@ -278,15 +330,47 @@ def _prepare_tarball_locked(
     return tree, True
 
 
-def _register_git_tree(data_dir: Path, path: Path) -> KernelTree:
+def _register_git_tree(data_dir: Path, path: Path, version: str | None = None) -> KernelTree:
     path = path.resolve()
     try:
         top = Path(proc.git(path, "rev-parse", "--show-toplevel"))
     except MmuCiError as e:
         raise MmuCiError(f"{path} is not a git repository: {e}") from e
-    makefile = proc.git(top, "show", "HEAD:Makefile", check=False)
-    version = makefile_version(makefile)
+    found, where = git_tree_version(top, version)
     commit = proc.git(top, "rev-parse", "HEAD")
-    tree = KernelTree(top.name, top, version, commit, None, str(top), False)
+    tree = KernelTree(top.name, top, found, commit, None, str(top), False, where)
     _save(data_dir, tree)
     return tree
+
+
+def git_tree_version(top: Path, given: str | None = None) -> tuple[str, str]:
+    """(version, where it came from) of a git tree's HEAD: its top Makefile, else
+    ``given`` (``--version``), else `git describe --tags` on a version tag, else a
+    version tag pointing at HEAD (``linux-5.19``, ``5.19``)."""
+    makefile = proc.git(top, "show", "HEAD:Makefile", check=False)
+    try:
+        from_makefile = makefile_version(makefile) if makefile else None
+    except MmuCiError:
+        from_makefile = None
+    if from_makefile:
+        if given is not None and given != from_makefile:
+            raise MmuCiError(
+                f"{top}: its Makefile says {from_makefile}, not {given}: drop --version"
+            )
+        return from_makefile, "Makefile"
+    if given is not None:
+        return given, "--version"
+    described = proc.git(top, "describe", "--tags", "--match", "v[0-9]*", "HEAD", check=False)
+    tag = re.sub(r"-\d+-g[0-9a-f]+$", "", described)  # v5.19-rc3-12-gabcdef -> v5.19-rc3
+    if VERSION_RE.fullmatch(tag[1:]):
+        return tag[1:], f"git describe {described}"
+    for tag in proc.git(top, "tag", "--points-at", "HEAD", check=False).split():
+        m = re.fullmatch(rf"(?:v|linux-)?({VERSION_RE.pattern})", tag)
+        if m:
+            return m.group(1), f"tag {tag} at HEAD"
+    what = "a Makefile without VERSION/PATCHLEVEL" if makefile else "no top Makefile"
+    raise MmuCiError(
+        f"{top}: cannot tell its kernel version ({what} at HEAD, no version tag for "
+        f"`git describe --tags`); name it: "
+        f"`mmubot kernel prepare {shlex.quote(str(top))} --version X.Y[.Z]`"
+    )

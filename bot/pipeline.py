@@ -176,8 +176,7 @@ def check_series(
     """Run a fetched series through base, apply, scope, extract/build and checks."""
     timings = dict(timings or {})
     t0 = time.perf_counter()
-    trees = tree.configured_trees(cfg, tree_name)
-    base = tree.select_base(series, trees)
+    base = tree.select_base(series, tree.candidate_trees(cfg, tree_name))
     timings["base"] = time.perf_counter() - t0
     progress("apply", 0, len(series.patches))
     t = time.perf_counter()

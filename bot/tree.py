@@ -1,8 +1,10 @@
 """Trees and base: pick the revision a series applies to, `git am` it patch by patch.
 
-The configured trees are the registered ones (`bot.kernels`): ``trees.default`` plus
-``trees.extra``. The base is the series' ``base-commit:`` when a configured tree has it,
-else the default tree's HEAD; the reason is kept for the report. Patches are applied in
+The candidate trees are every registered one (`bot.kernels`): the default (``--tree``,
+else ``trees.default``) first, then ``trees.extra``, then the others. The base is the
+series' ``base-commit:`` in the first candidate that has it, else the default tree's HEAD
+(the only registered tree's when the default is not registered); the reason, kept for
+the report, says which tree and why. Patches are applied in
 a temporary worktree (prepared trees) or a shared clone (a user's tree stays untouched),
 one commit per patch, and the worktree goes away on exit, also after a crash.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -86,20 +89,44 @@ class AppliedSeries:
     repo: Path  # the repository holding every revision (for extraction by sha)
 
 
-def configured_trees(cfg: Config, tree: str | None = None) -> list[kernels.KernelTree]:
-    """The trees a series may apply to; the first is the default (``--tree`` or config)."""
-    names = [tree or cfg.get("trees", "default")] + list(cfg.get("trees", "extra") or [])
+@dataclass(frozen=True)
+class Candidates:
+    """The trees a series may apply to, in the order their base-commit is looked for:
+    the default (``--tree``, else ``trees.default``), ``trees.extra``, then every other
+    registered tree. ``default`` is None when the configured default is not registered;
+    ``notes`` say which configured trees are not registered and how to register them."""
+
+    trees: tuple[kernels.KernelTree, ...]
+    default: kernels.KernelTree | None
+    notes: tuple[str, ...] = ()
+
+
+def candidate_trees(cfg: Config, tree: str | None = None) -> Candidates:
+    """Every registered tree, the default first; a ``--tree`` that is not registered is
+    an error (the user named it), a configured one only a note."""
+    default_name = str(tree or cfg.get("trees", "default"))
+    extras = [str(n) for n in cfg.get("trees", "extra") or []]
+    registry = kernels.load_registry(cfg.data_dir)
     out: list[kernels.KernelTree] = []
-    for i, name in enumerate(names):
+    notes: list[str] = []
+    default = None
+    for i, name in enumerate([default_name, *extras]):
         try:
-            t = kernels.find_tree(cfg.data_dir, str(name))
+            t = kernels.find_tree(cfg.data_dir, name)
         except MmuCiError:
-            if i == 0:
+            if i == 0 and (tree is not None or not registry):
                 raise
-            continue  # an unprepared extra tree only narrows the base search
+            what = "the default tree" if i == 0 else "trees.extra"
+            notes.append(f"{what} {name!r} is not registered ({kernels.prepare_hint(name)})")
+            continue
+        if i == 0:
+            default = t
         if all(t.path != o.path for o in out):
             out.append(t)
-    return out
+    for t in sorted(registry.values(), key=lambda t: t.name):
+        if all(t.path != o.path for o in out):
+            out.append(t)
+    return Candidates(tuple(out), default, tuple(notes))
 
 
 def _has_commit(repo: Path, sha: str) -> str | None:
@@ -109,19 +136,45 @@ def _has_commit(repo: Path, sha: str) -> str | None:
         return None
 
 
-def select_base(series: Series, trees: Sequence[kernels.KernelTree]) -> Base:
-    """The series' base-commit when a configured tree has it, else the default tree's HEAD."""
-    default = trees[0]
+def select_base(series: Series, candidates: Candidates | Sequence[kernels.KernelTree]) -> Base:
+    """The series' base-commit in the first candidate tree that has it, else the default
+    tree's HEAD (the only registered tree's HEAD when the default is not registered);
+    the reason says which tree and why. A plain sequence: its first tree is the default."""
+    c = candidates
+    if not isinstance(c, Candidates):
+        c = Candidates(tuple(c), c[0] if c else None)
+    notes = "".join(f"; {n}" for n in c.notes)
     if series.base_commit:
-        for t in trees:
-            full = _has_commit(t.path, series.base_commit)
-            if full:
-                return Base(t, full, f"base-commit {series.base_commit[:12]} found in {t.name}")
-        why = f"base-commit {series.base_commit[:12]} is in no configured tree"
+        found = [(t, full) for t in c.trees if (full := _has_commit(t.path, series.base_commit))]
+        if found:
+            t, full = found[0]
+            where = f"base-commit {series.base_commit[:12]} found in {t.name}"
+            if c.default is not None and t != c.default:
+                where += f", not in the default tree {c.default.name}"
+            also = [o.name for o, _ in found[1:]]
+            if also:
+                where += f" (also in {', '.join(also)})"
+            return Base(t, full, where + notes)
+        searched = ", ".join(t.name for t in c.trees)
+        why = f"base-commit {series.base_commit[:12]} is in no registered tree ({searched})"
     else:
         why = "the series names no base-commit"
-    head = git.Repo(default.path).head.commit.hexsha
-    return Base(default, head, f"{why}; using {default.name} HEAD ({default.version})")
+    fallback = c.default
+    if fallback is None and len(c.trees) == 1:
+        fallback = c.trees[0]
+        notes += f"; {fallback.name} is the only registered tree"
+    if fallback is None:
+        ref = shlex.quote(series.msgid or series.source)
+        env = f"MMUCI_LORE_URL={shlex.quote(series.lore_url)} " if series.lore_url else ""
+        names = ", ".join(t.name for t in c.trees) or "none"
+        raise MmuCiError(
+            f"{why}{notes}; name the tree to apply it to (registered: {names}): "
+            f"`{env}mmubot check {ref} --tree {shlex.quote(c.trees[0].name)}`"
+            if c.trees
+            else f"{why}{notes}; no kernel tree is registered: run `mmubot kernel prepare 6.1`"
+        )
+    head = git.Repo(fallback.path).head.commit.hexsha
+    return Base(fallback, head, f"{why}; using {fallback.name} HEAD ({fallback.version}){notes}")
 
 
 def _hunk_at(diff: str, file: str, line: int | None) -> str | None:

@@ -6,12 +6,17 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import kernels
 from bot.config import Config
 from mmucore import proc
 from mmucore.errors import CommandError, MmuCiError
+
+if TYPE_CHECKING:
+    from checks.result import CheckResult
 
 
 def _tree_path(cfg: Config, spec: str) -> Path:
@@ -28,6 +33,24 @@ def _commit(tree: Path, rev: str) -> str:
         raise MmuCiError(f"{rev!r} is not a commit of {tree}; give a sha, tag or branch") from None
 
 
+def timing_text(results: Sequence[CheckResult], timings: dict[str, float]) -> str:
+    """Where the time went, as `check` prints it: per check build (baseline + patched),
+    run, explain and states per second; then extraction, all checks and the total."""
+    lines = []
+    for r in results:
+        t = r.timings
+        if not t:
+            lines.append(f"  {r.name}: {r.verdict}, nothing run")
+            continue
+        parts = [f"build {t.get('build_base', 0.0) + t.get('build_patched', 0.0):.2f}s"]
+        parts += [f"{k} {t[k]:.2f}s" for k in ("run", "explain") if k in t]
+        if "states_per_second" in t:
+            parts.append(f"{t['states_per_second'] / 1e6:.2f} M states/s")
+        lines.append(f"  {r.name}: " + ", ".join(parts))
+    total = ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
+    return "timings:\n" + "".join(ln + "\n" for ln in lines) + f"  {total}\n"
+
+
 def run(args: argparse.Namespace, cfg: Config) -> int:
     """Exit 0 all `same`, 1 any difference or crash, 2 bad input or a build error."""
     from checks import engine, render
@@ -40,9 +63,12 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     base, patched = extract(tree, base_rev), extract(tree, patched_rev)
     timings = {"extract": time.perf_counter() - t0}
     cache = cfg.data_dir / "build-cache"
+    t = time.perf_counter()
     results = engine.run_checks(base, patched, cache_dir=cache, names=args.checks)
+    timings["checks"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     print(render.render_results(results, base_rev, patched_rev), end="")
+    print(timing_text(results, timings), end="")
     if args.json_out:
         doc = render.to_json(results, base_rev, patched_rev, timings)
         Path(args.json_out).write_text(json.dumps(doc, indent=1) + "\n")

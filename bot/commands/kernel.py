@@ -7,6 +7,7 @@ import sys
 
 from bot import kernels
 from bot.config import Config
+from mmucore.errors import MmuCiError
 
 
 def _progress_printer(label: str):
@@ -36,10 +37,17 @@ def _progress_printer(label: str):
 
 
 def prepare(args: argparse.Namespace, cfg: Config) -> int:
+    version = getattr(args, "version", None)
+    if version is not None and len(args.spec) > 1:
+        raise MmuCiError("--version names the version of one tree: prepare that tree alone")
     for spec in args.spec:
-        tree, worked = kernels.prepare(cfg.data_dir, spec, _progress_printer(f"extracting {spec}"))
+        progress = _progress_printer(f"extracting {spec}")
+        tree, worked = kernels.prepare(cfg.data_dir, spec, progress, version=version)
         what = "prepared" if worked else "already prepared" if tree.prepared else "registered"
-        print(f"{tree.name}: Linux {tree.version} {what} at {tree.path} ({tree.commit[:12]})")
+        print(
+            f"{tree.name}: Linux {tree.version} {what} at {tree.path} ({tree.commit[:12]}); "
+            f"version {tree.version} (from {tree.version_from})"
+        )
     return 0
 
 
@@ -48,5 +56,5 @@ def list_trees(args: argparse.Namespace, cfg: Config) -> int:
     if not reg:
         print("no kernel trees yet; run `mmubot kernel prepare 6.1`")
     for t in reg.values():
-        print(f"{t.name}\t{t.version}\t{t.commit[:12]}\t{t.path}")
+        print(f"{t.name}\tversion {t.version} (from {t.version_from})\t{t.commit[:12]}\t{t.path}")
     return 0

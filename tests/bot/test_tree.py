@@ -55,10 +55,13 @@ def _worktrees(repo) -> int:
 
 def test_base_commit_found_and_patches_applied(cfg, tree_61, tmp_path):
     gen, series = _series(tree_61.path, tmp_path)
-    trees = tree.configured_trees(cfg, "6.12") + tree.configured_trees(cfg, "6.1")
-    base = tree.select_base(series, trees)
+    # --tree 6.12: the default is 6.12, but the base-commit is found in the other tree
+    base = tree.select_base(series, tree.candidate_trees(cfg, "6.12"))
     assert base.tree.name == "debian-6.1" and base.commit == tree_61.commit
-    assert "found in debian-6.1" in base.reason
+    assert base.reason == (
+        f"base-commit {tree_61.commit[:12]} found in debian-6.1, not in the default tree "
+        "debian-6.12"
+    )
     before = _worktrees(tree_61.path)
     applied = tree.apply_series(series, base, cfg.data_dir)
     assert applied.failure is None
@@ -82,8 +85,11 @@ def test_no_base_commit_uses_default_head(cfg, tree_61, tree_612, tmp_path):
     assert base.commit == tree_612.commit
     assert base.reason == "the series names no base-commit; using debian-6.12 HEAD (6.12.117)"
     unknown = dataclasses.replace(series, base_commit="0123456789abcdef0123")
-    base = tree.select_base(unknown, tree.configured_trees(cfg))
-    assert base.reason.startswith("base-commit 0123456789ab is in no configured tree; using")
+    base = tree.select_base(unknown, tree.candidate_trees(cfg))
+    assert base.reason == (
+        "base-commit 0123456789ab is in no registered tree (debian-6.1, debian-6.12); "
+        "using debian-6.1 HEAD (6.1.192)"
+    )
 
 
 def test_first_patch_that_does_not_apply_stops_with_hunk(cfg, tree_61, tmp_path):
@@ -92,7 +98,7 @@ def test_first_patch_that_does_not_apply_stops_with_hunk(cfg, tree_61, tmp_path)
     # Patch 2's context no longer matches the tree: the kind of drift a stale series has.
     mails[2] = re.sub(rb"(?m)^ (void kvm_mmu_unload\()", rb" static \1", mails[2])
     series = intake.build_series(list_of(mails), "test")
-    base = tree.select_base(series, tree.configured_trees(cfg))
+    base = tree.select_base(series, tree.candidate_trees(cfg))
     before = _worktrees(tree_61.path)
     applied = tree.apply_series(series, base, cfg.data_dir)
     assert [a.index for a in applied.patches] == [1]
@@ -157,7 +163,7 @@ def test_malformed_patch_is_an_apply_error(cfg, tree_61, tmp_path):
     head, _, rest = mails[1].partition(b"\n@@ ")
     mails[1] = head + b"\n@@ " + rest.split(b"\n")[0] + b"\n+half a line"
     series = intake.build_series(list_of(mails), "test")
-    base = tree.select_base(series, tree.configured_trees(cfg))
+    base = tree.select_base(series, tree.candidate_trees(cfg))
     applied = tree.apply_series(series, base, cfg.data_dir)
     assert applied.patches == () and applied.failure is not None
     assert applied.failure.index == 1 and "corrupt patch" in applied.failure.message
