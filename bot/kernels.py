@@ -370,7 +370,7 @@ def git_tree_version(top: Path, given: str | None = None) -> tuple[str, str]:
             return m.group(1), f"tag {tag} at HEAD"
     what = "a Makefile without VERSION/PATCHLEVEL" if makefile else "no top Makefile"
     raise MmuCiError(
-        f"{top}: cannot tell its kernel version ({what} at HEAD, no version tag for "
-        f"`git describe --tags`); name it: "
+        f"{top}: cannot tell its kernel version ({what} at HEAD, and git describe --tags "
+        f"finds no version tag); name it: "
         f"`mmubot kernel prepare {shlex.quote(str(top))} --version X.Y[.Z]`"
     )

@@ -41,9 +41,15 @@ def test_second_prepare_does_no_work(tree_61, data_dir: Path) -> None:
     assert kernels.find_tree(data_dir, str(tree_61.path)) == tree_61
 
 
-def test_missing_tarball_names_the_package(tmp_path: Path) -> None:
-    with pytest.raises(MmuCiError, match=r"apt-get install linux-source-9\.9"):
+def test_missing_tarball_names_the_package(tmp_path: Path, monkeypatch) -> None:
+    # apt knows linux-source-6.1 (make test installs it): the advice is to install it
+    monkeypatch.setattr(kernels, "DEBIAN_TARBALL", str(tmp_path / "linux-source-{ver}.tar.xz"))
+    with pytest.raises(MmuCiError, match=r"install it with `apt-get install linux-source-6\.1`"):
+        kernels.prepare(tmp_path, "6.1")
+    # no package linux-source-9.9 exists: no apt-get command that would fail
+    with pytest.raises(MmuCiError, match="apt knows no package linux-source-9.9") as e:
         kernels.prepare(tmp_path, "9.9")
+    assert "apt-get" not in str(e.value)
     with pytest.raises(MmuCiError, match="neither a Debian version"):
         kernels.prepare(tmp_path, str(tmp_path / "nothing-here"))
 
@@ -116,4 +122,75 @@ def test_cli_prepare(tree_61, data_dir: Path) -> None:
 def test_cli_missing_tarball_is_a_clear_error(tmp_path: Path) -> None:
     r = _mmubot("kernel", "prepare", "9.9", data_dir=tmp_path)
     assert r.returncode == 2
-    assert "apt-get install linux-source-9.9" in r.stderr and "Traceback" not in r.stderr
+    assert "apt knows no package linux-source-9.9" in r.stderr and "Traceback" not in r.stderr
+
+
+def _makefile_less(tree_61, tmp_path: Path, name: str = "linux-5.19") -> Path:
+    """A clone of the prepared tree whose HEAD has no top Makefile and no tag, as a
+    snapshot of a tree in development can be."""
+    proc.git(tmp_path, "clone", "-q", "--shared", str(tree_61.path), name)
+    mine = tmp_path / name
+    ident = {**kernels.GIT_IDENTITY, "GIT_CONFIG_GLOBAL": "/dev/null"}
+    proc.git(mine, "rm", "-q", "Makefile")
+    proc.git(mine, "commit", "-q", "-m", "snapshot without a Makefile", extra_env=ident)
+    for tag in proc.git(mine, "tag").split():
+        proc.git(mine, "tag", "-d", tag)
+    return mine
+
+
+def test_makefile_less_tree_version_from_git_describe(tree_61, tmp_path: Path) -> None:
+    mine = _makefile_less(tree_61, tmp_path)
+    proc.git(mine, "tag", "v5.19-rc3", "HEAD~1")  # only an ancestor is tagged
+    r = _mmubot("kernel", "prepare", str(mine), data_dir=tmp_path / "data")
+    assert r.returncode == 0, r.stderr
+    described = proc.git(mine, "describe", "--tags")
+    assert described.startswith("v5.19-rc3-1-g")
+    assert f"version 5.19-rc3 (from git describe {described})" in r.stdout
+    tree = kernels.find_tree(tmp_path / "data", "linux-5.19")
+    assert tree.version == "5.19-rc3" and tree.version_from == f"git describe {described}"
+    listed = _mmubot("kernel", "list", data_dir=tmp_path / "data")
+    assert f"version 5.19-rc3 (from git describe {described})" in listed.stdout
+
+
+def test_makefile_less_tree_version_from_a_tag(tree_61, tmp_path: Path) -> None:
+    mine = _makefile_less(tree_61, tmp_path)
+    # a "v" tag at HEAD is what `git describe` finds exactly
+    proc.git(mine, "tag", "v5.19")
+    tree, _ = kernels.prepare(tmp_path / "data", str(mine))
+    assert (tree.version, tree.version_from) == ("5.19", "git describe v5.19")
+    # a version tag of another spelling at HEAD: `git describe --match v*` ignores it
+    proc.git(mine, "tag", "-d", "v5.19")
+    proc.git(mine, "tag", "linux-5.19.4")
+    tree, _ = kernels.prepare(tmp_path / "data", str(mine))
+    assert (tree.version, tree.version_from) == ("5.19.4", "tag linux-5.19.4 at HEAD")
+
+
+def test_makefile_less_tree_version_given(tree_61, tmp_path: Path) -> None:
+    mine = _makefile_less(tree_61, tmp_path)
+    proc.git(mine, "tag", "v5.18", "HEAD~1")
+    r = _mmubot("kernel", "prepare", str(mine), "--version", "5.19", data_dir=tmp_path / "data")
+    assert r.returncode == 0, r.stderr
+    assert "version 5.19 (from --version)" in r.stdout  # the user's word beats a guess
+    assert kernels.find_tree(tmp_path / "data", str(mine)).version_from == "--version"
+    bad = _mmubot("kernel", "prepare", str(mine), "--version", "five", data_dir=tmp_path)
+    assert bad.returncode == 2 and "not a kernel version" in bad.stderr
+
+
+def test_version_given_for_a_tree_with_a_makefile(tree_61, tmp_path: Path) -> None:
+    proc.git(tmp_path, "clone", "-q", "--shared", str(tree_61.path), "kvm")
+    with pytest.raises(MmuCiError, match=r"its Makefile says 6\.1\.192, not 5\.19: drop"):
+        kernels.prepare(tmp_path / "data", str(tmp_path / "kvm"), version="5.19")
+    tree, _ = kernels.prepare(tmp_path / "data", str(tmp_path / "kvm"), version="6.1.192")
+    assert (tree.version, tree.version_from) == ("6.1.192", "Makefile")
+    with pytest.raises(MmuCiError, match="drop --version"):
+        kernels.prepare(tmp_path / "data", "6.1", version="6.1")
+
+
+def test_makefile_less_tree_without_any_version_is_one_clear_line(tree_61, tmp_path) -> None:
+    mine = _makefile_less(tree_61, tmp_path)
+    r = _mmubot("kernel", "prepare", str(mine), data_dir=tmp_path / "data")
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert "no top Makefile" in r.stderr and "git describe" in r.stderr
+    assert f"`mmubot kernel prepare {mine} --version X.Y[.Z]`" in r.stderr
+    assert kernels.load_registry(tmp_path / "data") == {}

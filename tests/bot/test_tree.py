@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import signal
 import sys
@@ -15,6 +16,7 @@ from bot import config, intake, kernels, tree
 from bot.seriesgen import make_series, mbox_bytes
 from bot.transforms import Transformation, regex_once, within_function
 from mmucore import proc
+from mmucore.errors import MmuCiError
 
 pytestmark = pytest.mark.slow
 
@@ -167,3 +169,108 @@ def test_malformed_patch_is_an_apply_error(cfg, tree_61, tmp_path):
     applied = tree.apply_series(series, base, cfg.data_dir)
     assert applied.patches == () and applied.failure is not None
     assert applied.failure.index == 1 and "corrupt patch" in applied.failure.message
+
+
+# --- users' trees only: the series' base-commit is looked for in every registered tree ---
+
+
+def _user_tree(source, tmp_path, name, *, makefile=True):
+    """A clone of a prepared tree, registered in a data dir of its own; without its top
+    Makefile (a snapshot) it is registered with --version."""
+    proc.git(tmp_path, "clone", "-q", "--shared", str(source.path), name)
+    path = tmp_path / name
+    version = None
+    if not makefile:
+        ident = {**kernels.GIT_IDENTITY, "GIT_CONFIG_GLOBAL": "/dev/null"}
+        proc.git(path, "rm", "-q", "Makefile")
+        proc.git(path, "commit", "-q", "-m", "snapshot", extra_env=ident)
+        version = "6.12"
+    return kernels.prepare(tmp_path / "data", str(path), version=version)[0]
+
+
+@pytest.fixture
+def users_trees(tree_61, tree_612, tmp_path):
+    """Only non-Debian trees registered: kvm (a clone of 6.1) and next (6.12, no Makefile)."""
+    kvm = _user_tree(tree_61, tmp_path, "kvm")
+    nxt = _user_tree(tree_612, tmp_path, "next", makefile=False)
+    cfg = config.load(environ={"MMUCI_DATA_DIR": str(tmp_path / "data")})
+    return cfg, kvm, nxt
+
+
+def test_base_commit_in_a_users_tree_when_no_debian_tree_is_registered(
+    users_trees, tree_61, tree_612, tmp_path
+):
+    cfg, kvm, nxt = users_trees
+    cands = tree.candidate_trees(cfg)  # the default, debian-6.1, is not registered: no error
+    assert cands.default is None and [t.name for t in cands.trees] == ["kvm", "next"]
+    _, series = _series(tree_61.path, tmp_path / "s61", sid="users-61")
+    base = tree.select_base(series, cands)
+    assert base.tree == kvm and base.commit == tree_61.commit
+    assert base.reason == (
+        f"base-commit {tree_61.commit[:12]} found in kvm; the default tree 'debian-6.1' "
+        "is not registered (run `mmubot kernel prepare 6.1`)"
+    )
+    # a 6.12 series: found in the other user tree (its snapshot commit's parent)
+    _, series = _series(tree_612.path, tmp_path / "s612", sid="users-612")
+    base = tree.select_base(series, cands)
+    assert base.tree == nxt and base.commit == tree_612.commit
+    assert base.reason.startswith(f"base-commit {tree_612.commit[:12]} found in next;")
+    applied = tree.apply_series(series, base, cfg.data_dir)
+    assert applied.failure is None and len(applied.patches) == 2
+
+
+def test_base_commit_in_no_tree_falls_back_and_says_why(users_trees, tree_61, tmp_path):
+    cfg, kvm, nxt = users_trees
+    _, series = _series(tree_61.path, tmp_path, sid="users-none")
+    unknown = dataclasses.replace(series, base_commit="0123456789abcdef0123")
+    # a default that is registered: its HEAD
+    base = tree.select_base(unknown, tree.candidate_trees(cfg, "kvm"))
+    assert base.tree == kvm and base.commit == kvm.commit
+    assert base.reason == (
+        "base-commit 0123456789ab is in no registered tree (kvm, next); using kvm HEAD (6.1.192)"
+    )
+    # no registered default and several trees: which HEAD would be a guess, so ask
+    with pytest.raises(MmuCiError, match=r"name the tree to apply it to \(registered: kvm, next\)"):
+        tree.select_base(unknown, tree.candidate_trees(cfg))
+    # no registered default and one tree: that one
+    only = tree.Candidates((nxt,), None, ("the default tree 'debian-6.1' is not registered",))
+    base = tree.select_base(unknown, only)
+    assert base.tree == nxt and base.reason.endswith(
+        "using next HEAD (6.12); the default tree 'debian-6.1' is not registered; "
+        "next is the only registered tree"
+    )
+
+
+def test_a_tree_named_on_the_command_line_must_be_registered(users_trees):
+    cfg, _, _ = users_trees
+    with pytest.raises(MmuCiError, match=r"no kernel tree 'debian-6.12' .* `mmubot kernel prepare"):
+        tree.candidate_trees(cfg, "debian-6.12")
+    empty = config.load(environ={"MMUCI_DATA_DIR": str(cfg.data_dir.parent / "empty")})
+    with pytest.raises(MmuCiError, match=r"run `mmubot kernel prepare 6\.1`$"):
+        tree.candidate_trees(empty)
+
+
+def test_check_with_only_users_trees_reports_where_the_base_was_found(
+    users_trees, tree_61, tmp_path
+):
+    """`mmubot check` with no Debian tree registered: no error, and the report says where
+    the base-commit was found and that the default tree is not registered."""
+    cfg, kvm, _ = users_trees
+    gen, _ = _series(tree_61.path, tmp_path / "gen", sid="users-check")
+    mbox = tmp_path / "series.mbox"
+    mbox.write_bytes(mbox_bytes(gen.mails))
+    out = tmp_path / "report.json"
+    r = proc.run(
+        [sys.executable, "-m", "bot.cli", "check", str(mbox), "--json", str(out)],
+        cwd=REPO,
+        extra_env={"MMUCI_DATA_DIR": str(cfg.data_dir), "XDG_CONFIG_HOME": str(tmp_path / "x")},
+        check=False,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    reason = (
+        f"base-commit {tree_61.commit[:12]} found in kvm; the default tree 'debian-6.1' is "
+        "not registered (run `mmubot kernel prepare 6.1`)"
+    )
+    assert f"base: kvm {tree_61.commit[:12]} (6.1.192): {reason}" in " ".join(r.stdout.split())
+    base = json.loads(out.read_text())["base"]
+    assert base["tree"] == "kvm" and base["path"] == str(kvm.path) and base["reason"] == reason
