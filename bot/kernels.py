@@ -20,7 +20,7 @@ import shlex
 import shutil
 import tarfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
 
 from mmucore import proc
@@ -85,10 +85,15 @@ def load_registry(data_dir: Path) -> dict[str, KernelTree]:
     if not p.is_file():
         return {}
     raw = json.loads(p.read_text())
-    return {n: KernelTree(**{**e, "path": Path(e["path"])}) for n, e in raw["trees"].items()}
+    known = {f.name for f in fields(KernelTree)}  # a newer mmu-ci may have written more
+    return {
+        n: KernelTree(**{k: v for k, v in e.items() if k in known} | {"path": Path(e["path"])})
+        for n, e in raw["trees"].items()
+    }
 
 
-def _save(data_dir: Path, tree: KernelTree, stamp: dict | None = None) -> None:
+def save(data_dir: Path, tree: KernelTree, stamp: dict | None = None) -> None:
+    """Record ``tree`` in the registry of ``data_dir`` (replacing one of the same name)."""
     p = _registry_path(data_dir)
     p.parent.mkdir(parents=True, exist_ok=True)
     raw = json.loads(p.read_text()) if p.is_file() else {"trees": {}, "stamps": {}}
@@ -326,7 +331,7 @@ def _prepare_tarball_locked(
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
     tree = KernelTree(name, dest, version, commit, tag, str(tarball), True)
-    _save(data_dir, tree, stamp)
+    save(data_dir, tree, stamp)
     return tree, True
 
 
@@ -339,7 +344,7 @@ def _register_git_tree(data_dir: Path, path: Path, version: str | None = None) -
     found, where = git_tree_version(top, version)
     commit = proc.git(top, "rev-parse", "HEAD")
     tree = KernelTree(top.name, top, found, commit, None, str(top), False, where)
-    _save(data_dir, tree)
+    save(data_dir, tree)
     return tree
 
 

@@ -111,20 +111,26 @@ def candidate_trees(cfg: Config, tree: str | None = None) -> Candidates:
     notes: list[str] = []
     default = None
     for i, name in enumerate([default_name, *extras]):
+        what = "the default tree" if i == 0 else "trees.extra"
         try:
             t = kernels.find_tree(cfg.data_dir, name)
         except MmuCiError:
             if i == 0 and (tree is not None or not registry):
                 raise
-            what = "the default tree" if i == 0 else "trees.extra"
             notes.append(f"{what} {name!r} is not registered ({kernels.prepare_hint(name)})")
+            continue
+        if not t.path.is_dir():
+            gone = f"{what} {t.name!r} is registered at {t.path}, which is gone"
+            if i == 0 and tree is not None:
+                raise MmuCiError(f"{gone}; name another tree with --tree")
+            notes.append(gone)
             continue
         if i == 0:
             default = t
         if all(t.path != o.path for o in out):
             out.append(t)
     for t in sorted(registry.values(), key=lambda t: t.name):
-        if all(t.path != o.path for o in out):
+        if t.path.is_dir() and all(t.path != o.path for o in out):
             out.append(t)
     return Candidates(tuple(out), default, tuple(notes))
 
@@ -132,7 +138,13 @@ def candidate_trees(cfg: Config, tree: str | None = None) -> Candidates:
 def _has_commit(repo: Path, sha: str) -> str | None:
     try:
         return git.Repo(repo).commit(sha).hexsha
-    except (ValueError, git.BadName, git.GitCommandError, git.InvalidGitRepositoryError):
+    except (
+        ValueError,
+        git.BadName,
+        git.GitCommandError,
+        git.InvalidGitRepositoryError,
+        git.NoSuchPathError,
+    ):
         return None
 
 

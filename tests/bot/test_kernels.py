@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 import tarfile
 import time
@@ -194,3 +195,13 @@ def test_makefile_less_tree_without_any_version_is_one_clear_line(tree_61, tmp_p
     assert "no top Makefile" in r.stderr and "git describe" in r.stderr
     assert f"`mmubot kernel prepare {mine} --version X.Y[.Z]`" in r.stderr
     assert kernels.load_registry(tmp_path / "data") == {}
+
+
+def test_registry_written_by_a_newer_version_loads(tree_61, tmp_path: Path) -> None:
+    kernels.save(tmp_path, tree_61)
+    p = tmp_path / "trees" / "registry.json"
+    raw = json.loads(p.read_text())
+    raw["trees"]["debian-6.1"]["field_of_the_future"] = 1
+    del raw["trees"]["debian-6.1"]["version_from"]  # and one of the past: the Makefile
+    p.write_text(json.dumps(raw))
+    assert kernels.load_registry(tmp_path) == {"debian-6.1": tree_61}

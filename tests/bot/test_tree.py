@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -30,8 +31,13 @@ def note(func: str, comment: str) -> Transformation:
 
 
 @pytest.fixture
-def cfg(data_dir, tree_61, tree_612):
-    return config.load(environ={"MMUCI_DATA_DIR": str(data_dir)})
+def cfg(tree_61, tree_612, tmp_path):
+    """A data dir of its own holding the two prepared trees: what a test registers does
+    not reach the session's registry, nor do other sessions' trees reach the test."""
+    data = tmp_path / "data"
+    for t in (tree_61, tree_612):
+        kernels.save(data, t)
+    return config.load(environ={"MMUCI_DATA_DIR": str(data)})
 
 
 def _series(tree_path, tmp_path, funcs=("kvm_mmu_load", "kvm_mmu_unload"), sid="tree"):
@@ -274,3 +280,21 @@ def test_check_with_only_users_trees_reports_where_the_base_was_found(
     assert f"base: kvm {tree_61.commit[:12]} (6.1.192): {reason}" in " ".join(r.stdout.split())
     base = json.loads(out.read_text())["base"]
     assert base["tree"] == "kvm" and base["path"] == str(kvm.path) and base["reason"] == reason
+
+
+def test_a_registered_tree_whose_directory_is_gone_is_left_out(users_trees, tree_61, tmp_path):
+    cfg, kvm, nxt = users_trees
+    gone = _user_tree(tree_61, tmp_path, "old-clone")
+    shutil.rmtree(gone.path)
+    cands = tree.candidate_trees(cfg)
+    assert [t.name for t in cands.trees] == ["kvm", "next"]
+    _, series = _series(tree_61.path, tmp_path / "s", sid="users-gone")
+    assert tree.select_base(series, cands).tree == kvm
+    env = {"MMUCI_DATA_DIR": str(cfg.data_dir), "MMUCI_TREES_DEFAULT": "old-clone"}
+    named = tree.candidate_trees(config.load(environ=env))
+    assert named.default is None
+    assert named.notes == (
+        f"the default tree 'old-clone' is registered at {gone.path}, which is gone",
+    )
+    with pytest.raises(MmuCiError, match="which is gone; name another tree with --tree"):
+        tree.candidate_trees(cfg, "old-clone")
