@@ -175,6 +175,8 @@ def test_makefile_less_tree_version_given(tree_61, tmp_path: Path) -> None:
     assert kernels.find_tree(tmp_path / "data", str(mine)).version_from == "--version"
     bad = _mmubot("kernel", "prepare", str(mine), "--version", "five", data_dir=tmp_path)
     assert bad.returncode == 2 and "not a kernel version" in bad.stderr
+    two = _mmubot("kernel", "prepare", str(mine), "6.1", "--version", "5.19", data_dir=tmp_path)
+    assert two.returncode == 2 and "prepare that tree alone" in two.stderr
 
 
 def test_version_given_for_a_tree_with_a_makefile(tree_61, tmp_path: Path) -> None:
