@@ -20,7 +20,8 @@ import shlex
 import shutil
 import tarfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path, PurePosixPath
 
 from mmucore import proc
@@ -85,7 +86,7 @@ def load_registry(data_dir: Path) -> dict[str, KernelTree]:
     if not p.is_file():
         return {}
     raw = json.loads(p.read_text())
-    known = {f.name for f in fields(KernelTree)}  # a newer mmu-ci may have written more
+    known = {f.name for f in dataclass_fields(KernelTree)}  # a newer mmu-ci may have written more
     return {
         n: KernelTree(**{k: v for k, v in e.items() if k in known} | {"path": Path(e["path"])})
         for n, e in raw["trees"].items()
@@ -135,7 +136,7 @@ def prepare_hint(name_or_path: str) -> str:
     if m:
         return f"run `mmubot kernel prepare {m.group(1)}`"
     p = Path(name_or_path).expanduser()
-    if p.exists():
+    if (p / ".git").exists() or (p.is_file() and _is_tarball(p)):
         return f"run `mmubot kernel prepare {shlex.quote(str(p.resolve()))}`"
     return (
         "give a registered name (`mmubot kernel list` shows them) "
@@ -247,13 +248,17 @@ def prepare(
     p = Path(spec).expanduser()
     if p.is_dir():
         return _register_git_tree(data_dir, p, version), False
-    if p.is_file() and (".tar" in p.name or p.suffix in (".tgz", ".txz")):
+    if p.is_file() and _is_tarball(p):
         _no_version(version, spec)
         name = re.sub(r"\.(tar(\.\w+)?|tgz|txz)$", "", p.name)
         return _prepare_tarball(data_dir, p, name, progress)
     raise MmuCiError(
         f"{spec!r} is neither a Debian version (6.1, 6.12), a kernel tarball, nor a kernel git tree"
     )
+
+
+def _is_tarball(p: Path) -> bool:
+    return ".tar" in p.name or p.suffix in (".tgz", ".txz")
 
 
 # 5.19, 5.19.3, 5.19-rc3, 6.1.192-rt12: what a Makefile or a version tag says

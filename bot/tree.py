@@ -157,16 +157,13 @@ def select_base(series: Series, candidates: Candidates | Sequence[kernels.Kernel
         c = Candidates(tuple(c), c[0] if c else None)
     notes = "".join(f"; {n}" for n in c.notes)
     if series.base_commit:
-        found = [(t, full) for t in c.trees if (full := _has_commit(t.path, series.base_commit))]
-        if found:
-            t, full = found[0]
-            where = f"base-commit {series.base_commit[:12]} found in {t.name}"
-            if c.default is not None and t != c.default:
-                where += f", not in the default tree {c.default.name}"
-            also = [o.name for o, _ in found[1:]]
-            if also:
-                where += f" (also in {', '.join(also)})"
-            return Base(t, full, where + notes)
+        for t in c.trees:  # the first that has it: each look-up starts a git process
+            full = _has_commit(t.path, series.base_commit)
+            if full:
+                where = f"base-commit {series.base_commit[:12]} found in {t.name}"
+                if c.default is not None and t != c.default:
+                    where += f", not in the default tree {c.default.name}"
+                return Base(t, full, where + notes)
         searched = ", ".join(t.name for t in c.trees)
         why = f"base-commit {series.base_commit[:12]} is in no registered tree ({searched})"
     else:
