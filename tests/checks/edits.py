@@ -172,8 +172,30 @@ BENIGN = Case(
 
 CRASH = Case(
     "6.12", "free_roots",
+    _t("null-deref-current", FREE,
+       replace_once("} else if (root_to_sp(mmu->root.hpa)) {",
+                    "} else if (root_to_sp(mmu->root.hpa)->spt) {")),
+    "crash", "freeing a special root (pae_root in a PAE mode: reachable) dereferences NULL",
+)  # fmt: skip
+
+# Crashes only outside the invariants: they rank with differs-outside-invariants and never
+# hide a reachable difference.
+CRASH_OUTSIDE = Case(
+    "6.12", "free_roots",
     _t("null-deref", PAGE, replace_once("WARN_ON_ONCE(!sp)", "WARN_ON_ONCE(!sp->spt)")),
-    "crash", "an sp-less root makes mmu_free_root_page dereference NULL",
+    "differs-outside-invariants",
+    "an sp-less root makes mmu_free_root_page dereference NULL; only a previous root can "
+    "bring one there, and prev_roots never hold one (I3)",
+    needs=("I3",),
+)  # fmt: skip
+ROTATE_61 = Case(
+    "6.1", "pgd_switch",
+    _t("lru-rotation", "cached_root_find_and_keep_current",
+       replace_once("prev_roots[i]);", "prev_roots[2 - i]);")),
+    "differs",
+    "the cache rotates from the LRU end: other roots hit and are evicted (reachable), and a "
+    "previous root with no sp (I3 broken) makes is_root_usable dereference NULL",
+    ("prev_roots",), needs=("I3",),
 )  # fmt: skip
 
 HANG = Case(
