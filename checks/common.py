@@ -2,6 +2,13 @@
 
 World slot codes are those of checks/world.py (SLOT_CODES); invariants are C over
 `w` (const struct drv_world *), true when the fact holds.
+
+Each dimension's `why` (checks/space.py Dim.why) says which values real KVM holds there at
+entry. The invariants of KERNEL-NOTES.md 6.3 that are not checked here hold by
+construction of the world: I4 (root_count = one per reference, plus the "held elsewhere"
+attribute), I5 (every modelled sp is referenced, so never invalid with root_count 0), I7
+(direct roots get pgd 0, shadow roots g1/g2; an invalid slot takes 0, INVALID_PAGE or a
+stale gpa, all reachable).
 """
 
 from __future__ import annotations
