@@ -190,6 +190,18 @@ def render_result(r: CheckResult) -> str:
     return "\n".join(lines)
 
 
+def render_space(chk: Any) -> str:
+    """A check's state space as a reviewer audits it: each dimension, its values and why
+    they cover what real KVM holds there at entry, then the invariants."""
+    lines = [f"{chk.name}: {chk.size:,} states"]
+    for d in chk.dims:
+        lines.append(f"  {d.name} ({len(d.labels)}): {'; '.join(d.labels)}")
+        if d.why:
+            lines.append(f"    why: {d.why}")
+    lines += [f"  {i.name}: {i.statement}" for i in chk.invariants]
+    return "\n".join(lines)
+
+
 def render_results(results: Sequence[CheckResult], base: str = "", patched: str = "") -> str:
     """Every check, then the overall verdict."""
     head = []

@@ -30,6 +30,15 @@ def test_every_dimension_says_which_values_real_kvm_holds(name) -> None:
         assert d.why and "\n" not in d.why, f"{name}: dimension {d.name!r} has no why"
 
 
+def test_the_space_renders_with_its_reasons() -> None:
+    (chk,) = all_checks(["free_roots"])
+    text = render.render_space(chk)
+    assert text.startswith("free_roots: 22,032,000 states")
+    for d in chk.dims:
+        assert f"  {d.name} ({len(d.labels)}): " in text and f"    why: {d.why}" in text
+    assert "INVALID_PAGE (stale pgd 0x33000)" in text and "  I2: " in text
+
+
 def test_invalid_slots_take_every_pgd_real_kvm_leaves_there() -> None:
     invalid = {SLOT_CODES[k] for k in ("INVALID", "INVALID_INFO", "INVALID_STALE")}
     for name in OWN:
