@@ -80,7 +80,7 @@ class _Pair:
         self.db = ffi.from_buffer("uint64_t[]", patched.ffi.buffer(db))
         self.sb = ffi.from_buffer("uint8_t[]", patched.ffi.buffer(sb))
         self.groups = ffi.new("struct drv_group[]", MAX_GROUPS)
-        self.crash = ffi.new("uint64_t[2]")
+        self.crash = ffi.new("uint64_t[4]")  # first, count: inside; first, count: outside
         self.ngroups = self.base_faults = self.hangs = 0
 
 
@@ -150,9 +150,11 @@ def _run_pairs(
                 }
             )
             firsts.add(int(g.first))
-        crash_first = int(p.crash[0]) if p.crash[1] else None
-        if crash_first is not None:
-            firsts.add(crash_first)
+        crash = [int(p.crash[0]), int(p.crash[1])] if p.crash[1] else None
+        crash_out = [int(p.crash[2]), int(p.crash[3])] if p.crash[3] else None
+        for c in (crash, crash_out):
+            if c is not None:
+                firsts.add(c[0])
         traces = {}
         for idx in sorted(firsts):
             traces[str(idx)] = {
@@ -167,7 +169,8 @@ def _run_pairs(
                 "ran": ran,
                 "hangs": p.hangs,
                 "groups": out_groups,
-                "crash": [crash_first, int(p.crash[1])] if crash_first is not None else None,
+                "crash": crash,  # patched faults, baseline not: inside the invariants
+                "crash_outside": crash_out,  # ... only outside them
                 "base_faults": p.base_faults,
                 "traces": traces,
                 "seconds": run_seconds,
@@ -175,6 +178,13 @@ def _run_pairs(
             }
         )
     return out
+
+
+def invariants_of(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """The invariant masks of the states ``payload["indices"]`` (the driver's C alone: no
+    kernel code runs), for a state whose child died before it could say."""
+    inv = entry(mods[0].lib, str(payload["check"]), "invariants")
+    return {"inv": [int(inv(int(i))) for i in payload["indices"]]}
 
 
 def run_plain(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,13 @@
 
 World slot codes are those of checks/world.py (SLOT_CODES); invariants are C over
 `w` (const struct drv_world *), true when the fact holds.
+
+Each dimension's `why` (checks/space.py Dim.why) says which values real KVM holds there at
+entry. The invariants of KERNEL-NOTES.md 6.3 that are not checked here hold by
+construction of the world: I4 (root_count = one per reference, plus the "held elsewhere"
+attribute), I5 (every modelled sp is referenced, so never invalid with root_count 0), I7
+(direct roots get pgd 0, shadow roots g1/g2; an invalid slot takes 0, INVALID_PAGE or a
+stale gpa, all reachable).
 """
 
 from __future__ import annotations
@@ -9,26 +16,46 @@ from __future__ import annotations
 from typing import Any
 
 from checks.space import Dim, Invariant
-from checks.world import MODES, SLOT_CODES
+from checks.world import INVALID_CODES, MODES, SLOT_CODES
 
 C = SLOT_CODES
 
-# mmu->root, prev_roots[i]: labels and their world codes.
+# mmu->root, prev_roots[i]: labels and their world codes. The invalid variants come last,
+# so the smallest example of a difference that any invalid slot shows keeps pgd 0.
 CURRENT_KINDS = (
-    ("INVALID_PAGE", C["INVALID"]),
+    ("INVALID_PAGE (pgd 0)", C["INVALID"]),
     ("shadow sp#3", C["SP_G1_R1"]),
     ("TDP root sp#3", C["TDP"]),
     ("__pa(pae_root)", C["PAE"]),
     ("__pa(pml4_root)", C["PML4"]),
     ("__pa(pml5_root)", C["PML5"]),
     ("dummy root", C["DUMMY"]),
+    ("INVALID_PAGE (pgd INVALID_PAGE)", C["INVALID_INFO"]),
+    ("INVALID_PAGE (stale pgd 0x33000)", C["INVALID_STALE"]),
 )
+CURRENT_INVALID = tuple(k for k in CURRENT_KINDS if k[1] in INVALID_CODES)
+CURRENT_WHY = (
+    "invalid: pgd 0 after kvm_mmu_free_roots freed it, INVALID_PAGE when a cache miss "
+    "rotated KVM_MMU_ROOT_INFO_INVALID in, a stale gpa when it rotated in a slot freed "
+    "earlier (cached_root_find_and_keep_current then frees CURRENT, which leaves an "
+    "invalid root's pgd alone since 594bef79); valid: one sp (shadow or TDP), the special "
+    "roots, the dummy root (6.6+); pgd g1 for shadow roots, 0 for direct ones (I7)"
+)
+
+
+def _prev_invalid(i: int) -> tuple[str, int]:
+    """An invalid prev_roots[i]: prev_roots[1] as KVM_MMU_ROOT_INFO_INVALID left it, the
+    others with the stale pgd a freed slot (or the last slot after a hit in
+    cached_root_find_without_current) keeps. pgd_switch varies this with its `stale` dim."""
+    if i == 1:
+        return ("INVALID (pgd INVALID_PAGE)", C["INVALID_INFO"])
+    return ("INVALID (stale pgd 0x33000)", C["INVALID_STALE"])
 
 
 def prev_kinds(i: int) -> tuple[tuple[str, int], ...]:
     """The kinds a prev_roots[i] slot takes (its own page is sp#(4+i))."""
     return (
-        ("INVALID", C["INVALID"]),
+        _prev_invalid(i),
         (f"shadow sp#{4 + i}", C["SP_G1_R1"]),
         (f"TDP root sp#{4 + i}", C["TDP"]),
         ("sp#3 (shared with mmu->root)", C["ALIAS"]),
@@ -36,16 +63,27 @@ def prev_kinds(i: int) -> tuple[tuple[str, int], ...]:
     )
 
 
-def slot_dim(name: str, world: str, kinds: tuple[tuple[str, int], ...]) -> Dim:
-    return Dim(name, tuple(k for k, _ in kinds), world, tuple(c for _, c in kinds))
+PREV_WHY = (
+    "an sp-backed root (shadow or TDP; the same sp as mmu->root when kvm_mmu_get_page "
+    "found the cached root's sp again), or invalid with pgd INVALID_PAGE "
+    "(KVM_MMU_ROOT_INFO_INVALID) or stale (mmu_free_root_page sets only the hpa): both "
+    "pgds appear, one per slot, since the modelled code reads an invalid slot's hpa only; "
+    "__pa(pae_root) is unreachable (I3), kept to show what a patch does with it"
+)
+
+
+def slot_dim(name: str, world: str, kinds: tuple[tuple[str, int], ...], why: str = "") -> Dim:
+    return Dim(name, tuple(k for k, _ in kinds), world, tuple(c for _, c in kinds), why)
 
 
 def current_dim(kinds: tuple[tuple[str, int], ...] = CURRENT_KINDS) -> Dim:
-    return slot_dim("mmu->root", "slot0", kinds)
+    return slot_dim("mmu->root", "slot0", kinds, CURRENT_WHY)
 
 
 def prev_dims() -> tuple[Dim, ...]:
-    return tuple(slot_dim(f"prev_roots[{i}]", f"slot{i + 1}", prev_kinds(i)) for i in range(3))
+    return tuple(
+        slot_dim(f"prev_roots[{i}]", f"slot{i + 1}", prev_kinds(i), PREV_WHY) for i in range(3)
+    )
 
 
 ATTRS = Dim(
@@ -56,11 +94,41 @@ ATTRS = Dim(
         "role.invalid, one more reference held elsewhere",
     ),
     "attrs",
+    why=(
+        "per sp, one root_count per slot or PAE entry that holds it (I4) plus any other "
+        "vCPU's; the code only tests `!--root_count`, so +1 stands for +N; a TDP root holds "
+        "one more reference while valid (the TDP MMU's own, 6.1.192+: a tree without it only "
+        "changes what the shim's kvm_tdp_mmu_put_root does after the call, which is compared "
+        "as that call); role.invalid is set on every sp at once: each sp is freed on its own, "
+        "by its own slot, so a mix of valid and invalid sps shows nothing the uniform cases "
+        "do not; a valid sp with another holder is not zapped either way"
+    ),
 )
-MODE = Dim("MMU mode", MODES, "mode")
-TDP_MMU = Dim("tdp_mmu_enabled", ("false", "true"), "tdp")
+MODE = Dim(
+    "MMU mode",
+    MODES,
+    "mode",
+    why=(
+        "every pairing of root level, guest level and direct the modelled code can tell "
+        "apart: it tests only level >= PT64_ROOT_4LEVEL and direct, so 5-level TDP/shadow "
+        "pass as their 4-level twins and a 2-level guest under shadow PAE as PAE shadow"
+    ),
+)
+TDP_MMU = Dim(
+    "tdp_mmu_enabled",
+    ("false", "true"),
+    "tdp",
+    why="a module parameter: either; with a shadow (nested) MMU too, as on real hosts",
+)
 SPECIALS = Dim(
-    "special roots", ("pae_root, pml4_root, pml5_root allocated", "none allocated"), "specials"
+    "special roots",
+    ("pae_root, pml4_root, pml5_root allocated", "none allocated"),
+    "specials",
+    why=(
+        "pae_root is NULL for a 4/5-level TDP root_mmu and allocated otherwise; pml4/pml5 "
+        "only for 32-bit NPT: the free path reads mmu->pae_root only, so all or none covers "
+        "it (I2 ties the PAE and NPT modes to allocated)"
+    ),
 )
 
 
@@ -72,24 +140,31 @@ def _bits_label(mask: int, names: list[str]) -> str:
 ROOT_SLOTS = ["mmu->root", "prev_roots[0]", "prev_roots[1]", "prev_roots[2]"]
 
 
-def root_slot_set_dim(label: str, key: str) -> Dim:
+def root_slot_set_dim(label: str, key: str, why: str = "") -> Dim:
     """A dimension over the 16 subsets of {mmu->root, prev_roots[0..2]}: which slots have
     some attribute (bit 0 the current root, bit 1+i prev_roots[i])."""
-    return Dim(label, tuple(_bits_label(m, ROOT_SLOTS) for m in range(16)), key)
+    return Dim(label, tuple(_bits_label(m, ROOT_SLOTS) for m in range(16)), key, why=why)
 
 
 PAE = Dim(
     "pae_root entries set",
     tuple(_bits_label(m, [f"[{i}]" for i in range(4)]) for m in range(16)),
     "pae",
+    why=(
+        "any subset: PAE shadow leaves the entry of a non-present PDPTE 0, direct PAE sets "
+        "all four; each entry a distinct level-2 sp (its own quadrant) with PRESENT set; "
+        "entries are set only while mmu->root is a special root (I1)"
+    ),
 )
 
 # A TDP page in slot s (an alias shares slot 0's page).
 _TDP_SLOT = "(w->slot[{s}] == 4 || (w->slot[{s}] == 5 && w->slot[0] == 4))"
 _SHADOW_SLOT = (
-    "((w->slot[{s}] >= 1 && w->slot[{s}] <= 3) || (w->slot[{s}] >= 10 && !(w->mode == 1 && "
-    "w->tdp)) || (w->slot[{s}] == 5 && w->slot[0] != 4))"
+    "((w->slot[{s}] >= 1 && w->slot[{s}] <= 3) || (w->slot[{s}] >= 10 && w->slot[{s}] <= 12 "
+    "&& !(w->mode == 1 && w->tdp)) || (w->slot[{s}] == 5 && w->slot[0] != 4))"
 )
+# mmu->root holds no root (hpa INVALID_PAGE), whatever its pgd
+_CUR_INVALID = "(" + " || ".join(f"w->slot[0] == {c}" for c in INVALID_CODES) + ")"
 
 I1 = Invariant(
     "I1",
@@ -102,8 +177,9 @@ I2 = Invariant(
     "for PAE, pml4_root/pml5_root for 32-bit NPT under 4/5-level NPT, dummy only for "
     "shadow paging) and those modes have their special roots allocated",
     "(w->mode < 2 || w->specials == 0) && "
-    "((w->slot[0] == 0) || "
-    "((w->slot[0] <= 3 || w->slot[0] >= 10) && w->mode <= 1) || "
+    f"({_CUR_INVALID} || "
+    "(((w->slot[0] >= 1 && w->slot[0] <= 3) || (w->slot[0] >= 10 && w->slot[0] <= 12)) && "
+    "w->mode <= 1) || "
     "(w->slot[0] == 4 && w->mode == 1) || "
     "(w->slot[0] == 6 && (w->mode == 2 || w->mode == 3)) || "
     "(w->slot[0] == 7 && w->mode == 4) || (w->slot[0] == 8 && w->mode == 5) || "

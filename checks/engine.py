@@ -75,7 +75,7 @@ def build_pair(chk: Check, base: Any, patched: Any, cache_dir: Path) -> tuple[An
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     groups: dict[tuple[int, int, int, int], dict[str, Any]] = {}
     traces: dict[str, Any] = {}
-    crash: list[int] | None = None
+    crash: dict[str, list[int] | None] = {"crash": None, "crash_outside": None}
     died: list[dict[str, Any]] = []
     base_faults = ran = hangs = 0
     seconds = cpu = 0.0
@@ -100,13 +100,14 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
             m["count"] += g["count"]
             m["inv_and"] &= g["inv_and"]
             m["first"] = min(m["first"], g["first"])
-        if p.get("crash"):
-            first, n = p["crash"]
-            crash = [first, n] if crash is None else [min(crash[0], first), crash[1] + n]
+        for key, c in crash.items():  # inside and outside the invariants: first, count
+            if p.get(key):
+                first, n = p[key]
+                crash[key] = [first, n] if c is None else [min(c[0], first), c[1] + n]
     return {
         "groups": list(groups.values()),
         "traces": traces,
-        "crash": crash,
+        **crash,
         "died": died,
         "base_faults": base_faults,
         "seconds": seconds,
@@ -115,6 +116,17 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "hangs": hangs,
         "stopped": stopped,
     }
+
+
+def _invariants_of(name: str, idx: int, build: Any, limits: Any) -> int | None:
+    """The invariant mask of state ``idx`` (a state whose child died), from the driver's C
+    in its own child; None when even that fails (the state then counts as inside)."""
+    from mmucore import sandbox
+
+    out = sandbox.run(
+        "checks.child:invariants_of", {"check": name, "indices": [idx]}, [build], limits
+    )
+    return int(out.value["inv"][0]) if out.ok else None
 
 
 def _run_range(
@@ -131,6 +143,7 @@ def _run_range(
         raise RuntimeError(f"check child failed: {out.message}\n{out.detail[-2000:]}")
     if hi - lo <= 1:
         died = [{"index": lo, "failure": out.failure, "message": out.message}]
+        died[0]["inv"] = _invariants_of(name, lo, builds[0], limits)
         return {"lo": lo, "hi": hi, "ran": 1, "died": died}
     mid = (lo + hi) // 2
     return _merge(
@@ -237,9 +250,10 @@ def _example(chk: Check, ex: Any, idx: int, raw: dict[str, Any]) -> Example:
     tr = raw["traces"].get(str(idx))
     state = chk.decode(idx)
     if tr is None:
-        msg = next((d["message"] for d in raw["died"] if d["index"] == idx), "")
-        lines = [f"*** the child process died in this state: {msg} ***"]
-        return Example(state=state, baseline=lines, patched=lines, index=idx)
+        d = next((d for d in raw["died"] if d["index"] == idx), {})
+        lines = [f"*** the child process died in this state: {d.get('message', '')} ***"]
+        inv = chk.invariant_names(d.get("inv") or 0)
+        return Example(state, lines, lines, index=idx, invariants_violated=inv)
     labels = trace.labels(ex)
     return Example(
         state=state,
@@ -315,11 +329,20 @@ def result_from_raw(
         )
     groups = _fold_outside(groups)
     groups.sort(key=lambda g: (not g.inside_invariants, g.benign is not None, g.example.index))
+    # crashes inside the invariants (a died state whose mask is unknown counts as inside)
+    # and only outside them: the example is the first inside, else the first outside
+    inside = [d["index"] for d in raw["died"] if d.get("inv") in (0, None)]
+    outside = [d["index"] for d in raw["died"] if d.get("inv") not in (0, None)]
+    crash_inside, crash_outside = len(inside), len(outside)
+    if raw.get("crash"):
+        inside.append(raw["crash"][0])
+        crash_inside += raw["crash"][1]
+    if raw.get("crash_outside"):
+        outside.append(raw["crash_outside"][0])
+        crash_outside += raw["crash_outside"][1]
     crash = None
-    crash_idx = [raw["crash"][0]] if raw["crash"] else []
-    crash_idx += [d["index"] for d in raw["died"]]
-    if crash_idx:
-        crash = _example(chk, patched, min(crash_idx), raw)
+    if inside or outside:
+        crash = _example(chk, patched, min(inside or outside), raw)
     real = [g for g in groups if g.benign is None]
     error = None
     if raw["stopped"]:
@@ -329,13 +352,16 @@ def result_from_raw(
         )
     return CheckResult(
         name=chk.name,
-        verdict=verdict_for(groups, crash is not None),
+        # a run stopped by hangs left states unrun: its crash ranks as a reachable one
+        verdict=verdict_for(groups, crash is not None, bool(crash_inside or raw["stopped"])),
         states=raw["ran"],
         error=error,
         differing_inside=sum(g.count for g in real if g.inside_invariants),
         differing_outside=sum(g.also_outside if g.inside_invariants else g.count for g in real),
         groups=tuple(groups),
         crash=crash,
+        crash_inside=crash_inside,
+        crash_outside=crash_outside,
         timings=timings,
         invariants={i.name: i.statement for i in chk.invariants},
     )

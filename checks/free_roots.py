@@ -1,9 +1,13 @@
 """free_roots: `kvm_mmu_free_roots` (with `mmu_free_root_page`) over every roots_to_free.
 
-State: the roots_to_free mask, the current root's kind, each previous root, the PAE
-entries, the sps' role.invalid/root counts, the MMU mode (levels, direct), whether the
-TDP MMU is enabled, and whether the special roots are allocated. 17 x 7 x 5^3 x 16 x 3
-x 6 x 2 x 2 = 17,136,000 states.
+State: the roots_to_free mask, the current root's kind (an invalid one with each pgd
+real KVM leaves there), each previous root, the PAE entries, the sps' role.invalid/root
+counts, the MMU mode (levels, direct), whether the TDP MMU is enabled, and whether the
+special roots are allocated. 17 x 9 x 5^3 x 16 x 3 x 6 x 2 x 2 = 22,032,000 states.
+Each dimension's `why` says which values real KVM holds there at entry (see checks/common.py
+for the shared ones); the fields kvm_mmu_free_roots reads are the mask, root.hpa (and,
+since it may write it, root.pgd), prev_roots[i].hpa, pae_root and its entries, the sps'
+role, root_count / tdp_mmu_root_count and tdp_mmu_page, and the levels.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ ROOTS_TO_FREE = Dim(
     )
     + ("~0UL",),  # fmt: skip
     "mask",
+    why=(
+        "callers pass combinations of KVM_MMU_ROOT_* (all 16) or KVM_MMU_ROOTS_ALL, which is "
+        "~0UL up to 6.3 and exactly the four bits from 6.4 (I8): other bits are never set"
+    ),
 )
 
 

@@ -155,6 +155,21 @@ def _group_lines(g: DiffGroup, invariants: dict[str, str]) -> list[str]:
     return out
 
 
+def _crash_head(r: CheckResult) -> str:
+    """Where the patched code crashes: inside the invariants (reachable) or only outside."""
+    if r.crash_outside and not r.crash_inside and r.crash is not None:
+        broken = ", ".join(r.crash.invariants_violated) or "?"
+        return (
+            f"  crashes only outside the invariants ({broken} broken): "
+            f"{r.crash_outside:,} states; the first:"
+        )
+    head = "  first state that faults or hangs"
+    if r.crash_inside:
+        head += f" ({r.crash_inside:,} inside the invariants"
+        head += f", {r.crash_outside:,} only outside them)" if r.crash_outside else ")"
+    return head + ":"
+
+
 def render_result(r: CheckResult) -> str:
     """One check as plain text for a mail."""
     lines = [f"{r.name}: {r.verdict}"]
@@ -168,10 +183,22 @@ def render_result(r: CheckResult) -> str:
             f"{r.differing_outside:,} outside them"
         )
     if r.crash:
-        lines.append("  first state that faults or hangs:")
+        lines.append(_crash_head(r))
         lines += _example_lines(r.crash)
     for g in r.groups:
         lines += _group_lines(g, r.invariants)
+    return "\n".join(lines)
+
+
+def render_space(chk: Any) -> str:
+    """A check's state space as a reviewer audits it: each dimension, its values and why
+    they cover what real KVM holds there at entry, then the invariants."""
+    lines = [f"{chk.name}: {chk.size:,} states"]
+    for d in chk.dims:
+        lines.append(f"  {d.name} ({len(d.labels)}): {'; '.join(d.labels)}")
+        if d.why:
+            lines.append(f"    why: {d.why}")
+    lines += [f"  {i.name}: {i.statement}" for i in chk.invariants]
     return "\n".join(lines)
 
 

@@ -55,11 +55,13 @@ class CheckResult:
     differing_inside: int
     differing_outside: int
     groups: tuple[DiffGroup, ...]
-    crash: Example | None = None
+    crash: Example | None = None  # the first crash inside the invariants, else outside
     skipped: str | None = None
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     invariants: dict[str, str] = field(default_factory=dict)  # name -> one-line statement
+    crash_inside: int = 0  # states where only the patched build faults or hangs, inside
+    crash_outside: int = 0  # ... and only outside the invariants
 
     @property
     def differing(self) -> int:
@@ -75,17 +77,21 @@ def worst_verdict(verdicts: list[str]) -> str:
     return max(real, key=lambda v: _SEVERITY[v])
 
 
-def verdict_for(groups: tuple[DiffGroup, ...] | list[DiffGroup], crashed: bool) -> str:
+def verdict_for(
+    groups: tuple[DiffGroup, ...] | list[DiffGroup], crashed: bool, crash_inside: bool = True
+) -> str:
     """The verdict of one check from its groups.
 
     A group that vanishes under a named normalisation is benign: it is reported, but
-    alone it leaves the verdict `same`.
+    alone it leaves the verdict `same`. A crash inside the invariants is `crash`; one
+    only outside them ranks with `differs-outside-invariants` and never hides a
+    reachable `differs`.
     """
-    if crashed:
+    if crashed and crash_inside:
         return "crash"
     real = [g for g in groups if g.benign is None]
     if any(g.inside_invariants for g in real):
         return "differs"
-    if real:
+    if real or crashed:
         return "differs-outside-invariants"
     return "same"

@@ -198,9 +198,11 @@ int CHK(compare)(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
 		uint32_t what = 0, ev = 0, inv;
 		int i, j, benign = -1;
 
-		if (sb[k] && !sa[k]) {
-			if (!crash[1]++ || lo + k < crash[0])
-				crash[0] = lo + k;
+		if (sb[k] && !sa[k]) {  /* crash[0..1]: inside the invariants, [2..3]: outside */
+			uint64_t *c = CHK(invariants)(lo + k) ? &crash[2] : &crash[0];
+
+			if (!c[1]++ || lo + k < c[0])
+				c[0] = lo + k;
 		}
 		if (!memcmp(a, b, DRV_NSTRICT * sizeof(*a)))
 			continue;

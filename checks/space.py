@@ -21,12 +21,15 @@ class Dim:
 
     ``world`` is the variable of the modelled MMU world it sets (see checks/world.py)
     and ``codes`` the world value of each label (defaults to the label's position).
+    ``why`` says, in one line, which values real KVM can hold there at entry and why
+    the labels cover them (or why what they leave out cannot hide a difference).
     """
 
     name: str
     labels: tuple[str, ...]
     world: str
     codes: tuple[int, ...] = ()
+    why: str = ""
 
     def code(self, digit: int) -> int:
         return self.codes[digit] if self.codes else digit

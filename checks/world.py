@@ -36,7 +36,13 @@ SLOT_CODES = {
     "KIND_G1_R1": 10,
     "KIND_G2_R1": 11,
     "KIND_G1_R2": 12,
+    # invalid slots whose pgd is not the one code 0 gives (0 for mmu->root, `stale` for
+    # prev_roots): KVM_MMU_ROOT_INFO_INVALID's INVALID_PAGE, or a stale guest address
+    "INVALID_INFO": 13,
+    "INVALID_STALE": 14,
 }
+# The codes of an invalid slot (hpa INVALID_PAGE), whatever its pgd.
+INVALID_CODES = (0, 13, 14)
 MODES = (
     "64-bit shadow paging (root level 4, guest level 4)",
     "64-bit TDP (root level 4, direct)",
@@ -223,6 +229,8 @@ static void drv_slot(int s, uint64_t *hpa, uint64_t *pgd)
 	case 10: tdp = kind_tdp; break;
 	case 11: tdp = kind_tdp; g = dir ? 0 : DRV_G2; break;
 	case 12: tdp = kind_tdp; r2 = 1; break;
+	case 13: *hpa = DRV_INVALID; *pgd = DRV_INVALID; return;
+	case 14: *hpa = DRV_INVALID; *pgd = DRV_G3; return;
 	}
 	if (tdp)
 		g = 0;

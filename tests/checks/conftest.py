@@ -51,6 +51,18 @@ class Scratch:
             self._results[key] = res
         return self._results[key]
 
+    def diff_from(self, t: Transformation, check: str) -> CheckResult:
+        """``check`` between the base with ``t`` applied (as the baseline) and the base (as
+        the patched revision): how a patch that *undoes* ``t`` is checked."""
+        key = (f"from {t.name}", check)
+        if key not in self._results:
+            baseline = self.extraction(self.commit(t))
+            (res,) = engine.run_checks(
+                baseline, self.extraction(self.base), cache_dir=self.cache_dir, names=[check]
+            )
+            self._results[key] = res
+        return self._results[key]
+
 
 @pytest.fixture(scope="session")
 def build_cache(data_dir: Path) -> Path:

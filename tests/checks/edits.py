@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bot.transforms import (
     Transformation,
+    chain,
     function_span,
     regex_once,
     rename,
@@ -171,13 +172,64 @@ BENIGN = Case(
 
 CRASH = Case(
     "6.12", "free_roots",
+    _t("null-deref-current", FREE,
+       replace_once("} else if (root_to_sp(mmu->root.hpa)) {",
+                    "} else if (root_to_sp(mmu->root.hpa)->spt) {")),
+    "crash", "freeing a special root (pae_root in a PAE mode: reachable) dereferences NULL",
+)  # fmt: skip
+
+# Crashes only outside the invariants: they rank with differs-outside-invariants and never
+# hide a reachable difference.
+CRASH_OUTSIDE = Case(
+    "6.12", "free_roots",
     _t("null-deref", PAGE, replace_once("WARN_ON_ONCE(!sp)", "WARN_ON_ONCE(!sp->spt)")),
-    "crash", "an sp-less root makes mmu_free_root_page dereference NULL",
+    "differs-outside-invariants",
+    "an sp-less root makes mmu_free_root_page dereference NULL; only a previous root can "
+    "bring one there, and prev_roots never hold one (I3)",
+    needs=("I3",),
+)  # fmt: skip
+ROTATE_61 = Case(
+    "6.1", "pgd_switch",
+    _t("lru-rotation", "cached_root_find_and_keep_current",
+       replace_once("prev_roots[i]);", "prev_roots[2 - i]);")),
+    "differs",
+    "the cache rotates from the LRU end: other roots hit and are evicted (reachable), and a "
+    "previous root with no sp (I3 broken) makes is_root_usable dereference NULL",
+    ("prev_roots",), needs=("I3",),
 )  # fmt: skip
 
 HANG = Case(
     "6.12", "free_roots",
     _t("spin-on-null", PAGE,
        regex_once(r"if \(WARN_ON_ONCE\(!sp\)\)\n\t\treturn;", "while (!sp)\n\t\t;")),
-    "crash", "an sp-less root makes mmu_free_root_page spin forever",
+    "crash", "an sp-less root makes mmu_free_root_page spin forever: only outside the "
+    "invariants (I3), but the hangs stop the run, and the states it did not run could hold "
+    "a reachable crash, so the verdict stays crash",
+)  # fmt: skip
+
+# The seed commit 594bef79 undone on the 6.1 tree: kvm_mmu_free_roots as it was before it
+# (b9e5603c's logic in 6.1's spelling). The check runs this as the BASELINE and the real 6.1
+# code as PATCHED, so it sees the seed commit itself.
+SEED_PRE_PATCH = Case(
+    "6.1", "free_roots",
+    _t("seed-pre-patch-shape", FREE, chain(
+        # free_active_root: the CURRENT bit alone, whether or not the root is valid
+        regex_once(r"(free_active_root = )\(roots_to_free & KVM_MMU_ROOT_CURRENT\)\s*"
+                   r"&& VALID_PAGE\(mmu->root\.hpa\);",
+                   r"\1roots_to_free & KVM_MMU_ROOT_CURRENT;"),
+        # the early-out tests the root's validity itself
+        replace_once("if (!free_active_root) {",
+                     "if (!(free_active_root && VALID_PAGE(mmu->root.hpa))) {"),
+        # the level predicate instead of "is there an sp behind root.hpa"
+        regex_once(r"if \(to_shadow_page\([^)]*\)\)",
+                   "if (mmu->root_role.level >= PT64_ROOT_4LEVEL &&\n\t\t    "
+                   "(mmu->cpu_role.base.level >= PT64_ROOT_4LEVEL ||\n\t\t     "
+                   "mmu->root_role.direct))"),
+    )),
+    "differs-outside-invariants",
+    "594bef79 itself: inside the invariants only the pgd of an invalid current root differs "
+    "(the old code resets it to 0 when a previous root is freed), which is benign; the "
+    "level predicate and the to_shadow_page() test disagree only when the root kind and "
+    "the MMU mode disagree (I2)",
+    needs=("I2",),
 )  # fmt: skip
