@@ -117,6 +117,10 @@ def render_event(ev: dict[str, Any], names: dict[int, str] | None = None) -> str
         return f"vcpu_clear_mmio_info(vcpu, {a:#x})"
     if k == "BAD_PAGE":
         return f"pfn_to_page({a:#x}): no page behind it, reads garbage"
+    if k == "STUB" and a == 1:  # MMU_SHIM_STUB_ATOMIC_SET
+        sp, value = b >> 32, b & 0xFFFFFFFF  # sp -1: no shadow page holds the counter
+        where = f"sp#{sp}->write_flooding_count" if sp >= 0 else "a counter of no sp"
+        return f"atomic_set(&{where}, {value})"
     if k == "STUB":
         return f"stub #{a}"
     if k == "OVERFLOW":

@@ -72,6 +72,7 @@ ROOTS = Manifest(
         ("cached_root_find_and_keep_current",),
         ("cached_root_find_without_current", "cached_root_available"),
         ("fast_pgd_switch",),
+        ("__kvm_mmu_new_pgd",),  # 5.17 and older: the caller that frees the evicted root
     ),
     model_files=(
         "arch/x86/kvm/mmu/mmu.c",
