@@ -4,7 +4,8 @@ A new pgd/role against the current root and the three cached roots: hits, misses
 rotation, eviction of the LRU root, and freeing a current root without an sp first.
 Roots are of the MMU's own kind (TDP pages for a TDP-MMU, shadow pages otherwise).
 
-Where the check enters, per API generation (detected from the code, see `_entry`):
+Where the check enters, per API generation (facts detected from the code, see
+mmucore/generations.py: `pgd_switch_takes_mmu`, `new_pgd_caller`):
 
 * 5.18+ `fast_pgd_switch(kvm, mmu, pgd, role)`: the lookup itself frees the evicted LRU
   root (`cached_root_find_and_keep_current`) and a current root without an sp; its
@@ -97,19 +98,13 @@ I2 = Invariant(
 )
 
 
-def _new_pgd_caller(ex: Any) -> bool:
-    """The tree has 5.17's __kvm_mmu_new_pgd(vcpu, pgd, role)."""
-    f = ex.functions.get("__kvm_mmu_new_pgd")
-    return f is not None and len(f.params) == 3
-
-
 def _call(ex: Any) -> str:
     head = (
         "union kvm_mmu_page_role role = { .word = 0 };\n\t"
         "gpa_t pgd = drv_w.new_pgd == 0 ? DRV_G1 : drv_w.new_pgd == 1 ? DRV_G2 : DRV_G3;\n\t"
         "role.word = drv_role_word(drv_w.new_role, drv_modes[drv_w.mode].direct);\n\t"
     )
-    if _new_pgd_caller(ex):  # returns nothing: a hit shows as its requests
+    if "new_pgd_caller" in ex.features:  # returns nothing: a hit shows as its requests
         return head + "__kvm_mmu_new_pgd(drv_vcpu(), pgd, role);\n\tdrv_ret = 0;"
     return head + "drv_ret = fast_pgd_switch(&drv_kvm, &drv_mmu, pgd, role);"
 
@@ -118,7 +113,7 @@ def _applies(ex: Any) -> str | None:
     why = needs_functions(ex, ("fast_pgd_switch",))
     if why:
         return why
-    if _new_pgd_caller(ex) or len(ex.functions["fast_pgd_switch"].params) == 4:
+    if {"new_pgd_caller", "pgd_switch_takes_mmu"} & ex.features:
         return None
     return (
         "fast_pgd_switch(vcpu, pgd, role) without __kvm_mmu_new_pgd(vcpu, pgd, role): the "

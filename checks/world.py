@@ -417,7 +417,7 @@ def kvm_init_c(ex: Any) -> str:
     body = "\n\t".join(lines)
     out = f"static void drv_kvm_init(void)\n{{\n\t{body}\n}}\n"
     # 5.17 and older take the vCPU, and so does __kvm_mmu_new_pgd where a tree has it
-    if "free_roots_takes_kvm" not in ex.features or "__kvm_mmu_new_pgd" in ex.functions:
+    if "free_roots_takes_kvm" not in ex.features or "new_pgd_caller" in ex.features:
         out += (
             "static struct kvm_vcpu drv_vcpu_s;\n"
             "static struct kvm_vcpu *drv_vcpu(void)\n{\n\tdrv_vcpu_s.kvm = &drv_kvm;\n"

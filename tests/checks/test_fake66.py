@@ -48,7 +48,8 @@ def test_the_generation_is_detected(fake) -> None:
     ex = fake[2]
     assert {"root_to_sp", "dummy_root", "roots_all_bounded", "tdp_read_lock_free"} <= ex.features
     assert "tdp_put_root_shared_arg" not in ex.features
-    assert "__kvm_mmu_new_pgd" in ex.missing
+    assert "pgd_switch_takes_mmu" in ex.features and "new_pgd_caller" not in ex.features
+    assert "fast_pgd_switch" in ex.entry_points and not ex.missing
 
 
 def test_every_check_runs(fake) -> None:
