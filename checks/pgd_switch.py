@@ -109,6 +109,12 @@ def _call(ex: Any) -> str:
     return head + "drv_ret = fast_pgd_switch(&drv_kvm, &drv_mmu, pgd, role);"
 
 
+def _entered(ex: Any) -> str:
+    if "new_pgd_caller" in ex.features:
+        return "__kvm_mmu_new_pgd(vcpu, pgd, role)"
+    return "fast_pgd_switch(kvm, mmu, pgd, role)"
+
+
 def _applies(ex: Any) -> str | None:
     why = needs_functions(ex, ("fast_pgd_switch",))
     if why:
@@ -138,5 +144,6 @@ CHECK = Check(
     invariants=(I2, common.I3, common.I9),
     call=_call,
     applies=_applies,
+    entered=_entered,
     description="a new pgd/role finds a cached root (requests on a hit) or evicts the LRU",
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.transforms import Transformation, replace_once, within_function
+from bot.transforms import Transformation, insert_after, replace_once, within_function
 from checks import engine
 from checks.space import all_checks
 from mmucore import extract, proc
@@ -74,3 +74,30 @@ def test_dropping_the_sp_test_faults_only_outside_the_invariants(fake) -> None:
     res = _diff(fake, NO_SP_TEST, "pgd_switch")
     assert res.crash is not None and "I3" in res.crash.invariants_violated, res.crash
     assert res.differing_inside == 0 and res.differing_outside > 0, res
+
+
+# A caller of the 5.17 shape added on top of the 5.18+ lookup: the two revisions would be
+# entered at different functions.
+WITH_CALLER = Transformation(
+    "with-caller",
+    MMU,
+    insert_after(
+        "return cached_root_find_without_current(kvm, mmu, pgd, want);\n}\n",
+        "\nstatic void __kvm_mmu_new_pgd(struct kvm_vcpu *vcpu, gpa_t pgd,\n"
+        "\t\t\t      union kvm_mmu_page_role want)\n{\n"
+        "\tif (fast_pgd_switch(vcpu->kvm, vcpu->arch.mmu, pgd, want))\n"
+        "\t\tkvm_make_request(13, vcpu);\n}\n",
+    ),
+    "with-caller",
+)
+
+
+def test_revisions_entered_at_different_functions_are_not_compared(fake) -> None:
+    res = _diff(fake, WITH_CALLER, "pgd_switch")
+    assert res.verdict == "skipped", res
+    assert "__kvm_mmu_new_pgd" in res.skipped and "fast_pgd_switch" in res.skipped
+    tree, rev0, base, cache = fake
+    patched = extract.extract(tree, treeedit.commit(tree, WITH_CALLER, base=rev0))
+    (chk,) = all_checks(["pgd_switch"])
+    (chained,) = engine.run_chain(chk, [base, patched], [(0, 1)], cache_dir=cache)
+    assert chained.verdict == "skipped" and chained.skipped == res.skipped
