@@ -73,19 +73,21 @@ PREV = tuple(
     )
     for i in range(3)
 )
-# the pgd of an invalid prev root: INVALID_PAGE (kvm_mmu_create, KVM_MMU_ROOT_INFO_INVALID)
-# or stale (mmu_free_root_page invalidates only the hpa; 5.18+ find_without_current
-# leaves the last slot's pgd): g3, the one pgd that new_pgd can match with no valid root.
-STALE = Dim("pgd of an invalid prev root", ("INVALID_PAGE", "stale g3"), "stale")
+# the pgd of an invalid prev root: INVALID_PAGE (kvm_mmu_create, KVM_MMU_ROOT_INFO_INVALID),
+# stale (mmu_free_root_page invalidates only the hpa; 5.18+ find_without_current leaves
+# the last slot's pgd): g3, the one pgd that new_pgd can match with no valid root; or 0
+# (a freed direct root, or 5.17's freed current root rotated into the cache).
+STALE = Dim("pgd of an invalid prev root", ("INVALID_PAGE", "stale g3", "0"), "stale")
 # flush_on_reuse: the module parameter force_flush_and_sync_on_reuse (default false, root
 # can set it at any time); only 5.17's __kvm_mmu_new_pgd reads it (5.18+ fast_pgd_switch
 # does not, and both values run the same there).
 FLUSH = Dim("flush_on_reuse (module parameter)", ("false", "true"), "flush")
-# common.ATTRS (the roots' sps valid, role.invalid with exactly their references, or
-# role.invalid and one more reference held elsewhere: a zapped root still in use by another
-# vCPU), common.MODE (the six MMU modes: which level fields / root_role 5.17's 64-bit test
-# and the lookups read) and common.TDP_MMU (the TDP MMU on or off: which kind of page a
-# direct MMU's roots are) as for the other checks.
+# common.ATTRS: the roots' sps valid, role.invalid with exactly their references, or
+# role.invalid and one more reference held elsewhere (a zapped root still in use).
+# common.MODE: the six MMU modes, i.e. the level fields / root_role that 5.17's 64-bit test
+# and the lookups read (5.17's nested NPT/EPT init passes a role of the new mode while the
+# level fields still describe the old one: such a role differs in its word, as r2 does).
+# common.TDP_MMU: the TDP MMU on or off, i.e. which kind of page a direct MMU's roots are.
 
 _INVALID_CUR = (
     f"(w->slot[0] == {C['INVALID_PGD_INVALID']} || w->slot[0] == {C['INVALID_PGD_STALE']})"

@@ -205,7 +205,7 @@ static void drv_slot(int s, uint64_t *hpa, uint64_t *pgd)
 	switch (code) {
 	case 0:
 		*hpa = DRV_INVALID;
-		*pgd = s == 0 ? 0 : (drv_w.stale ? DRV_G3 : DRV_INVALID);
+		*pgd = s == 0 ? 0 : drv_w.stale == 1 ? DRV_G3 : drv_w.stale == 2 ? 0 : DRV_INVALID;
 		return;
 	case 1: break;
 	case 2: g = dir ? 0 : DRV_G2; break;
