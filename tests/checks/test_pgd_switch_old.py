@@ -137,7 +137,8 @@ def test_a_hit_shows_its_requests_and_the_flooding_reset(fake) -> None:
     res = fake.diff(NO_FLOOD)
     g = next(g for g in res.groups if g.inside_invariants)
     base = "\n".join(g.example.baseline)
-    assert "kvm_make_request(" in base and "vcpu_clear_mmio_info(" in base
+    assert "kvm_make_request(KVM_REQ_LOAD_MMU_PGD, vcpu)" in base
+    assert "vcpu_clear_mmio_info(vcpu, MMIO_GVA_ANY)" in base
     assert "atomic_set(&sp#" in base and "write_flooding_count, 0)" in base
     assert "atomic_set" not in "\n".join(g.example.patched)
 
