@@ -82,7 +82,7 @@ WITH_CALLER = Transformation(
     "with-caller",
     MMU,
     insert_after(
-        "return cached_root_find_without_current(kvm, mmu, pgd, want);\n}\n",
+        "return cached_root_find_without_current(vm, m, pgd, want);\n}\n",
         "\nstatic void __kvm_mmu_new_pgd(struct kvm_vcpu *vcpu, gpa_t pgd,\n"
         "\t\t\t      union kvm_mmu_page_role want)\n{\n"
         "\tif (fast_pgd_switch(vcpu->kvm, vcpu->arch.mmu, pgd, want))\n"

@@ -38,7 +38,7 @@ NO_VALID = _t("is-root-usable-no-valid", "is_root_usable", "&& VALID_PAGE(r->hpa
 NO_FREE = _t(
     "new-pgd-no-free",
     "__kvm_mmu_new_pgd",
-    "kvm_mmu_free_roots(vcpu, m, KVM_MMU_ROOT_CURRENT);",
+    "kvm_mmu_free_roots(v, m, KVM_MMU_ROOT_CURRENT);",
     "(void)m;",
 )
 # 5.18's move, in the 5.17 shape: the free of a miss from the caller into the lookup.
@@ -47,7 +47,7 @@ MOVE_FREE = Transformation(
     MMU,
     lambda text: within_function(
         "__kvm_mmu_new_pgd",
-        replace_once("kvm_mmu_free_roots(vcpu, m, KVM_MMU_ROOT_CURRENT);", "(void)m;"),
+        replace_once("kvm_mmu_free_roots(v, m, KVM_MMU_ROOT_CURRENT);", "(void)m;"),
     )(
         within_function(
             "fast_pgd_switch",
@@ -61,9 +61,7 @@ MOVE_FREE = Transformation(
     "free-in-lookup",
 )
 # The requests of a hit: flush_on_reuse no longer forces the sync.
-NO_SYNC = _t(
-    "new-pgd-no-sync", "__kvm_mmu_new_pgd", "kvm_make_request(KVM_REQ_MMU_SYNC, vcpu);\n", ""
-)
+NO_SYNC = _t("new-pgd-no-sync", "__kvm_mmu_new_pgd", "kvm_make_request(KVM_REQ_MMU_SYNC, v);\n", "")
 # A reused shadow root keeps its write-flooding count.
 NO_FLOOD = _t(
     "new-pgd-no-flood",

@@ -122,7 +122,7 @@ struct kvm_mmu_page {
 	union kvm_mmu_page_role role; u64 *spt;
 	union { int root_count; refcount_t tdp_mmu_root_count; };
 	unsigned long mmu_valid_gen;
-	atomic_t write_flooding_count;
+	atomic_t write_flooding_count; /* reset when reused */
 	int unused_children;
 };
 
@@ -220,29 +220,29 @@ static bool fast_pgd_switch(struct kvm_vcpu *vcpu, gpa_t pgd, union kvm_mmu_page
 	return cached_root_available(vcpu, pgd, role);
 }
 
-static bool __read_mostly force_flush_and_sync_on_reuse;
-module_param_named(flush_on_reuse, force_flush_and_sync_on_reuse, bool, 0644);
+static __read_mostly bool force_flush_and_sync_on_reuse;
+module_param_named(flush_on_reuse, force_flush_and_sync_on_reuse, bool, 0444);
 
 static void __clear_sp_write_flooding_count(struct kvm_mmu_page *page)
 {
 	atomic_set(&page->write_flooding_count, 0);
 }
 
-static void __kvm_mmu_new_pgd(struct kvm_vcpu *vcpu, gpa_t pgd, union kvm_mmu_page_role role)
+static void __kvm_mmu_new_pgd(struct kvm_vcpu *v, gpa_t pgd, union kvm_mmu_page_role role)
 {
-	struct kvm_mmu *m = vcpu->arch.mmu;
+	struct kvm_mmu *m = v->arch.mmu;
 
-	if (!fast_pgd_switch(vcpu, pgd, role)) {
+	if (!fast_pgd_switch(v, pgd, role)) {
 		/* a miss: the LRU root came back as the current one */
-		kvm_mmu_free_roots(vcpu, m, KVM_MMU_ROOT_CURRENT);
+		kvm_mmu_free_roots(v, m, KVM_MMU_ROOT_CURRENT);
 		return;
 	}
-	kvm_make_request(KVM_REQ_LOAD_MMU_PGD, vcpu);
-	if (force_flush_and_sync_on_reuse) {
-		kvm_make_request(KVM_REQ_MMU_SYNC, vcpu);
-		kvm_make_request(KVM_REQ_TLB_FLUSH_CURRENT, vcpu);
+	kvm_make_request(KVM_REQ_LOAD_MMU_PGD, v);
+	if (force_flush_and_sync_on_reuse != 0) {
+		kvm_make_request(KVM_REQ_MMU_SYNC, v);
+		kvm_make_request(KVM_REQ_TLB_FLUSH_CURRENT, v);
 	}
-	vcpu_clear_mmio_info(vcpu, MMIO_GVA_ANY);
+	vcpu_clear_mmio_info(v, MMIO_GVA_ANY);
 	if (!role.direct)
 		__clear_sp_write_flooding_count(to_shadow_page(m->root_hpa));
 }

@@ -61,7 +61,7 @@ struct kvm_mmu {
 	unsigned long (*get_guest_pgd)(struct kvm_vcpu *vcpu);
 	struct kvm_mmu_root_info root;
 	union kvm_cpu_role cpu_role;
-	union kvm_mmu_page_role root_role;
+	union kvm_mmu_page_role root_role; /* new roots' role */
 	struct kvm_mmu_root_info prev_roots[KVM_MMU_NUM_PREV_ROOTS];
 	u64 *pae_root;
 	u64 *pml4_root;
@@ -109,16 +109,16 @@ extern bool tdp_mmu_enabled;
 struct kvm_mmu_page {
 	struct list_head link;
 	bool tdp_mmu_page;
-	union kvm_mmu_page_role role;
+	union kvm_mmu_page_role role; /* what it maps */
 	u64 *spt;
 	union { int root_count; refcount_t tdp_mmu_root_count; };
 	union { unsigned long mmu_valid_gen; bool tdp_mmu_scheduled_root_to_zap; };
-	unsigned int unsync_children;
+	unsigned int children_unsync;
 };
 
-static inline bool kvm_mmu_is_dummy_root(hpa_t shadow_page)
+static inline bool kvm_mmu_is_dummy_root(hpa_t where)
 {
-	return is_zero_pfn(shadow_page >> PAGE_SHIFT);
+	return is_zero_pfn(where >> PAGE_SHIFT);
 }
 """,
     "arch/x86/kvm/mmu/spte.h": """
@@ -147,26 +147,26 @@ static inline struct kvm_mmu_page *root_to_sp(hpa_t where)
     "arch/x86/kvm/mmu/tdp_mmu.h": """
 #include "spte.h" /* fake tree */
 
-void kvm_tdp_mmu_put_root(struct kvm *kvm, struct kvm_mmu_page *root);
+void kvm_tdp_mmu_put_root(struct kvm *vm, struct kvm_mmu_page *page);
 
 static inline bool is_tdp_mmu_page(struct kvm_mmu_page *p) { return p->tdp_mmu_page; }
 """,
     "arch/x86/kvm/mmu/mmu.c": """
 #include "mmu.h" /* fake tree */
-#include "mmu_internal.h"
+#include "mmu_internal.h" /* fake tree */
 #include "spte.h"
 #include "tdp_mmu.h"
 
-bool __read_mostly tdp_mmu_enabled = true;
+bool tdp_mmu_enabled __read_mostly = true;
 
-static bool is_obsolete_sp(struct kvm *kvm, struct kvm_mmu_page *page)
+static bool is_obsolete_sp(struct kvm *vm, struct kvm_mmu_page *page)
 {
 	if (page->role.invalid)
 		return true;
-	return !is_tdp_mmu_page(page) && page->mmu_valid_gen != kvm->arch.mmu_valid_gen;
+	return !is_tdp_mmu_page(page) && page->mmu_valid_gen != vm->arch.mmu_valid_gen;
 }
 
-static void mmu_free_root_page(struct kvm *kvm, hpa_t *where, struct list_head *zap)
+static void mmu_free_root_page(struct kvm *vm, hpa_t *where, struct list_head *zap)
 {
 	struct kvm_mmu_page *page;
 
@@ -176,74 +176,74 @@ static void mmu_free_root_page(struct kvm *kvm, hpa_t *where, struct list_head *
 	if (WARN_ON_ONCE(!page))
 		return;
 	if (is_tdp_mmu_page(page)) {
-		lockdep_assert_held_read(&kvm->mmu_lock);
-		kvm_tdp_mmu_put_root(kvm, page);
+		lockdep_assert_held_read(&vm->mmu_lock);
+		kvm_tdp_mmu_put_root(vm, page);
 	} else {
-		lockdep_assert_held_write(&kvm->mmu_lock);
+		lockdep_assert_held_write(&vm->mmu_lock);
 		if (--page->root_count == 0 && page->role.invalid)
-			kvm_mmu_prepare_zap_page(kvm, page, zap);
+			kvm_mmu_prepare_zap_page(vm, page, zap);
 	}
 	*where = INVALID_PAGE;
 }
 
-void kvm_mmu_free_roots(struct kvm *kvm, struct kvm_mmu *mmu, ulong roots_to_free)
+void kvm_mmu_free_roots(struct kvm *vm, struct kvm_mmu *m, ulong roots_to_free)
 {
-	bool tdp = tdp_mmu_enabled && mmu->root_role.direct;
+	bool tdp = tdp_mmu_enabled && m->root_role.direct;
 	bool current_too;
 	LIST_HEAD(zap);
 	int slot;
 
-	WARN_ON_ONCE(roots_to_free & ~KVM_MMU_ROOTS_ALL);
-	current_too = (roots_to_free & KVM_MMU_ROOT_CURRENT) && VALID_PAGE(mmu->root.hpa);
+	WARN_ON_ONCE((roots_to_free & ~KVM_MMU_ROOTS_ALL) != 0);
+	current_too = (roots_to_free & KVM_MMU_ROOT_CURRENT) && VALID_PAGE(m->root.hpa);
 	if (!current_too) {
 		for (slot = 0; slot < KVM_MMU_NUM_PREV_ROOTS; slot++)
 			if ((roots_to_free & KVM_MMU_ROOT_PREVIOUS(slot)) &&
-				VALID_PAGE(mmu->prev_roots[slot].hpa))
+				VALID_PAGE(m->prev_roots[slot].hpa))
 				break;
 		if (slot == KVM_MMU_NUM_PREV_ROOTS)
 			return;
 	}
 	if (tdp)
-		read_lock(&kvm->mmu_lock);
+		read_lock(&vm->mmu_lock);
 	else
-		write_lock(&kvm->mmu_lock);
+		write_lock(&vm->mmu_lock);
 	for (slot = 0; slot < KVM_MMU_NUM_PREV_ROOTS; slot++)
 		if (roots_to_free & KVM_MMU_ROOT_PREVIOUS(slot))
-			mmu_free_root_page(kvm, &mmu->prev_roots[slot].hpa, &zap);
+			mmu_free_root_page(vm, &m->prev_roots[slot].hpa, &zap);
 	if (current_too) {
-		if (kvm_mmu_is_dummy_root(mmu->root.hpa)) {
+		if (kvm_mmu_is_dummy_root(m->root.hpa)) {
 			/* nothing holds the zero page */
-		} else if (root_to_sp(mmu->root.hpa)) {
-			mmu_free_root_page(kvm, &mmu->root.hpa, &zap);
-		} else if (mmu->pae_root) {
+		} else if (root_to_sp(m->root.hpa)) {
+			mmu_free_root_page(vm, &m->root.hpa, &zap);
+		} else if (m->pae_root != NULL) {
 			for (slot = 0; slot < 4; ++slot) {
-				if (mmu->pae_root[slot] == 0)
+				if (m->pae_root[slot] == 0)
 					continue;
-				mmu_free_root_page(kvm, &mmu->pae_root[slot], &zap);
-				mmu->pae_root[slot] = 0;
+				mmu_free_root_page(vm, &m->pae_root[slot], &zap);
+				m->pae_root[slot] = 0;
 			}
 		}
-		mmu->root.hpa = INVALID_PAGE;
-		mmu->root.pgd = 0;
+		m->root.hpa = INVALID_PAGE;
+		m->root.pgd = 0;
 	}
 	if (tdp) {
-		read_unlock(&kvm->mmu_lock);
+		read_unlock(&vm->mmu_lock);
 		WARN_ON_ONCE(!list_empty(&zap));
 	} else {
-		kvm_mmu_commit_zap_page(kvm, &zap);
-		write_unlock(&kvm->mmu_lock);
+		kvm_mmu_commit_zap_page(vm, &zap);
+		write_unlock(&vm->mmu_lock);
 	}
 }
 
-void kvm_mmu_free_guest_mode_roots(struct kvm *kvm, struct kvm_mmu *mmu)
+void kvm_mmu_free_guest_mode_roots(struct kvm *vm, struct kvm_mmu *m)
 {
 	unsigned long mask = 0;
 	struct kvm_mmu_page *page;
 	int slot;
 
-	WARN_ON_ONCE(mmu->root_role.guest_mode);
+	WARN_ON_ONCE(m->root_role.guest_mode);
 	for (slot = 0; slot < KVM_MMU_NUM_PREV_ROOTS; slot++) {
-		hpa_t where = mmu->prev_roots[slot].hpa;
+		hpa_t where = m->prev_roots[slot].hpa;
 
 		if (!VALID_PAGE(where))
 			continue;
@@ -251,31 +251,31 @@ void kvm_mmu_free_guest_mode_roots(struct kvm *kvm, struct kvm_mmu *mmu)
 		if (!page || page->role.guest_mode)
 			mask |= KVM_MMU_ROOT_PREVIOUS(slot);
 	}
-	kvm_mmu_free_roots(kvm, mmu, mask);
+	kvm_mmu_free_roots(vm, m, mask);
 }
 
-static bool is_obsolete_root(struct kvm *kvm, hpa_t where)
+static bool is_obsolete_root(struct kvm *vm, hpa_t where)
 {
 	struct kvm_mmu_page *page;
 
 	if (!VALID_PAGE(where))
 		return false;
 	page = root_to_sp(where);
-	return !page || is_obsolete_sp(kvm, page);
+	return !page || is_obsolete_sp(vm, page);
 }
 
-static void __kvm_mmu_free_obsolete_roots(struct kvm *kvm, struct kvm_mmu *mmu)
+static void __kvm_mmu_free_obsolete_roots(struct kvm *vm, struct kvm_mmu *m)
 {
 	unsigned long mask = 0;
 	int slot;
 
-	if (is_obsolete_root(kvm, mmu->root.hpa))
+	if (is_obsolete_root(vm, m->root.hpa))
 		mask |= KVM_MMU_ROOT_CURRENT;
 	for (slot = 0; slot < KVM_MMU_NUM_PREV_ROOTS; slot++)
-		if (is_obsolete_root(kvm, mmu->prev_roots[slot].hpa))
+		if (is_obsolete_root(vm, m->prev_roots[slot].hpa))
 			mask |= KVM_MMU_ROOT_PREVIOUS(slot);
 	if (mask)
-		kvm_mmu_free_roots(kvm, mmu, mask);
+		kvm_mmu_free_roots(vm, m, mask);
 }
 
 static inline bool is_root_usable(struct kvm_mmu_root_info *r, gpa_t pgd,
@@ -293,48 +293,48 @@ static inline bool is_root_usable(struct kvm_mmu_root_info *r, gpa_t pgd,
 	return page->role.word == want.word;
 }
 
-static bool cached_root_find_and_keep_current(struct kvm *kvm, struct kvm_mmu *mmu,
+static bool cached_root_find_and_keep_current(struct kvm *vm, struct kvm_mmu *m,
 						gpa_t pgd, union kvm_mmu_page_role want)
 {
 	uint n;
 
-	if (is_root_usable(&mmu->root, pgd, want))
+	if (is_root_usable(&m->root, pgd, want))
 		return true;
 	for (n = 0; n < KVM_MMU_NUM_PREV_ROOTS; n++) {
-		swap(mmu->root, mmu->prev_roots[n]);
-		if (is_root_usable(&mmu->root, pgd, want))
+		swap(m->root, m->prev_roots[n]);
+		if (is_root_usable(&m->root, pgd, want))
 			return true;
 	}
-	kvm_mmu_free_roots(kvm, mmu, KVM_MMU_ROOT_CURRENT);
+	kvm_mmu_free_roots(vm, m, KVM_MMU_ROOT_CURRENT);
 	return false;
 }
 
-static bool cached_root_find_without_current(struct kvm *kvm, struct kvm_mmu *mmu,
+static bool cached_root_find_without_current(struct kvm *vm, struct kvm_mmu *m,
 						gpa_t pgd, union kvm_mmu_page_role want)
 {
 	uint n;
 
 	for (n = 0; n < KVM_MMU_NUM_PREV_ROOTS; n++)
-		if (is_root_usable(&mmu->prev_roots[n], pgd, want))
+		if (is_root_usable(&m->prev_roots[n], pgd, want))
 			break;
 	if (n == KVM_MMU_NUM_PREV_ROOTS)
 		return false;
-	swap(mmu->root, mmu->prev_roots[n]);
+	swap(m->root, m->prev_roots[n]);
 	for (; n + 1 < KVM_MMU_NUM_PREV_ROOTS; n++)
-		mmu->prev_roots[n] = mmu->prev_roots[n + 1];
-	mmu->prev_roots[n].hpa = INVALID_PAGE;
+		m->prev_roots[n] = m->prev_roots[n + 1];
+	m->prev_roots[n].hpa = INVALID_PAGE;
 	return true;
 }
 
-static bool fast_pgd_switch(struct kvm *kvm, struct kvm_mmu *mmu, gpa_t pgd,
+static bool fast_pgd_switch(struct kvm *vm, struct kvm_mmu *m, gpa_t pgd,
 				union kvm_mmu_page_role want)
 {
 	/* a root with no sp (special roots, the dummy root) is never cached */
-	if (VALID_PAGE(mmu->root.hpa) && !root_to_sp(mmu->root.hpa))
-		kvm_mmu_free_roots(kvm, mmu, KVM_MMU_ROOT_CURRENT);
-	if (VALID_PAGE(mmu->root.hpa))
-		return cached_root_find_and_keep_current(kvm, mmu, pgd, want);
-	return cached_root_find_without_current(kvm, mmu, pgd, want);
+	if (VALID_PAGE(m->root.hpa) && !root_to_sp(m->root.hpa))
+		kvm_mmu_free_roots(vm, m, KVM_MMU_ROOT_CURRENT);
+	if (VALID_PAGE(m->root.hpa))
+		return cached_root_find_and_keep_current(vm, m, pgd, want);
+	return cached_root_find_without_current(vm, m, pgd, want);
 }
 """,
 }
