@@ -383,6 +383,9 @@ def run_check(
         why = chk.applies(ex)
         if why:
             return CheckResult(chk.name, "skipped", skipped=f"{label}: {why}", **empty)
+    why = chk.entry_mismatch(base, patched)
+    if why:
+        return CheckResult(chk.name, "skipped", skipped=why, **empty)
     try:
         bb, pb, timings = build_pair(chk, base, patched, cache_dir)
     except (BuildError, RefusedInput) as e:
@@ -427,6 +430,8 @@ def run_chain(
             results[n] = replace(skip[0][1], skipped=f"{skip[0][0]}: {skip[0][1].skipped}")
         elif ends:
             results[n] = ends[0][1]
+        elif why := chk.entry_mismatch(revisions[i], revisions[j]):
+            results[n] = CheckResult(chk.name, "skipped", skipped=why, **empty)
     todo = [n for n in range(len(pairs)) if n not in results]
     if todo:
         order = sorted({k for n in todo for k in pairs[n]})

@@ -110,13 +110,17 @@ def render_event(ev: dict[str, Any], names: dict[int, str] | None = None) -> str
     if k == "TDP_ROOT_FREED":
         return f"  {page_name(a, names)}: tdp_mmu_root_count reaches 0, root freed"
     if k == "REQUEST":
-        return f"kvm_make_request({a})"
+        return f"kvm_make_request({ev.get('name') or a}, vcpu)"
     if k == "FLUSH_REMOTE_TLBS":
         return "kvm_flush_remote_tlbs(kvm)"
     if k == "CLEAR_MMIO_INFO":
-        return f"vcpu_clear_mmio_info(vcpu, {a:#x})"
+        return f"vcpu_clear_mmio_info(vcpu, {'MMIO_GVA_ANY' if a == -1 else hex(a)})"
     if k == "BAD_PAGE":
         return f"pfn_to_page({a:#x}): no page behind it, reads garbage"
+    if k == "STUB" and a == 1:  # MMU_SHIM_STUB_ATOMIC_SET
+        sp, value = b >> 32, b & 0xFFFFFFFF  # sp -1: no shadow page holds the counter
+        where = f"sp#{sp}->write_flooding_count" if sp >= 0 else "a counter of no sp"
+        return f"atomic_set(&{where}, {value})"
     if k == "STUB":
         return f"stub #{a}"
     if k == "OVERFLOW":

@@ -78,6 +78,21 @@ class Check:
     normalisations: tuple[Normalisation, ...] = (IGNORE_INVALID_PGD,)
     fixed: dict[str, int] = field(default_factory=dict)  # world variables not in dims
     description: str = ""
+    # extraction -> the function its call enters, where that depends on the API generation:
+    # a baseline and a patched revision entered at different functions are not compared
+    entered: Callable[[Any], str] | None = None
+
+    def entry_mismatch(self, base: Any, patched: Any) -> str | None:
+        """Why two revisions cannot be compared by this check's call, or None."""
+        if self.entered is None:
+            return None
+        a, b = self.entered(base), self.entered(patched)
+        if a == b:
+            return None
+        return (
+            f"the baseline is entered at {a}, the patched revision at {b}: the check "
+            "compares one function's behaviour, not two functions'"
+        )
 
     @property
     def size(self) -> int:

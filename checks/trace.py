@@ -34,6 +34,20 @@ def _macro_at(ex: Any, file: str, line: int) -> str | None:
     return None
 
 
+_ARCH_REQ = re.compile(r"#define\s+(KVM_REQ_\w+)\s+KVM_ARCH_REQ(?:_FLAGS)?\(\s*(\d+)")
+_BASE = re.compile(r"#define\s+KVM_REQUEST_ARCH_BASE\s+(\d+)")
+
+
+def request_names(ex: Any) -> dict[int, str]:
+    """KVM_REQ_* number (the low byte kvm_make_request uses) -> name, from the tree's own
+    macros, for the requests defined as KVM_ARCH_REQ(n)."""
+    macros = [p.text for p in getattr(ex, "pieces", ()) if p.kind == "macro"]
+    base = next((int(m.group(1)) for t in macros if (m := _BASE.search(t))), None)
+    if base is None:
+        return {}
+    return {int(m.group(2)) + base: m.group(1) for t in macros if (m := _ARCH_REQ.search(t))}
+
+
 def _value(label: str, v: int) -> str:
     if label.endswith(("hpa", "]")) and "pae_root[" not in label:
         return hpa_name(v, world.PAGE_NAMES)
@@ -56,9 +70,12 @@ def render(
     """Calls in order, the status, then the fields the call changed (or that differ from
     ``other``, marked with "!")."""
     out = []
+    reqs = request_names(ex) if any(e["kind"] == "REQUEST" for e in tr["events"]) else {}
     for ev in tr["events"]:
         if ev.get("file") and ev["kind"] in ("WARN", "BUG"):
             ev = dict(ev, macro=_macro_at(ex, ev["file"], ev.get("line", 0)))
+        if ev["kind"] == "REQUEST" and (ev.get("a", 0) & 0xFF) in reqs:
+            ev = dict(ev, name=reqs[ev["a"] & 0xFF])
         out.append(render_event(ev, world.PAGE_NAMES))
     if not tr["events"]:
         out.append("(no calls: returns before taking any lock)")

@@ -18,7 +18,7 @@ from checks.space import COMPONENTS
 
 WORLD_VARS = (
     "mask", "mode", "tdp", "slot0", "slot1", "slot2", "slot3", "specials", "pae", "attrs",
-    "gm", "mmu_gm", "obs", "new_pgd", "new_role", "stale",
+    "gm", "mmu_gm", "obs", "new_pgd", "new_role", "stale", "flush",
 )  # fmt: skip
 
 # Slot codes (a slot is mmu->root or one prev_roots[i]).
@@ -132,6 +132,8 @@ def world_c(ex: Any) -> str:
         env.append("drv_kvm.arch.tdp_mmu_enabled = drv_w.tdp;")
     if _kept(ex, "struct kvm_arch", "mmu_valid_gen"):
         env.append("drv_kvm.arch.mmu_valid_gen = 1;")
+    if "force_flush_and_sync_on_reuse" in names:  # the module parameter flush_on_reuse
+        env.append("force_flush_and_sync_on_reuse = drv_w.flush;")
     sp_gen = "sp->mmu_valid_gen = (drv_w.obs >> s & 1) ? 0 : 1;"
     if not _kept(ex, "struct kvm_mmu_page", "mmu_valid_gen"):
         sp_gen = "(void)s;"
@@ -164,7 +166,7 @@ _WORLD_C = r"""
 /* ---- the modelled MMU world (mmu-ci driver code, not kernel code) ---- */
 struct drv_world {
 	int mask, mode, tdp, slot[4], specials, pae, attrs, gm, mmu_gm, obs, new_pgd, new_role,
-		stale;
+		stale, flush;
 };
 #define DRV_NPAGES 11
 #define DRV_NCOMP @NCOMP@
@@ -207,7 +209,7 @@ static void drv_slot(int s, uint64_t *hpa, uint64_t *pgd)
 	switch (code) {
 	case 0:
 		*hpa = DRV_INVALID;
-		*pgd = s == 0 ? 0 : (drv_w.stale ? DRV_G3 : DRV_INVALID);
+		*pgd = s == 0 ? 0 : drv_w.stale == 1 ? DRV_G3 : drv_w.stale == 2 ? 0 : DRV_INVALID;
 		return;
 	case 1: break;
 	case 2: g = dir ? 0 : DRV_G2; break;
@@ -418,7 +420,8 @@ def kvm_init_c(ex: Any) -> str:
         lines.append("drv_kvm.arch.tdp_mmu_pages_lock.id = MMU_SHIM_LOCK_TDP_PAGES;")
     body = "\n\t".join(lines)
     out = f"static void drv_kvm_init(void)\n{{\n\t{body}\n}}\n"
-    if "free_roots_takes_kvm" not in ex.features:  # 5.17 and older take the vCPU
+    # 5.17 and older take the vCPU, and so does __kvm_mmu_new_pgd where a tree has it
+    if "free_roots_takes_kvm" not in ex.features or "new_pgd_caller" in ex.features:
         out += (
             "static struct kvm_vcpu drv_vcpu_s;\n"
             "static struct kvm_vcpu *drv_vcpu(void)\n{\n\tdrv_vcpu_s.kvm = &drv_kvm;\n"

@@ -56,6 +56,18 @@ FACTS: tuple[Fact, ...] = (
         ("cached_root_find_and_keep_current",),
         "cached_root_find_* (5.18+)",
     ),
+    Fact(
+        "pgd_switch_takes_mmu",
+        "param_count",
+        ("fast_pgd_switch", "4"),
+        "fast_pgd_switch(kvm, mmu, pgd, role): the lookup frees the evicted root (5.18+)",
+    ),
+    Fact(
+        "new_pgd_caller",
+        "param_count",
+        ("__kvm_mmu_new_pgd", "3"),
+        "__kvm_mmu_new_pgd(vcpu, pgd, role): frees the evicted root, requests on a hit (<= 5.17)",
+    ),
 )
 
 

@@ -71,7 +71,8 @@ ROOTS = Manifest(
         ("is_root_usable",),
         ("cached_root_find_and_keep_current",),
         ("cached_root_find_without_current", "cached_root_available"),
-        ("fast_pgd_switch",),
+        # 5.17 and older: the caller that frees the evicted root (fast_pgd_switch its callee)
+        ("__kvm_mmu_new_pgd", "fast_pgd_switch"),
     ),
     model_files=(
         "arch/x86/kvm/mmu/mmu.c",

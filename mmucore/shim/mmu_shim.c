@@ -309,6 +309,35 @@ int mmu_shim_sp_index(const void *sp)
 	return -1;
 }
 
+/* The sp a field belongs to: the page whose private is the nearest sp address at or
+ * below ptr (no struct kvm_mmu_page is near 512 bytes long). */
+int mmu_shim_sp_index_holding(const void *ptr)
+{
+	uint64_t t = mmu_shim_touched;
+	unsigned long best = 0, p = (unsigned long)ptr;
+	int idx = -1;
+
+	for (; t; t &= t - 1) {
+		int i = __builtin_ctzll(t);
+		unsigned long sp = mmu_shim_pages[i].private;
+
+		if (sp && sp <= p && p - sp < 512 && sp >= best) {
+			best = sp;
+			idx = i;
+		}
+	}
+	return idx;
+}
+
+void mmu_shim_atomic_set(int *counter, int value)
+{
+	int64_t idx = mmu_shim_sp_index_holding(counter);
+
+	*counter = value;
+	mmu_shim_record(MMU_EV_STUB, MMU_SHIM_STUB_ATOMIC_SET,
+			(int64_t)((uint64_t)idx << 32 | (uint32_t)value), 0);
+}
+
 uint64_t mmu_shim_zero_page_hpa(void)
 {
 	return MMU_SHIM_ZERO_PFN << 12;

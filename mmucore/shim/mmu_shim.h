@@ -40,8 +40,13 @@ uint64_t mmu_shim_zero_page_hpa(void);         /* hpa of the zero page (dummy ro
 int mmu_shim_sp_freed(int idx);                /* 1 once commit_zap freed the sp of page idx */
 int mmu_shim_tdp_root_freed(int idx);          /* 1 once its TDP refcount reached zero */
 uint64_t mmu_shim_freed_pages(int tdp);        /* those two as a bit per page */
+int mmu_shim_sp_index_holding(const void *ptr); /* page idx whose sp holds ptr, or -1 */
+void mmu_shim_atomic_set(int *counter, int value); /* atomic_set(), recorded */
 
 /* ---- the event log ------------------------------------------------------------- */
+
+/* MMU_EV_STUB ids (a), and what b holds. */
+#define MMU_SHIM_STUB_ATOMIC_SET 1 /* b = (sp index << 32) | value; index -1: no sp holds it */
 
 enum mmu_shim_event_kind {
 	MMU_EV_NONE = 0,

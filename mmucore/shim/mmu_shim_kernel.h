@@ -252,7 +252,9 @@ typedef struct {
 	int refs;
 } refcount_t;
 #define atomic_read(v) ((v)->counter)
-#define atomic_set(v, i) ((v)->counter = (i))
+/* Recorded: 5.17's __kvm_mmu_new_pgd resets the write-flooding count of the root it
+ * reuses (MMU_EV_STUB, see MMU_SHIM_STUB_ATOMIC_SET). */
+#define atomic_set(v, i) mmu_shim_atomic_set(&(v)->counter, (i))
 #define atomic_inc(v) ((void)(++(v)->counter))
 #define atomic_dec(v) ((void)(--(v)->counter))
 #define refcount_read(r) ((r)->refs)

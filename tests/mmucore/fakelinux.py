@@ -1,7 +1,12 @@
-"""A tiny fake kernel tree in the shape of an older generation (5.17-like: root_hpa and
-root_pgd, level fields, functions taking a vcpu, cached_root_available), for the
-extractor's generation handling. Our own C, written for the test (tuxmake's
-test/fakelinux idea): it models the shapes, it is not the kernel's code."""
+"""A tiny fake kernel tree in the shape of an older generation (5.15/5.17-like: root_hpa
+and root_pgd, level fields, functions taking a vcpu, cached_root_available, the caller
+__kvm_mmu_new_pgd that frees the evicted root and makes the requests of a cache hit), for
+the extractor's generation handling and the pgd_switch check. Our own C, written for the
+test (tuxmake's test/fakelinux idea): it models the shapes, it is not the kernel's code.
+
+`make(dest, shape)`: shape "5.17" (the default) or "5.15" (the same API for these
+functions; the role union spells its 8-byte-gpte bit as 5.15 did). Both shapes are
+checked by hand against the real v5.15 / v5.17 sources (fetched by the search tool)."""
 
 from __future__ import annotations
 
@@ -28,12 +33,17 @@ typedef u64 gfn_t;
 #define KVM_MMU_ROOTS_ALL (~0UL)
 #define PT64_ROOT_4LEVEL 4
 #define KVM_HAVE_MMU_RWLOCK
+#define KVM_REQ_MMU_SYNC KVM_ARCH_REQ(3)
+#define KVM_REQ_LOAD_MMU_PGD KVM_ARCH_REQ(5)
+#define KVM_REQ_TLB_FLUSH_CURRENT KVM_ARCH_REQ(26)
 
 union kvm_mmu_page_role {
 	u32 word;
 	struct {
 		unsigned level:4;
+		unsigned @GPTE_BIT@:1;
 		unsigned direct:1;
+		unsigned efer_nx:1;
 		unsigned invalid:1;
 		unsigned guest_mode:1;
 	};
@@ -62,6 +72,8 @@ struct kvm_mmu {
 	bool direct_map;
 	struct kvm_mmu_root_info prev_roots[KVM_MMU_NUM_PREV_ROOTS];
 	u64 *pae_root;
+	u64 *pml4_root;
+	u64 *pml5_root;
 	int unused_counter;
 };
 
@@ -81,6 +93,9 @@ struct kvm_arch {
     "include/linux/kvm_host.h": """
 #include <linux/kvm_types.h>
 #include <asm/kvm_host.h> /* fake tree */
+
+#define KVM_REQUEST_ARCH_BASE 8
+#define KVM_ARCH_REQ(nr) ((unsigned int)(nr) + KVM_REQUEST_ARCH_BASE)
 
 struct kvm {
 #ifdef KVM_HAVE_MMU_RWLOCK
@@ -107,6 +122,7 @@ struct kvm_mmu_page {
 	union kvm_mmu_page_role role; u64 *spt;
 	union { int root_count; refcount_t tdp_mmu_root_count; };
 	unsigned long mmu_valid_gen;
+	atomic_t write_flooding_count; /* reset when reused */
 	int unused_children;
 };
 
@@ -196,21 +212,72 @@ static bool cached_root_available(struct kvm_vcpu *vcpu, gpa_t pgd,
 
 static bool fast_pgd_switch(struct kvm_vcpu *vcpu, gpa_t pgd, union kvm_mmu_page_role role)
 {
-	if (vcpu->arch.mmu->shadow_root_level < PT64_ROOT_4LEVEL)
+	struct kvm_mmu *m = vcpu->arch.mmu;
+
+	/* the cache is kept for 64-bit hosts and guests only */
+	if (m->shadow_root_level < PT64_ROOT_4LEVEL || m->root_level < PT64_ROOT_4LEVEL)
 		return false;
 	return cached_root_available(vcpu, pgd, role);
+}
+
+static __read_mostly bool force_flush_and_sync_on_reuse;
+module_param_named(flush_on_reuse, force_flush_and_sync_on_reuse, bool, 0444);
+
+static void __clear_sp_write_flooding_count(struct kvm_mmu_page *page)
+{
+	atomic_set(&page->write_flooding_count, 0);
+}
+
+static void __kvm_mmu_new_pgd(struct kvm_vcpu *v, gpa_t pgd, union kvm_mmu_page_role role)
+{
+	struct kvm_mmu *m = v->arch.mmu;
+
+	if (!fast_pgd_switch(v, pgd, role)) {
+		/* a miss: the LRU root came back as the current one */
+		kvm_mmu_free_roots(v, m, KVM_MMU_ROOT_CURRENT);
+		return;
+	}
+	kvm_make_request(KVM_REQ_LOAD_MMU_PGD, v);
+	if (force_flush_and_sync_on_reuse != 0) {
+		kvm_make_request(KVM_REQ_MMU_SYNC, v);
+		kvm_make_request(KVM_REQ_TLB_FLUSH_CURRENT, v);
+	}
+	vcpu_clear_mmio_info(v, MMIO_GVA_ANY);
+	if (!role.direct)
+		__clear_sp_write_flooding_count(to_shadow_page(m->root_hpa));
 }
 """,
 }
 
 
-def make(dest: Path) -> Path:
-    """Write the fake tree as a git repository with one commit; returns its path."""
+SHAPES = {
+    "5.17": {"@GPTE_BIT@": "has_4_byte_gpte", "PATCHLEVEL = 17": "PATCHLEVEL = 17"},
+    "5.15": {"@GPTE_BIT@": "gpte_is_8_bytes", "PATCHLEVEL = 17": "PATCHLEVEL = 15"},
+}
+
+
+def files(shape: str = "5.17") -> dict[str, str]:
+    """The fake tree's files in ``shape``."""
+    out = {}
     for rel, text in FILES.items():
+        for old, new in SHAPES[shape].items():
+            text = text.replace(old, new)
+        out[rel] = text
+    return out
+
+
+def write(dest: Path, tree_files: dict[str, str], subject: str) -> Path:
+    """Write ``tree_files`` as a git repository with one commit; returns its path."""
+    for rel, text in tree_files.items():
         p = dest / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text.lstrip("\n"))
     proc.git(dest, "init", "-q")
     proc.git(dest, "add", "-A")
-    proc.git(dest, "commit", "-q", "-m", "fake 5.17-like tree", extra_env=IDENTITY)
+    proc.git(dest, "commit", "-q", "-m", subject, extra_env=IDENTITY)
     return dest
+
+
+def make(dest: Path, shape: str = "5.17") -> Path:
+    """Write the fake tree in ``shape`` as a git repository with one commit."""
+    return write(dest, files(shape), f"fake {shape}-like tree")

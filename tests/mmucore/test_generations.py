@@ -19,8 +19,9 @@ def old(tmp_path_factory: pytest.TempPathFactory) -> extract.Extraction:
 
 def test_generation_is_detected_from_the_code(old) -> None:
     assert old.version == "5.17-fake"
-    assert old.features == {"level_fields", "tdp_put_root_shared_arg"}
+    assert old.features == {"level_fields", "tdp_put_root_shared_arg", "new_pgd_caller"}
     assert "cached_root_available" in old.entry_points  # the older alternative
+    assert "__kvm_mmu_new_pgd" in old.entry_points and "fast_pgd_switch" in old.functions
     assert {"is_obsolete_root", "cached_root_find_and_keep_current"} <= set(old.missing)
     f = old.functions["kvm_mmu_free_roots"]
     assert f.params[0] == ("struct kvm_vcpu *", "vcpu")
