@@ -35,7 +35,7 @@ from __future__ import annotations
 from typing import Any
 
 from checks import common
-from checks.space import Check, Dim, Invariant, needs_functions
+from checks.space import Check, Dim, needs_functions
 from checks.world import SLOT_CODES as C
 
 # new_pgd: the CR3/EPTP/nCR3 being loaded is any guest value: the pgd of a cached root
