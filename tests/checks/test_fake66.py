@@ -74,6 +74,7 @@ def test_dropping_the_sp_test_faults_only_outside_the_invariants(fake) -> None:
     res = _diff(fake, NO_SP_TEST, "pgd_switch")
     assert res.crash is not None and "I3" in res.crash.invariants_violated, res.crash
     assert res.differing_inside == 0 and res.differing_outside > 0, res
+    assert res.crash_inside == 0 and res.verdict == "differs-outside-invariants", res
 
 
 # A caller of the 5.17 shape added on top of the 5.18+ lookup: the two revisions would be
