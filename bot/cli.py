@@ -102,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # noqa: BLE001 - our own bug: exit 3 (internal-error), say so
+        import traceback
+
+        from checks.verdict import OUR_BUG, internal_error_reason
+
+        traceback.print_exc()
+        print(f"mmubot: internal-error: {internal_error_reason(e, args.command)}", file=sys.stderr)
+        return OUR_BUG
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -20,6 +19,7 @@ from bot import intake, runs, tree
 from bot.config import Config
 from bot.memo import Memo, code_version
 from bot.report import PatchReport, Report, reproduce_command, worst
+from checks.verdict import Verdict, internal_error_reason
 from mmucore import scope
 from mmucore.errors import MmuCiError
 
@@ -86,20 +86,17 @@ def _extract_or_none(item: tuple[Path, str]) -> object | None:
         return None
 
 
-def _failure_reason(e: BaseException) -> tuple[str, str]:
-    """(verdict, one-line reason) for an exception raised while extracting or checking."""
+def _failure_reason(e: BaseException, stage: str) -> tuple[Verdict, str]:
+    """(verdict, one-line reason) for an exception raised while extracting or checking:
+    the input's fault (it does not build, is refused, cannot be extracted) or ours."""
     name = type(e).__name__
     first = (str(e).strip().splitlines() or [name])[0]
     if name in ("BuildError", "RefusedInput"):
-        return "build-error", f"{name}: {first}"
+        return Verdict.BUILD_ERROR, f"{name}: {first}"
     if isinstance(e, MmuCiError):
-        return "build-error", first
-    # A bug of ours must not lose the series: report it, with where it happened.
-    where = traceback.extract_tb(e.__traceback__)[-1]
-    return (
-        "build-error",
-        f"internal error {name} at {Path(where.filename).name}:{where.lineno}: {first}",
-    )
+        return Verdict.BUILD_ERROR, first
+    # A bug of ours must not lose the series, nor be blamed on the patch.
+    return Verdict.INTERNAL_ERROR, internal_error_reason(e, stage)
 
 
 def _scope_patch(
@@ -111,7 +108,7 @@ def _scope_patch(
     known = index.get(base_commit)
     quick = scope.quick(diff, known) if known is not None else None
     if quick is not None:
-        pr.scope, pr.verdict, pr.reason = quick.to_json(), "out-of-scope", quick.reason
+        pr.scope, pr.verdict, pr.reason = quick.to_json(), Verdict.OUT_OF_SCOPE, quick.reason
         pr.timings["scope"] = time.perf_counter() - t0
         return None
     try:
@@ -124,24 +121,29 @@ def _scope_patch(
             texts = scope.file_texts(ex.repo, pr.revision, scope.files_touched(diff))
             sc = scope.decide(diff, before, after, texts)
     except Exception as e:  # noqa: BLE001 - any failure is this patch's verdict
-        pr.verdict, pr.reason = _failure_reason(e)
+        pr.verdict, pr.reason = _failure_reason(e, "extracting or scoping the patch")
         pr.timings["scope"] = time.perf_counter() - t0
         return None
     pr.scope = sc.to_json()
     pr.timings["scope"] = time.perf_counter() - t0
     if not sc.in_scope:
-        pr.verdict, pr.reason = "out-of-scope", sc.reason
+        pr.verdict, pr.reason = Verdict.OUT_OF_SCOPE, sc.reason
         return None
     return runs.Job(before, after, scope.changed_pieces(before, after, code_only=True))
+
+
+def _set_outcome(pr: PatchReport, out: runs.Outcome) -> None:
+    pr.checks, pr.verdict, pr.reason = out.results, out.verdict, out.reason
+    pr.not_covered = out.not_covered
 
 
 def _check_job(pr: PatchReport, job: runs.Job, cache_dir: Path, memo: Memo, done: dict) -> None:
     """Run the checks of one in-scope patch and set its verdict."""
     t = time.perf_counter()
     try:
-        pr.checks, pr.verdict, pr.reason = runs.run_checks(job, cache_dir, memo, done=done)
+        _set_outcome(pr, runs.run_checks(job, cache_dir, memo, done=done))
     except Exception as e:  # noqa: BLE001 - any failure is this patch's verdict
-        pr.verdict, pr.reason = _failure_reason(e)
+        pr.verdict, pr.reason = _failure_reason(e, "running the checks")
     pr.timings["check"] = time.perf_counter() - t
 
 
@@ -194,7 +196,7 @@ def check_series(
     jobs: list[tuple[PatchReport, runs.Job]] = []
     for p in series.patches:
         a = by_index.get(p.index)
-        pr = PatchReport(p.index, p.subject, p.msgid, "apply-error", "", p.nfc_claim)
+        pr = PatchReport(p.index, p.subject, p.msgid, Verdict.APPLY_ERROR, "", p.nfc_claim)
         reports.append(pr)
         if a is None:
             f = applied.failure
@@ -250,7 +252,7 @@ def _whole_job(
     in_jobs = {id(pr) for pr, _ in jobs}
     if failure is not None or len(jobs) < 2:
         return None
-    if any(id(p) not in in_jobs and p.verdict != "out-of-scope" for p in reports):
+    if any(id(p) not in in_jobs and p.verdict != Verdict.OUT_OF_SCOPE for p in reports):
         return None
     last = reports[-1].revision
     try:
@@ -264,21 +266,22 @@ def _whole_series(
     reports: list[PatchReport], base_commit: str, ex: _Extractions, cache_dir: Path, done: dict
 ) -> PatchReport | None:
     """The whole series against the base, when more than one patch reached the model."""
-    checked = [p for p in reports if p.checks or p.verdict in ("build-error", "crash")]
-    if len(checked) < 2 or any(p.verdict == "apply-error" for p in reports):
+    failed = (Verdict.BUILD_ERROR, Verdict.INTERNAL_ERROR, Verdict.CRASH)
+    checked = [p for p in reports if p.checks or p.verdict in failed]
+    if len(checked) < 2 or any(p.verdict == Verdict.APPLY_ERROR for p in reports):
         return None
     last = reports[-1].revision
     assert last is not None
-    pr = PatchReport(0, "whole series", "", "same", "", False, base_commit, last)
+    pr = PatchReport(0, "whole series", "", Verdict.SAME, "", False, base_commit, last)
     t = time.perf_counter()
     try:
         before, after = ex.get(base_commit), ex.get(last)
         job = runs.Job(before, after, scope.changed_pieces(before, after, code_only=True))
         known, notes = runs.whole_series_known(reports)
-        pr.checks, pr.verdict, pr.reason = runs.run_checks(job, cache_dir, ex.memo, known, done)
+        _set_outcome(pr, runs.run_checks(job, cache_dir, ex.memo, known, done))
         pr.reason = "; ".join([pr.reason, *notes])
     except Exception as e:  # noqa: BLE001
-        pr.verdict, pr.reason = _failure_reason(e)
+        pr.verdict, pr.reason = _failure_reason(e, "checking the whole series")
     pr.timings["check"] = time.perf_counter() - t
     return pr
 

@@ -6,25 +6,39 @@ from html import escape
 from pathlib import Path
 
 from bot.report import PatchReport, Report
-from checks.render import render_result
-
-_CSS = """
-body { font-family: sans-serif; margin: 2em; max-width: 70em; }
-table { border-collapse: collapse; } td, th { padding: .2em .6em; text-align: left; }
-tr:nth-child(even) { background: #f4f4f4; }
-.same { color: #080; } .out-of-scope { color: #888; }
-.differs, .crash { color: #c00; font-weight: bold; }
-.differs-outside-invariants { color: #a60; } .build-error, .apply-error { color: #909; }
-pre { background: #f8f8f8; padding: .6em; overflow-x: auto; } .nfc { color: #c00; }
-"""
+from checks.render import render_result, verdict_text
+from checks.result import Benign
+from checks.verdict import Verdict
 
 
-def _verdict(v: str) -> str:
-    return f'<span class="{escape(v)}">{escape(v)}</span>'
+def _verdict_css(v: Verdict) -> str:
+    """A verdict's colour, from the one vocabulary (rich style 'bold #cc0000')."""
+    bold = " font-weight: bold;" if "bold" in v.colour.split() else ""
+    return f".{v} {{ color: {v.colour.split()[-1]};{bold} }}"
+
+
+_CSS = "\n".join(
+    [
+        "body { font-family: sans-serif; margin: 2em; max-width: 70em; }",
+        "table { border-collapse: collapse; } td, th { padding: .2em .6em; text-align: left; }",
+        "tr:nth-child(even) { background: #f4f4f4; }",
+        *(_verdict_css(v) for v in Verdict),
+        "pre { background: #f8f8f8; padding: .6em; overflow-x: auto; } .nfc { color: #c00; }",
+    ]
+)
+
+
+def _verdict(v: str, benign: tuple[Benign, ...] = (), where: list[str] | None = None) -> str:
+    """The verdict word in its colour, with the benign normalisations it needed."""
+    text = verdict_text(Verdict(v), benign, where or [])
+    return f'<span class="{escape(v)}">{escape(text)}</span>'
 
 
 def _details(p: PatchReport) -> str:
     parts = []
+    if p.not_covered:
+        items = "".join(f"<li>{escape(u.text())}</li>" for u in p.not_covered)
+        parts.append(f"<p>not covered: changed code no check that ran executes</p><ul>{items}</ul>")
     if p.apply_error:
         parts.append(f"<pre>{escape(p.apply_error['message'])}</pre>")
         if p.apply_error.get("hunk"):
@@ -36,7 +50,7 @@ def _details(p: PatchReport) -> str:
     if not parts:
         return ""
     title = f"Patch {p.index}: {escape(p.subject)}" if p.index else "Whole series against the base"
-    return f"<h3>{title} — {_verdict(p.verdict)}</h3>" + "".join(parts)
+    return f"<h3>{title} — {_verdict(p.verdict, p.benign)}</h3>" + "".join(parts)
 
 
 def render_html(report: Report) -> str:
@@ -50,7 +64,7 @@ def render_html(report: Report) -> str:
             else ("claimed" if p.nfc_claim else "")
         )
         rows.append(
-            f"<tr><td>{p.index or 'all'}</td><td>{_verdict(p.verdict)}</td><td>{nfc}</td>"
+            f"<tr><td>{p.index or 'all'}</td><td>{_verdict(p.verdict, p.benign)}</td><td>{nfc}</td>"
             f"<td>{escape(p.subject)}</td><td>{escape(p.reason)}</td></tr>"
         )
     base = (
@@ -60,12 +74,16 @@ def render_html(report: Report) -> str:
         else ""
     )
     timings = ", ".join(f"{escape(k)} {v:.2f}s" for k, v in report.timings.items())
+    pairs = report.benign
+    where = [f"patch {i} {b.check}" if i else f"whole series {b.check}" for i, b in pairs]
+    verdict = _verdict(report.verdict, tuple(b for _, b in pairs), where)
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>mmu-ci: {escape(s['subject'])}</title><style>{_CSS}</style></head><body>"
         f"<h1>{escape(s['subject'])} (v{s['revision']})</h1>"
         f"<p>by {escape(s['author'])}</p>{base}"
-        f"<h2>Verdict: {_verdict(report.verdict)}</h2><p>{escape(report.reason)}</p>"
+        f"<h2>Verdict: {verdict}</h2><p>{escape(report.reason)}</p>"
+        f"<p>Exit status: {report.exit_code}</p>"
         "<table><tr><th>#</th><th>verdict</th><th>NFC claim</th><th>subject</th><th>why</th></tr>"
         + "".join(rows)
         + "</table>"

@@ -13,32 +13,35 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from bot.report import PatchReport, Report
-from checks.render import render_result
-
-COLOURS = {
-    "same": "green",
-    "out-of-scope": "dim",
-    "differs": "bold red",
-    "differs-outside-invariants": "yellow",
-    "crash": "bold red",
-    "build-error": "magenta",
-    "apply-error": "magenta",
-}
+from checks.render import render_result, verdict_text
+from checks.result import Benign
+from checks.verdict import Verdict
 
 
-def _v(verdict: str) -> str:
-    return f"[{COLOURS.get(verdict, 'white')}]{verdict}[/]"
+def _v(verdict: str, benign: tuple[Benign, ...] = (), where: list[str] | None = None) -> str:
+    """The verdict in its colour, with the benign normalisations it needed."""
+    v = Verdict(verdict)
+    return f"[{v.colour}]{escape(verdict_text(v, benign, where or []))}[/]"
+
+
+def _series_verdict(report: Report) -> str:
+    pairs = report.benign
+    where = [f"patch {i} {b.check}" if i else f"whole series {b.check}" for i, b in pairs]
+    return _v(report.verdict, tuple(b for _, b in pairs), where)
 
 
 def _patch_details(p: PatchReport) -> list[str]:
     out = []
+    if p.not_covered:
+        out.append("not covered: changed code no check that ran executes")
+        out += [f"  - {escape(u.text())}" for u in p.not_covered]
     if p.apply_error:
         out.append(escape(p.apply_error["message"]))
         if p.apply_error.get("hunk"):
             out.append("failing hunk:")
             out += [f"  {escape(ln)}" for ln in p.apply_error["hunk"].splitlines()[:20]]
     for r in p.checks:
-        if r.verdict not in ("same", "skipped"):
+        if r.verdict not in (Verdict.SAME, Verdict.SKIPPED) or r.benign:
             out += [escape(ln) for ln in render_result(r).splitlines()]
     return out
 
@@ -64,17 +67,16 @@ def print_report(report: Report, console: Console | None = None) -> None:
             if p.nfc_contradicted
             else ("claimed" if p.nfc_claim else "")
         )
-        t.add_row(str(p.index), _v(p.verdict), nfc, escape(p.subject), escape(p.reason))
+        t.add_row(str(p.index), _v(p.verdict, p.benign), nfc, escape(p.subject), escape(p.reason))
     if report.whole is not None:
-        t.add_row(
-            "all", _v(report.whole.verdict), "", "whole series vs base", escape(report.whole.reason)
-        )
+        w = report.whole
+        t.add_row("all", _v(w.verdict, w.benign), "", "whole series vs base", escape(w.reason))
     c.print(t)
     for p in report.patches + ([report.whole] if report.whole else []):
         details = _patch_details(p)
         if details:
             title = f"patch {p.index}" if p.index else "whole series"
-            c.rule(f"{title}: {p.verdict}")
+            c.rule(escape(f"{title}: {verdict_text(p.verdict, p.benign)}"))
             for line in details:
                 c.print(line, highlight=False)
     for p in report.nfc_contradictions:
@@ -83,7 +85,8 @@ def print_report(report: Report, console: Console | None = None) -> None:
             f"but its behaviour differs[/]"
         )
     tm = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items())
-    c.print(f"verdict: {_v(report.verdict)} ({escape(report.reason)})")
+    c.print(f"verdict: {_series_verdict(report)} ({escape(report.reason)})")
+    c.print(f"exit status: {report.exit_code}", style="dim")
     c.print(f"timings: {tm}", style="dim")
     c.print(f"reproduce: {escape(report.reproduce)}", style="dim", soft_wrap=True)
 

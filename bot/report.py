@@ -10,34 +10,25 @@ import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checks.render import result_to_json
-from checks.result import CheckResult
+from checks.result import Benign, CheckResult
+from checks.verdict import Verdict, exit_status
+from checks.verdict import worst as worst_of
 
-# Worst first, for the verdict of a series from its patches.
-SEVERITY = {
-    "apply-error": 7,
-    "build-error": 6,
-    "crash": 5,
-    "differs": 4,
-    "differs-outside-invariants": 3,
-    "same": 2,
-    "out-of-scope": 1,
-}
-BEHAVIOUR_CHANGE = ("differs", "crash")
-COULD_NOT_RUN = ("apply-error", "build-error")
+if TYPE_CHECKING:
+    from bot.runs import Uncovered
 
 
-def worst(verdicts: list[str]) -> str:
+def worst(verdicts: list[str]) -> Verdict:
     """The verdict of several patches: the worst of theirs (`out-of-scope` when none)."""
-    return max(verdicts, key=lambda v: SEVERITY[v]) if verdicts else "out-of-scope"
+    return worst_of(verdicts, empty=Verdict.OUT_OF_SCOPE)
 
 
-def check_verdict(results: list[CheckResult]) -> str:
+def check_verdict(results: list[CheckResult]) -> Verdict:
     """One verdict from the engine's results (skipped checks do not count)."""
-    real = [r.verdict for r in results if r.verdict != "skipped"]
-    return worst(real) if real else "same"
+    return worst_of([r.verdict for r in results])
 
 
 @dataclass
@@ -47,7 +38,7 @@ class PatchReport:
     index: int
     subject: str
     msgid: str
-    verdict: str
+    verdict: Verdict
     reason: str
     nfc_claim: bool
     parent: str | None = None
@@ -56,19 +47,37 @@ class PatchReport:
     checks: list[CheckResult] = field(default_factory=list)
     apply_error: dict | None = None  # {"message", "file", "hunk"}
     timings: dict[str, float] = field(default_factory=dict)
+    not_covered: tuple[Uncovered, ...] = ()  # changed pieces no check that ran executes
 
     @property
     def nfc_contradicted(self) -> bool:
         """The message claims no functional change, and the checks found one."""
         return self.nfc_claim and self.verdict == "differs"
 
+    @property
+    def benign(self) -> tuple[Benign, ...]:
+        """Differences that vanished under a named normalisation, per check."""
+        return tuple(b for r in self.checks for b in r.benign)
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        """Its verdict and its checks': a finding of one check is never hidden by another."""
+        return [Verdict(self.verdict), *(r.verdict for r in self.checks)]
+
+    @property
+    def exit_status(self) -> int:
+        return exit_status(self.verdicts)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "index": self.index,
             "subject": self.subject,
             "msgid": self.msgid,
-            "verdict": self.verdict,
+            "verdict": Verdict(self.verdict),
             "reason": self.reason,
+            "benign": [b.to_json() for b in self.benign],
+            "not_covered": [u.to_json() for u in self.not_covered],
+            "exit_status": self.exit_status,
             "nfc_claim": self.nfc_claim,
             "nfc_contradicted": self.nfc_contradicted,
             "parent": self.parent,
@@ -87,7 +96,7 @@ class Report:
     series: dict[str, Any]  # subject, revision, author, msgids, base-commit, change-id, ...
     base: dict[str, Any] | None  # tree, commit, version, reason
     patches: list[PatchReport]
-    verdict: str
+    verdict: Verdict
     reason: str
     whole: PatchReport | None = None  # the whole series against the base
     timings: dict[str, float] = field(default_factory=dict)
@@ -95,10 +104,16 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """0 no behaviour change, 1 behaviour change or crash, 2 could not apply/build."""
-        if self.verdict in COULD_NOT_RUN:
-            return 2
-        return 1 if self.verdict in BEHAVIOUR_CHANGE else 0
+        """By precedence over every verdict of every patch (checks.verdict.exit_status):
+        1 a difference found, 3 mmu-ci's own bug, 2 could not check, else 0."""
+        parts = self.patches + ([self.whole] if self.whole else [])
+        return exit_status([v for p in parts for v in p.verdicts])
+
+    @property
+    def benign(self) -> tuple[tuple[int, Benign], ...]:
+        """Every patch's benign differences: (patch index, 0 the whole series; Benign)."""
+        parts = self.patches + ([self.whole] if self.whole else [])
+        return tuple((p.index, b) for p in parts for b in p.benign)
 
     @property
     def nfc_contradictions(self) -> list[PatchReport]:
@@ -110,8 +125,9 @@ class Report:
             "base": self.base,
             "patches": [p.to_json() for p in self.patches],
             "whole_series": self.whole.to_json() if self.whole else None,
-            "verdict": self.verdict,
+            "verdict": Verdict(self.verdict),
             "reason": self.reason,
+            "benign": [{"patch": i, **b.to_json()} for i, b in self.benign],
             "nfc_contradicted": [p.index for p in self.nfc_contradictions],
             "exit_status": self.exit_code,
             "timings": self.timings,

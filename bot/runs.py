@@ -16,8 +16,11 @@ from pathlib import Path
 
 from bot.memo import Memo, code_version
 from bot.report import PatchReport, check_verdict
+from checks.result import CheckResult
+from checks.verdict import Verdict, worst
 
-_CACHEABLE = ("same", "differs", "differs-outside-invariants", "skipped")
+_CACHEABLE = (Verdict.SAME, Verdict.DIFFERS, Verdict.DIFFERS_OUTSIDE, Verdict.SKIPPED)
+_RERUN = (Verdict.BUILD_ERROR, Verdict.INTERNAL_ERROR)  # never stands for the series' result
 BUILD_JOBS = 2  # gcc is single-threaded: one compile per core
 UNCHANGED = "none of the code it runs changed"
 
@@ -58,6 +61,74 @@ def untouched(chk: object, job: Job) -> bool:
     entry = chk.entry  # type: ignore[attr-defined]
     reach = _closure(job.before, entry) | _closure(job.after, entry)
     return not reach.intersection(names)
+
+
+@dataclass(frozen=True)
+class Uncovered:
+    """A changed piece of modelled code that no check that ran executes."""
+
+    piece: str  # "function is_root_usable", "struct kvm_mmu", "features"
+    checks: tuple[str, ...]  # the checks that would run it
+    why: str  # which check would run it and why it did not
+
+    @property
+    def name(self) -> str:
+        return self.piece.partition(" ")[2] or self.piece
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "piece": self.piece,
+            "name": self.name,
+            "checks": list(self.checks),
+            "why": self.why,
+        }
+
+    def text(self) -> str:
+        return f"{self.name} ({self.why})"
+
+
+def not_covered(job: Job, results: Sequence[CheckResult], not_run: Mapping[str, str]) -> tuple[
+    Uncovered, ...
+]:  # fmt: skip
+    """The changed pieces of ``job`` that none of the checks that ran executes.
+
+    ``not_run``: check name -> why it did not run (skipped because it does not apply, or
+    not selected); every other check in ``results`` ran (or stands for a run: unchanged
+    code, a result known from the patches). A function or macro is covered by a check
+    that ran and reaches it; a type, global or feature change by any check that ran."""
+    from checks.space import all_checks
+
+    if not job.changed:
+        return ()
+    ran = [r.name for r in results if r.name not in not_run]
+    reach = {
+        c.name: _closure(job.before, c.entry) | _closure(job.after, c.entry) for c in all_checks()
+    }
+    out = []
+    for piece in job.changed:
+        kind, _, name = piece.partition(" ")
+        if kind in ("function", "macro"):
+            if any(name in reach.get(c, ()) for c in ran):
+                continue
+            would = tuple(c for c, names in reach.items() if name in names)
+            head = f"run only by {', '.join(would)}" if would else "no check runs it"
+        elif ran:
+            continue  # a type, global or feature reaches every check that ran
+        else:
+            would, head = (), "no check ran"
+        skipped = [f"{c} skipped: {not_run[c]}" for c in (would or not_run) if c in not_run]
+        out.append(Uncovered(piece, would, "; ".join([head, *skipped])))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Every check of one comparison, its verdict and a one-line reason."""
+
+    results: list[CheckResult]
+    verdict: Verdict
+    reason: str
+    not_covered: tuple[Uncovered, ...] = ()
 
 
 def _key(chk: object, job: Job) -> tuple[str, ...]:
@@ -159,19 +230,21 @@ def run_checks(
     memo: Memo,
     known: Mapping[str, object] | None = None,
     done: Mapping[tuple[str, ...], object] | None = None,
-) -> tuple[list, str, str]:
-    """Every check of one comparison: (results, verdict, one-line reason). ``known``:
-    check name -> a result already known (a CheckResult), or why it is `same` (a str);
-    ``done``: results run_chains made, by memo key."""
+) -> Outcome:
+    """Every check of one comparison. ``known``: check name -> a result already known (a
+    CheckResult), or why it is `same` (a str); ``done``: results run_chains made, by memo
+    key. A changed piece no check that ran executes makes the verdict `not-covered`."""
     from checks.engine import run_check
-    from checks.result import CheckResult
     from checks.space import all_checks
 
     results = []
+    not_run: dict[str, str] = {}  # checks skipped because they do not apply
     for chk in all_checks():
         why = (known or {}).get(chk.name)
         if isinstance(why, CheckResult):
             results.append(why)
+            if why.verdict == Verdict.SKIPPED and why.skipped != UNCHANGED:
+                not_run[chk.name] = str(why.skipped)
             continue
         if why is None and untouched(chk, job):
             why = UNCHANGED
@@ -184,17 +257,38 @@ def run_checks(
             r = run_check(chk, job.before, job.after, cache_dir=cache_dir)
             if r.verdict in _CACHEABLE:  # a build error or crash may be the machine's: rerun
                 memo.put(key, r)
+        if r.verdict == Verdict.SKIPPED:
+            not_run[chk.name] = str(r.skipped)
         results.append(r)
+    uncovered = not_covered(job, results, not_run)
+    verdict = outcome_verdict(results, uncovered)
+    return Outcome(results, verdict, reason(results, uncovered, job.changed), uncovered)
+
+
+def outcome_verdict(results: Sequence[CheckResult], uncovered: Sequence[Uncovered]) -> Verdict:
+    """The checks' worst verdict, or `not-covered` when it is worse and something is."""
+    return worst([check_verdict(list(results)), *([Verdict.NOT_COVERED] if uncovered else [])])
+
+
+def reason(
+    results: Sequence[CheckResult], uncovered: Sequence[Uncovered], changed: Sequence[str]
+) -> str:
+    """One line: what is not covered, then the checks by verdict (benign ones named)."""
     by_verdict: dict[str, list[str]] = {}
+    if uncovered:
+        by_verdict[Verdict.NOT_COVERED] = [u.text() for u in uncovered]
     for r in results:
-        if r.verdict != "skipped":
+        if r.verdict != Verdict.SKIPPED:
             # differences a benign normalisation removed are named, not hidden
             benign = sorted({g.benign for g in r.groups if g.benign})
             label = f"{r.name} (up to: {', '.join(benign)})" if benign else r.name
             by_verdict.setdefault(r.verdict, []).append(label)
-    reason = "; ".join(f"{v}: {', '.join(n)}" for v, n in by_verdict.items())
-    reason = reason or "the code the checks run is unchanged (comments or layout only)"
-    return results, check_verdict(results), reason
+    text = "; ".join(f"{v}: {', '.join(n)}" for v, n in by_verdict.items())
+    if text:
+        return text
+    if not changed:
+        return "the code the checks run is unchanged (comments or layout only)"
+    return "no check ran: " + "; ".join(f"{r.name}: {r.skipped}" for r in results)
 
 
 def whole_series_known(reports: list[PatchReport]) -> tuple[dict[str, object], list[str]]:
@@ -210,7 +304,7 @@ def whole_series_known(reports: list[PatchReport]) -> tuple[dict[str, object], l
     for name in names:
         ran, exact = [], True
         for p in reports:
-            if p.verdict == "out-of-scope":
+            if p.verdict == Verdict.OUT_OF_SCOPE:
                 continue  # no extracted piece changed: the same code
             r = next((r for r in p.checks if r.name == name), None)
             if r is None:
@@ -220,10 +314,10 @@ def whole_series_known(reports: list[PatchReport]) -> tuple[dict[str, object], l
             if r.verdict == "skipped" and r.skipped == UNCHANGED:
                 continue
             ran.append((p.index, r))
-            exact = exact and r.verdict == "same" and not r.groups and r.crash is None
+            exact = exact and r.verdict == Verdict.SAME and not r.groups and r.crash is None
         if exact:
             known[name] = "every patch is exactly the same as its parent for this check"
-        elif len(ran) == 1 and ran[0][1] is not None and ran[0][1].verdict != "build-error":
+        elif len(ran) == 1 and ran[0][1] is not None and ran[0][1].verdict not in _RERUN:
             known[name] = ran[0][1]
             notes.append(f"{name}: only patch {ran[0][0]} changes its code, its result")
     return known, notes

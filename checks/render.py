@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from checks.result import CheckResult, DiffGroup, Example, worst_verdict
+from checks.result import Benign, CheckResult, DiffGroup, Example
+from checks.verdict import Verdict, exit_status, worst
 
 # Mirrors enum mmu_shim_event_kind in mmucore/shim/mmu_shim.h (same order).
 EVENT_KINDS = (
@@ -174,9 +175,29 @@ def _crash_head(r: CheckResult) -> str:
     return head + ":"
 
 
+def benign_text(b: Benign, where: str | None = None) -> str:
+    """'ignore the pgd of an invalid slot — 71,280 states (free_roots)'; ``where`` replaces
+    the check's name in the parentheses ('' for none)."""
+    label = b.check if where is None else where
+    return f"{b.normalisation} — {b.states:,} states" + (f" ({label})" if label else "")
+
+
+def verdict_text(verdict: str, benign: Sequence[Benign], where: Sequence[str] = ()) -> str:
+    """A verdict as it is shown everywhere, with the benign normalisations it needed:
+    'same, up to: ignore the pgd of an invalid slot — 71,280 states (free_roots)'.
+    ``where`` labels each benign entry (default: its check)."""
+    if not benign:
+        return str(verdict)
+    labels = list(where) or [None] * len(benign)
+    items = "; ".join(benign_text(b, w) for b, w in zip(benign, labels, strict=True))
+    if verdict == Verdict.SAME:
+        return f"{verdict}, up to: {items}"
+    return f"{verdict} (and benign: {items})"
+
+
 def render_result(r: CheckResult) -> str:
     """One check as plain text for a mail."""
-    lines = [f"{r.name}: {r.verdict}"]
+    lines = [f"{r.name}: {verdict_text(r.verdict, r.benign, [''] * len(r.benign))}"]
     if r.skipped:
         lines.append(f"  skipped: {r.skipped}")
     if r.error:
@@ -206,31 +227,57 @@ def render_space(chk: Any) -> str:
     return "\n".join(lines)
 
 
-def render_results(results: Sequence[CheckResult], base: str = "", patched: str = "") -> str:
-    """Every check, then the overall verdict."""
+def results_verdict(results: Sequence[CheckResult], not_covered: Sequence[str] = ()) -> Verdict:
+    """The verdict of several checks, `not-covered` when worse and some changed code is."""
+    return worst([*(r.verdict for r in results), *([Verdict.NOT_COVERED] if not_covered else [])])
+
+
+def render_results(
+    results: Sequence[CheckResult],
+    base: str = "",
+    patched: str = "",
+    not_covered: Sequence[str] = (),
+) -> str:
+    """Every check, what no check covered (``not_covered``: one line each), then the
+    overall verdict with the benign normalisations it needed."""
     head = []
     if base or patched:
         head.append(f"baseline {base[:12]}  vs  patched {patched[:12]}")
     body = [render_result(r) for r in results]
-    verdict = worst_verdict([r.verdict for r in results])
-    return "\n\n".join(head + body + [f"verdict: {verdict}"]) + "\n"
+    if not_covered:
+        body.append("\n".join(["not covered: changed code no check that ran executes", *(
+            f"  - {line}" for line in not_covered)]))  # fmt: skip
+    verdict = results_verdict(results, not_covered)
+    benign = [b for r in results for b in r.benign]
+    return "\n\n".join(head + body + [f"verdict: {verdict_text(verdict, benign)}"]) + "\n"
 
 
 def result_to_json(r: CheckResult) -> dict[str, Any]:
-    """One check as a JSON-ready dict (keys `name`, `verdict`, `states`, `differing`, ...)."""
+    """One check as a JSON-ready dict (keys `name`, `verdict`, `states`, `differing`,
+    `benign`: [{check, normalisation, states}], ...)."""
     d = asdict(r)
     d["differing"] = r.differing
+    d["benign"] = [b.to_json() for b in r.benign]
     return d
 
 
 def to_json(
-    results: Sequence[CheckResult], base: str, patched: str, timings: dict[str, float]
+    results: Sequence[CheckResult],
+    base: str,
+    patched: str,
+    timings: dict[str, float],
+    not_covered: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The `mmubot diff --json` document: `base`, `patched`, `checks`, `verdict`, `timings`."""
+    """The `mmubot diff --json` document: `base`, `patched`, `checks`, `verdict`, `benign`,
+    `not_covered`, `exit_status`, `timings`."""
+    verdicts = [r.verdict for r in results] + ([Verdict.NOT_COVERED] if not_covered else [])
     return {
         "base": base,
         "patched": patched,
         "checks": [result_to_json(r) for r in results],
-        "verdict": worst_verdict([r.verdict for r in results]),
+        "verdict": results_verdict(results, [str(u) for u in not_covered]),
+        "benign": [b.to_json() for r in results for b in r.benign],
+        "not_covered": list(not_covered),
+        "exit_status": exit_status(verdicts),
         "timings": timings,
     }

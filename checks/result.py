@@ -5,17 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-VERDICTS = ("same", "differs", "differs-outside-invariants", "crash", "build-error", "skipped")
-
-# Worst first: the verdict of several checks is the worst of theirs.
-_SEVERITY = {
-    "build-error": 5,
-    "crash": 4,
-    "differs": 3,
-    "differs-outside-invariants": 2,
-    "same": 1,
-    "skipped": 0,
-}
+from checks.verdict import Verdict, worst
 
 
 @dataclass(frozen=True)
@@ -50,7 +40,7 @@ class CheckResult:
     """One check between one baseline and one patched build."""
 
     name: str
-    verdict: str  # same | differs | differs-outside-invariants | crash | build-error | skipped
+    verdict: Verdict  # same | differs | differs-outside-invariants | crash | build-error | skipped
     states: int
     differing_inside: int
     differing_outside: int
@@ -63,18 +53,40 @@ class CheckResult:
     crash_inside: int = 0  # states where only the patched build faults or hangs, inside
     crash_outside: int = 0  # ... and only outside the invariants
 
+    def __post_init__(self) -> None:
+        # every verdict is a word of the one vocabulary (a plain string is converted)
+        object.__setattr__(self, "verdict", Verdict(self.verdict))
+
     @property
     def differing(self) -> int:
         """All differing states, inside and outside the invariants."""
         return self.differing_inside + self.differing_outside
 
+    @property
+    def benign(self) -> tuple[Benign, ...]:
+        """The named normalisations under which differences vanished, with their states."""
+        states: dict[str, int] = {}
+        for g in self.groups:
+            if g.benign:
+                states[g.benign] = states.get(g.benign, 0) + g.count + g.also_outside
+        return tuple(Benign(self.name, n, k) for n, k in states.items())
 
-def worst_verdict(verdicts: list[str]) -> str:
+
+@dataclass(frozen=True)
+class Benign:
+    """Differences of one check that vanish under a named normalisation."""
+
+    check: str
+    normalisation: str
+    states: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "normalisation": self.normalisation, "states": self.states}
+
+
+def worst_verdict(verdicts: list[str]) -> Verdict:
     """The overall verdict of several checks (`same` when there is none)."""
-    real = [v for v in verdicts if v != "skipped"]
-    if not real:
-        return "same"
-    return max(real, key=lambda v: _SEVERITY[v])
+    return worst(verdicts)
 
 
 def verdict_for(

@@ -12,7 +12,7 @@ from bot.render_text import print_report, progress_bars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    """Check one series; exit 0 no behaviour change, 1 change or crash, 2 could not run."""
+    """Check one series; the exit status is Report.exit_code (the same as `mmubot diff`)."""
     with progress_bars() as progress:
         report = pipeline.check(
             args.series,

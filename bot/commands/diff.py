@@ -51,10 +51,27 @@ def timing_text(results: Sequence[CheckResult], timings: dict[str, float]) -> st
     return "timings:\n" + "".join(ln + "\n" for ln in lines) + f"  {total}\n"
 
 
+def _run_check(chk: object, base: object, patched: object, cache: Path) -> object:
+    """One check; a failure of mmu-ci itself is that check's `internal-error`."""
+    from checks import engine
+    from checks.result import CheckResult
+    from checks.verdict import Verdict, internal_error_reason
+
+    try:
+        return engine.run_check(chk, base, patched, cache_dir=cache)  # type: ignore[arg-type]
+    except Exception as e:  # noqa: BLE001 - ours, not the patch's: say so, run the others
+        why = internal_error_reason(e, f"running {chk.name}")  # type: ignore[attr-defined]
+        return CheckResult(chk.name, Verdict.INTERNAL_ERROR, 0, 0, 0, (), error=why)  # type: ignore[attr-defined]
+
+
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    """Exit 0 all `same`, 1 any difference or crash, 2 bad input or a build error."""
-    from checks import engine, render
-    from checks.result import worst_verdict
+    """Exit as `mmubot check` does (checks/verdict.py): 0 same, 1 a difference found,
+    2 could not check (bad input, build error, not covered), 3 mmu-ci's own bug."""
+    from bot import runs
+    from checks import render
+    from checks.space import all_checks
+    from checks.verdict import Verdict, exit_status
+    from mmucore import scope
     from mmucore.extract import extract
 
     t0 = time.perf_counter()
@@ -63,17 +80,23 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     base, patched = extract(tree, base_rev), extract(tree, patched_rev)
     timings = {"extract": time.perf_counter() - t0}
     cache = cfg.data_dir / "build-cache"
+    chosen = all_checks(args.checks)
     t = time.perf_counter()
-    results = engine.run_checks(base, patched, cache_dir=cache, names=args.checks)
+    results = [_run_check(chk, base, patched, cache) for chk in chosen]
     timings["checks"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
-    print(render.render_results(results, base_rev, patched_rev), end="")
+    # what changed that no check that ran executes: `not-covered`, never `same`
+    job = runs.Job(base, patched, scope.changed_pieces(base, patched, code_only=True))
+    not_run = {r.name: str(r.skipped) for r in results if r.verdict == Verdict.SKIPPED}
+    names = {c.name for c in chosen}
+    not_run |= {c.name: "not selected (--check)" for c in all_checks() if c.name not in names}
+    uncovered = runs.not_covered(job, results, not_run)
+    lines = [u.text() for u in uncovered]
+    print(render.render_results(results, base_rev, patched_rev, lines), end="")
     print(timing_text(results, timings), end="")
     if args.json_out:
-        doc = render.to_json(results, base_rev, patched_rev, timings)
+        nc = [u.to_json() for u in uncovered]
+        doc = render.to_json(results, base_rev, patched_rev, timings, nc)
         Path(args.json_out).write_text(json.dumps(doc, indent=1) + "\n")
         print(f"JSON: {args.json_out}", file=sys.stderr)
-    verdict = worst_verdict([r.verdict for r in results])
-    if verdict == "build-error":
-        return 2
-    return 0 if verdict == "same" else 1
+    return exit_status([r.verdict for r in results] + [Verdict.NOT_COVERED] * bool(uncovered))

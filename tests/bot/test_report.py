@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.render_html import render_html
 from bot.render_text import render_text
 from bot.report import PatchReport, Report, worst
-from checks.result import CheckResult
+from checks.result import CheckResult, DiffGroup, Example
 
 
 def _report(verdicts: list[str], nfc: list[bool]) -> Report:
@@ -31,13 +33,80 @@ def test_worst_and_exit_status():
     assert worst(["same", "out-of-scope"]) == "same"
     assert worst(["out-of-scope"]) == "out-of-scope"
     assert worst(["same", "differs-outside-invariants", "differs"]) == "differs"
-    assert worst(["differs", "apply-error"]) == "apply-error"
+    assert worst(["differs", "apply-error"]) == "differs"
+    assert worst(["not-covered", "same", "differs-outside-invariants"]) == "not-covered"
+    assert worst(["build-error", "internal-error", "apply-error"]) == "internal-error"
     assert _report(["same", "out-of-scope"], [True, False]).exit_code == 0
-    assert _report(["differs-outside-invariants"], [False]).exit_code == 0
+    assert _report(["differs-outside-invariants"], [False]).exit_code == 1  # as in `diff`
     assert _report(["same", "differs"], [False, True]).exit_code == 1
     assert _report(["crash"], [False]).exit_code == 1
     assert _report(["same", "build-error"], [False, False]).exit_code == 2
-    assert _report(["differs", "apply-error"], [True, False]).exit_code == 2
+    assert _report(["same", "not-covered"], [False, False]).exit_code == 2
+    assert _report(["internal-error"], [False]).exit_code == 3
+    # by precedence over all verdicts, not the worst: a finding is never hidden
+    assert _report(["differs", "apply-error"], [True, False]).exit_code == 1
+    assert _report(["internal-error", "differs-outside-invariants"], [False, False]).exit_code == 1
+    assert _report(["apply-error", "internal-error"], [False, False]).exit_code == 3
+
+
+def test_a_finding_of_one_check_is_not_hidden_by_the_patch_verdict():
+    r = _report(["not-covered"], [False])  # worse by severity than its check's verdict ...
+    r.patches[0].checks = [CheckResult("free_roots", "differs-outside-invariants", 10, 0, 1, ())]
+    assert r.verdict == "not-covered" and r.exit_code == 1  # ... which still decides the exit
+    assert r.patches[0].to_json()["exit_status"] == 1
+
+
+def _benign_report() -> Report:
+    r = _report(["same", "same"], [True, False])
+    ex = Example(state={}, baseline=[], patched=[])
+    g = DiffGroup(("root",), 71_000, True, (), "ignore the pgd of an invalid slot", ex, False, 280)
+    r.patches[1].checks = [CheckResult("free_roots", "same", 100, 0, 0, (g,))]
+    return r
+
+
+def test_benign_is_shown_wherever_the_verdict_is():
+    r = _benign_report()
+    line = "same, up to: ignore the pgd of an invalid slot — 71,280 states"
+    doc = json.loads(json.dumps(r.to_json()))
+    want = {"check": "free_roots", "normalisation": "ignore the pgd of an invalid slot"}
+    assert doc["patches"][1]["benign"] == [{**want, "states": 71_280}]
+    assert doc["patches"][1]["checks"][0]["benign"] == [{**want, "states": 71_280}]
+    assert doc["patches"][0]["benign"] == [] and doc["verdict"] == "same"
+    assert doc["benign"] == [{"patch": 2, **want, "states": 71_280}]
+    text = render_text(r, width=250)
+    row = next(ln for ln in text.splitlines() if "p2" in ln)
+    assert f"{line} (free_roots)" in row  # the per-patch table
+    assert f"verdict: {line} (patch 2 free_roots)" in text  # the verdict line
+    assert f"patch 2: {line}" in text  # the patch's details
+    html = render_html(r)
+    assert f'<span class="same">{line} (free_roots)</span>' in html
+    assert f'Verdict: <span class="same">{line} (patch 2 free_roots)</span>' in html
+
+
+def test_not_covered_is_shown_and_in_the_json():
+    from bot.runs import Uncovered
+
+    r = _report(["not-covered"], [False])
+    why = "run only by pgd_switch; pgd_switch skipped: fast_pgd_switch is not in this tree"
+    r.patches[0].not_covered = (Uncovered("function is_root_usable", ("pgd_switch",), why),)
+    doc = r.to_json()
+    assert doc["patches"][0]["not_covered"] == [
+        {"piece": "function is_root_usable", "name": "is_root_usable", "checks": ["pgd_switch"],
+         "why": why}
+    ]  # fmt: skip
+    assert doc["exit_status"] == 2 == doc["patches"][0]["exit_status"]
+    text = render_text(r, width=250)
+    assert f"is_root_usable ({why})" in text and "verdict: not-covered" in text
+    assert f"is_root_usable ({why})" in render_html(r)
+
+
+def test_every_verdict_in_the_json_is_a_word_of_the_vocabulary():
+    with pytest.raises(ValueError):
+        CheckResult("free_roots", "mostly-same", 10, 0, 0, ())
+    r = _report(["same"], [False])
+    r.patches[0].verdict = "fine"  # type: ignore[assignment]
+    with pytest.raises(ValueError):
+        r.to_json()
 
 
 def test_json_contract_and_nfc_flag(tmp_path):

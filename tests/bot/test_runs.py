@@ -83,12 +83,12 @@ def test_chains_give_each_comparison_its_pairwise_result_once(tree_612, data_dir
     assert len(done) == 4  # pgd_switch only: three patches and the whole series, one chain
     verdicts = []
     for job in [*jobs, whole]:
-        chained, verdict, _ = runs.run_checks(job, cache, memo, done=done)
-        pairwise, _, _ = runs.run_checks(job, cache, Memo(tmp_path / "fresh"))
-        assert [replace(r, timings={}) for r in chained] == [
-            replace(r, timings={}) for r in pairwise
+        chained = runs.run_checks(job, cache, memo, done=done)
+        pairwise = runs.run_checks(job, cache, Memo(tmp_path / "fresh"))
+        assert [replace(r, timings={}) for r in chained.results] == [
+            replace(r, timings={}) for r in pairwise.results
         ]
-        verdicts.append(verdict)
+        verdicts.append(chained.verdict)
     assert verdicts == ["same", "differs", "same", "differs"]
     assert runs.run_chains(jobs, whole, cache, memo) == {}  # every pair memoised: no run
 
@@ -103,6 +103,6 @@ def test_a_benign_difference_is_named_in_the_reason(tmp_path):
         for c in all_checks()
     }
     job = runs.Job(None, None, ())
-    _, verdict, reason = runs.run_checks(job, tmp_path, Memo(tmp_path / "memo"), known)
-    assert verdict == "same"
-    assert reason.startswith("same: free_roots (up to: ignore the pgd of an invalid slot), ")
+    out = runs.run_checks(job, tmp_path, Memo(tmp_path / "memo"), known)
+    assert out.verdict == "same" and not out.not_covered
+    assert out.reason.startswith("same: free_roots (up to: ignore the pgd of an invalid slot), ")

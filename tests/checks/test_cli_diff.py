@@ -31,7 +31,8 @@ def test_behaviour_change_exits_1_with_json(scratch_612, env, capsys) -> None:
     out = env / "diff.json"
     assert _diff(scratch_612, rev, "--check", "obsolete_roots", "--json", str(out)) == 1
     doc = json.loads(out.read_text())
-    assert set(doc) == {"base", "patched", "checks", "verdict", "timings"}
+    assert {"base", "patched", "checks", "verdict", "exit_status", "timings"} <= set(doc)
+    assert doc["exit_status"] == 1 and doc["not_covered"] == []
     assert doc["base"] == scratch_612.base and doc["patched"] == rev
     assert doc["verdict"] == "differs"
     (chk,) = doc["checks"]

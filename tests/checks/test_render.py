@@ -45,7 +45,7 @@ def test_verdicts() -> None:
     assert worst_verdict(["same", "skipped", "differs-outside-invariants"]) == (
         "differs-outside-invariants"
     )
-    assert worst_verdict(["crash", "build-error"]) == "build-error"
+    assert worst_verdict(["crash", "build-error"]) == "crash"  # checks/verdict.py's order
     assert worst_verdict(["skipped"]) == "same"
 
 
@@ -61,7 +61,10 @@ def test_text_and_json() -> None:
     assert "roots_to_free = KVM_MMU_ROOT_CURRENT" in text
     assert text.rstrip().endswith("verdict: differs-outside-invariants")
     doc = json.loads(json.dumps(render.to_json([r], "a", "b", {"total": 1.0})))
-    assert set(doc) == {"base", "patched", "checks", "verdict", "timings"}
+    assert set(doc) == {
+        "base", "patched", "checks", "verdict", "benign", "not_covered", "exit_status", "timings"
+    }  # fmt: skip
+    assert doc["exit_status"] == 1 and doc["benign"] == [] and doc["not_covered"] == []
     (c,) = doc["checks"]
     assert c["differing"] == 3 and c["groups"][0]["what"] == ["locks"]
 
