@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from bot.report import PatchReport, Report
+from bot.report import PatchReport, Report, uncovered_lines
 from checks.render import render_result, verdict_text
 from checks.result import Benign
 from checks.verdict import Verdict
@@ -37,7 +37,7 @@ def _verdict(v: str, benign: tuple[Benign, ...] = (), where: list[str] | None = 
 def _details(p: PatchReport) -> str:
     parts = []
     if p.not_covered:
-        items = "".join(f"<li>{escape(u.text())}</li>" for u in p.not_covered)
+        items = "".join(f"<li>{escape(t)}</li>" for t in uncovered_lines(p.not_covered))
         parts.append(f"<p>not covered: changed code no check that ran executes</p><ul>{items}</ul>")
     if p.apply_error:
         parts.append(f"<pre>{escape(p.apply_error['message'])}</pre>")

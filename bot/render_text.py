@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.report import PatchReport, Report
+from bot.report import PatchReport, Report, uncovered_lines
 from checks.render import render_result, verdict_text
 from checks.result import Benign
 from checks.verdict import Verdict
@@ -34,7 +34,7 @@ def _patch_details(p: PatchReport) -> list[str]:
     out = []
     if p.not_covered:
         out.append("not covered: changed code no check that ran executes")
-        out += [f"  - {escape(u.text())}" for u in p.not_covered]
+        out += [f"  - {escape(line)}" for line in uncovered_lines(p.not_covered)]
     if p.apply_error:
         out.append(escape(p.apply_error["message"]))
         if p.apply_error.get("hunk"):

@@ -8,17 +8,47 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from checks.render import result_to_json
 from checks.result import Benign, CheckResult
 from checks.verdict import Verdict, exit_status
 from checks.verdict import worst as worst_of
 
-if TYPE_CHECKING:
-    from bot.runs import Uncovered
+
+@dataclass(frozen=True)
+class Uncovered:
+    """A changed piece of modelled code that no check that ran executes."""
+
+    piece: str  # "function is_root_usable", "struct kvm_mmu", "features"
+    checks: tuple[str, ...]  # the checks that would run it
+    why: str  # which check would run it and why it did not
+
+    @property
+    def name(self) -> str:
+        return self.piece.partition(" ")[2] or self.piece
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "piece": self.piece,
+            "name": self.name,
+            "checks": list(self.checks),
+            "why": self.why,
+        }
+
+    def text(self) -> str:
+        return f"{self.name} ({self.why})"
+
+
+def uncovered_lines(uncovered: Sequence[Uncovered]) -> list[str]:
+    """One line per reason: 'fast_pgd_switch, is_root_usable (run only by pgd_switch; ...)'."""
+    by_why: dict[str, list[str]] = {}
+    for u in uncovered:
+        by_why.setdefault(u.why, []).append(u.name)
+    return [f"{', '.join(names)} ({why})" for why, names in by_why.items()]
 
 
 def worst(verdicts: list[str]) -> Verdict:

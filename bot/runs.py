@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.memo import Memo, code_version
-from bot.report import PatchReport, check_verdict
+from bot.report import PatchReport, Uncovered, check_verdict, uncovered_lines
 from checks.result import CheckResult
 from checks.verdict import Verdict, worst
 
@@ -63,30 +63,6 @@ def untouched(chk: object, job: Job) -> bool:
     return not reach.intersection(names)
 
 
-@dataclass(frozen=True)
-class Uncovered:
-    """A changed piece of modelled code that no check that ran executes."""
-
-    piece: str  # "function is_root_usable", "struct kvm_mmu", "features"
-    checks: tuple[str, ...]  # the checks that would run it
-    why: str  # which check would run it and why it did not
-
-    @property
-    def name(self) -> str:
-        return self.piece.partition(" ")[2] or self.piece
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "piece": self.piece,
-            "name": self.name,
-            "checks": list(self.checks),
-            "why": self.why,
-        }
-
-    def text(self) -> str:
-        return f"{self.name} ({self.why})"
-
-
 def not_covered(job: Job, results: Sequence[CheckResult], not_run: Mapping[str, str]) -> tuple[
     Uncovered, ...
 ]:  # fmt: skip
@@ -101,24 +77,40 @@ def not_covered(job: Job, results: Sequence[CheckResult], not_run: Mapping[str, 
     if not job.changed:
         return ()
     ran = [r.name for r in results if r.name not in not_run]
-    reach = {
-        c.name: _closure(job.before, c.entry) | _closure(job.after, c.entry) for c in all_checks()
-    }
+    checks = all_checks()
+    reach = {c.name: _closure(job.before, c.entry) | _closure(job.after, c.entry) for c in checks}
     out = []
     for piece in job.changed:
         kind, _, name = piece.partition(" ")
         if kind in ("function", "macro"):
-            if any(name in reach.get(c, ()) for c in ran):
+            if any(name in reach[c] for c in ran):
                 continue
             would = tuple(c for c, names in reach.items() if name in names)
-            head = f"run only by {', '.join(would)}" if would else "no check runs it"
         elif ran:
             continue  # a type, global or feature reaches every check that ran
         else:
-            would, head = (), "no check ran"
-        skipped = [f"{c} skipped: {not_run[c]}" for c in (would or not_run) if c in not_run]
-        out.append(Uncovered(piece, would, "; ".join([head, *skipped])))
+            would = ()
+        if would:  # each of them did not run: not_run says why
+            why = [f"run only by {', '.join(would)}"]
+            why += [f"{c} skipped: {not_run[c]}" for c in would if c in not_run]
+        else:  # no check reaches it here: name the checks that could not even look
+            why = ["no check that ran reaches it"]
+            why += [f"{c} skipped: {w}" for c, w in _not_applying(checks, job, not_run).items()]
+        out.append(Uncovered(piece, would, "; ".join(why)))
     return tuple(out)
+
+
+def _not_applying(checks: Sequence[object], job: Job, not_run: Mapping[str, str]) -> dict:
+    """Checks that did not run or do not apply to either end of ``job``, with why."""
+    out = dict(not_run)
+    for c in checks:
+        if c.name not in out:  # type: ignore[attr-defined]
+            for label, ex in (("baseline", job.before), ("patched", job.after)):
+                why = c.applies(ex)  # type: ignore[attr-defined]
+                if why:
+                    out[c.name] = f"{label}: {why}"  # type: ignore[attr-defined]
+                    break
+    return out
 
 
 @dataclass(frozen=True)
@@ -276,7 +268,7 @@ def reason(
     """One line: what is not covered, then the checks by verdict (benign ones named)."""
     by_verdict: dict[str, list[str]] = {}
     if uncovered:
-        by_verdict[Verdict.NOT_COVERED] = [u.text() for u in uncovered]
+        by_verdict[Verdict.NOT_COVERED] = uncovered_lines(uncovered)
     for r in results:
         if r.verdict != Verdict.SKIPPED:
             # differences a benign normalisation removed are named, not hidden

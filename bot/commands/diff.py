@@ -68,6 +68,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     """Exit as `mmubot check` does (checks/verdict.py): 0 same, 1 a difference found,
     2 could not check (bad input, build error, not covered), 3 mmu-ci's own bug."""
     from bot import runs
+    from bot.report import uncovered_lines
     from checks import render
     from checks.space import all_checks
     from checks.verdict import Verdict, exit_status
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     names = {c.name for c in chosen}
     not_run |= {c.name: "not selected (--check)" for c in all_checks() if c.name not in names}
     uncovered = runs.not_covered(job, results, not_run)
-    lines = [u.text() for u in uncovered]
+    lines = uncovered_lines(uncovered)
     print(render.render_results(results, base_rev, patched_rev, lines), end="")
     print(timing_text(results, timings), end="")
     if args.json_out:

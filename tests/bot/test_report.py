@@ -84,7 +84,7 @@ def test_benign_is_shown_wherever_the_verdict_is():
 
 
 def test_not_covered_is_shown_and_in_the_json():
-    from bot.runs import Uncovered
+    from bot.report import Uncovered
 
     r = _report(["not-covered"], [False])
     why = "run only by pgd_switch; pgd_switch skipped: fast_pgd_switch is not in this tree"
