@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         from checks.verdict import OUR_BUG, internal_error_reason
 
         traceback.print_exc()
-        print(f"mmubot: internal-error: {internal_error_reason(e, args.command)}", file=sys.stderr)
+        why = internal_error_reason(e, f"running `mmubot {args.command}`")
+        print(f"mmubot: internal-error: {why}", file=sys.stderr)
         return OUR_BUG
 
 

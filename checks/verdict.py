@@ -125,7 +125,7 @@ _INFO = {
 # How an internal error tells the user what to do: it is never the patch's fault.
 REPORT_BUG = (
     "this is a bug in mmu-ci, not in the patch: please report it to the mmu-ci issue "
-    "tracker with this message and the reproduce command"
+    "tracker with this message and the command that gave it (a report's reproduce line)"
 )
 
 
