@@ -64,3 +64,15 @@ def test_an_internal_error_says_it_is_ours_where_and_how_to_report() -> None:
     assert why.startswith("mmu-ci internal error while running free_roots: KeyError at ")
     assert "checks/test_verdict.py:" in why and "'root_role'" in why
     assert "bug in mmu-ci, not in the patch" in why and "please report it" in why
+
+
+def test_the_readme_table_is_this_vocabulary() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Verdicts", 1)[1]
+    rows = re.findall(r"(?m)^\| `([a-z-]+)` \|.*\| (\d) \|$", section)
+    assert [(w, int(code)) for w, code in rows] == [
+        (str(v), v.exit_status) for v in SEVERITY_ORDER if v != Verdict.SKIPPED
+    ]
