@@ -63,9 +63,9 @@ def untouched(chk: object, job: Job) -> bool:
     return not reach.intersection(names)
 
 
-def not_covered(job: Job, results: Sequence[CheckResult], not_run: Mapping[str, str]) -> tuple[
-    Uncovered, ...
-]:  # fmt: skip
+def not_covered(
+    job: Job, results: Sequence[CheckResult], not_run: Mapping[str, str]
+) -> tuple[Uncovered, ...]:
     """The changed pieces of ``job`` that none of the checks that ran executes.
 
     ``not_run``: check name -> why it did not run (skipped because it does not apply, or
