@@ -9,6 +9,7 @@ exactly the same is skipped too: equality chains.
 from __future__ import annotations
 
 import multiprocessing
+import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -34,9 +35,37 @@ class Job:
     changed: tuple[str, ...]  # "kind name", comments and layout ignored
 
 
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+_REFS: dict[str, tuple[dict[str, frozenset[str]], frozenset[str]]] = {}
+
+
+def _macro_refs(ex: object) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+    """Per function and macro of an extraction, the extracted macros its text names (an
+    object-like macro such as KVM_MMU_ROOT_CURRENT is no call); and the macros the types
+    name (an array size: they reach every check, as types do). By extraction key."""
+    key = ex.key  # type: ignore[attr-defined]
+    if key not in _REFS:
+        if len(_REFS) > 64:
+            _REFS.clear()
+        pieces = ex.pieces  # type: ignore[attr-defined]
+        macros = {p.name for p in pieces if p.kind == "macro"}
+        texts: dict[str, str] = {}
+        in_types: set[str] = set()
+        for p in pieces:
+            if p.kind in ("function", "macro"):
+                texts[p.name] = texts.get(p.name, "") + "\n" + p.text
+            elif p.kind == "type":
+                in_types |= set(_IDENT.findall(p.text)) & macros
+        refs = {n: frozenset(set(_IDENT.findall(t)) & macros - {n}) for n, t in texts.items()}
+        _REFS[key] = (refs, frozenset(in_types))
+    return _REFS[key]
+
+
 def _closure(ex: object, entries: tuple[str, ...]) -> set[str]:
-    """Every function and macro the entry functions reach in one extraction."""
+    """Every function and macro the entry functions reach in one extraction: the calls,
+    and the macros named in the reached functions' and macros' texts."""
     functions = ex.functions  # type: ignore[attr-defined]
+    refs = _macro_refs(ex)[0]
     seen: set[str] = set()
     todo = list(entries)
     while todo:
@@ -46,18 +75,24 @@ def _closure(ex: object, entries: tuple[str, ...]) -> set[str]:
         seen.add(name)
         if name in functions:
             todo.extend(functions[name].calls)
+        todo.extend(refs.get(name, ()))
     return seen
+
+
+def _reaches_all(job: Job, piece: str) -> bool:
+    """A changed type, global or feature, or a macro a type names: every check runs it."""
+    kind, _, name = piece.partition(" ")
+    if kind not in ("function", "macro"):
+        return True
+    return kind == "macro" and any(name in _macro_refs(ex)[1] for ex in (job.before, job.after))
 
 
 def untouched(chk: object, job: Job) -> bool:
     """True when no changed piece is reachable from the check's entry functions, so both
     builds run the same code for it. Changed types or globals reach every check."""
-    names = []
-    for piece in job.changed:
-        kind, _, name = piece.partition(" ")
-        if kind not in ("function", "macro"):
-            return False
-        names.append(name)
+    if any(_reaches_all(job, piece) for piece in job.changed):
+        return False
+    names = [piece.partition(" ")[2] for piece in job.changed]
     entry = chk.entry  # type: ignore[attr-defined]
     reach = _closure(job.before, entry) | _closure(job.after, entry)
     return not reach.intersection(names)
@@ -81,8 +116,8 @@ def not_covered(
     reach = {c.name: _closure(job.before, c.entry) | _closure(job.after, c.entry) for c in checks}
     out = []
     for piece in job.changed:
-        kind, _, name = piece.partition(" ")
-        if kind in ("function", "macro"):
+        name = piece.partition(" ")[2]
+        if not _reaches_all(job, piece):
             if any(name in reach[c] for c in ran):
                 continue
             would = tuple(c for c, names in reach.items() if name in names)

@@ -106,3 +106,31 @@ def test_a_benign_difference_is_named_in_the_reason(tmp_path):
     out = runs.run_checks(job, tmp_path, Memo(tmp_path / "memo"), known)
     assert out.verdict == "same" and not out.not_covered
     assert out.reason.startswith("same: free_roots (up to: ignore the pgd of an invalid slot), ")
+
+
+@pytest.mark.slow
+def test_an_object_like_macro_reaches_the_checks_that_use_it(tree_61, tmp_path):
+    # KVM_MMU_ROOT_CURRENT is used as a value, not called: a change of it must still run
+    # every check whose code reads it (neither a silent `same` nor `not-covered`).
+    from bot.transforms import Transformation, replace_once
+
+    clone = tmp_path / "t"
+    proc.git(tmp_path, "clone", "-q", "--shared", str(tree_61.path), "t")
+    proc.git(clone, "config", "user.name", "t")
+    proc.git(clone, "config", "user.email", "t@example.org")
+    t = Transformation(
+        "root-current-spelled",
+        "arch/x86/include/asm/kvm_host.h",
+        replace_once(
+            "#define KVM_MMU_ROOT_CURRENT\t\tBIT(0)", "#define KVM_MMU_ROOT_CURRENT\t\t(1UL << 0)"
+        ),
+        "KVM: x86/mmu: Spell KVM_MMU_ROOT_CURRENT as a shift",
+    )
+    job = _job(clone, t)
+    assert job.changed == ("macro KVM_MMU_ROOT_CURRENT",)
+    checks = {c.name: c for c in all_checks()}
+    assert not runs.untouched(checks["free_roots"], job)
+    ran = [CheckResult("free_roots", "same", 10, 0, 0, ())]
+    assert runs.not_covered(job, ran, {}) == ()  # free_roots runs it: covered
+    (u,) = runs.not_covered(job, [], {})
+    assert "free_roots" in u.checks
