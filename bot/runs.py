@@ -18,7 +18,8 @@ from pathlib import Path
 from bot.memo import Memo, code_version
 from bot.report import PatchReport, Uncovered, check_verdict, uncovered_lines
 from checks.result import CheckResult
-from checks.verdict import Verdict, worst
+from checks.verdict import Verdict, internal_error_reason, worst
+from mmucore.errors import MmuCiError
 
 _CACHEABLE = (Verdict.SAME, Verdict.DIFFERS, Verdict.DIFFERS_OUTSIDE, Verdict.SKIPPED)
 _RERUN = (Verdict.BUILD_ERROR, Verdict.INTERNAL_ERROR)  # never stands for the series' result
@@ -261,7 +262,6 @@ def run_checks(
     """Every check of one comparison. ``known``: check name -> a result already known (a
     CheckResult), or why it is `same` (a str); ``done``: results run_chains made, by memo
     key. A changed piece no check that ran executes makes the verdict `not-covered`."""
-    from checks.engine import run_check
     from checks.space import all_checks
 
     results = []
@@ -281,7 +281,7 @@ def run_checks(
         key = _key(chk, job)
         r = (done or {}).get(key) or memo.get(key)
         if r is None:
-            r = run_check(chk, job.before, job.after, cache_dir=cache_dir)
+            r = run_one(chk, job.before, job.after, cache_dir)
             if r.verdict in _CACHEABLE:  # a build error or crash may be the machine's: rerun
                 memo.put(key, r)
         if r.verdict == Verdict.SKIPPED:
@@ -290,6 +290,21 @@ def run_checks(
     uncovered = not_covered(job, results, not_run)
     verdict = outcome_verdict(results, uncovered)
     return Outcome(results, verdict, reason(results, uncovered, job.changed), uncovered)
+
+
+def run_one(chk: object, before: object, after: object, cache_dir: Path) -> CheckResult:
+    """One check between two extractions; a failure of mmu-ci itself (not a MmuCiError
+    about the input) is this check's `internal-error`, and the other checks still run."""
+    from checks.engine import run_check
+
+    try:
+        return run_check(chk, before, after, cache_dir=cache_dir)  # type: ignore[arg-type]
+    except MmuCiError:
+        raise
+    except Exception as e:  # noqa: BLE001 - ours, not the patch's: say so
+        name = chk.name  # type: ignore[attr-defined]
+        why = internal_error_reason(e, f"running {name}")
+        return CheckResult(name, Verdict.INTERNAL_ERROR, 0, 0, 0, (), error=why)
 
 
 def outcome_verdict(results: Sequence[CheckResult], uncovered: Sequence[Uncovered]) -> Verdict:

@@ -51,19 +51,6 @@ def timing_text(results: Sequence[CheckResult], timings: dict[str, float]) -> st
     return "timings:\n" + "".join(ln + "\n" for ln in lines) + f"  {total}\n"
 
 
-def _run_check(chk: object, base: object, patched: object, cache: Path) -> object:
-    """One check; a failure of mmu-ci itself is that check's `internal-error`."""
-    from checks import engine
-    from checks.result import CheckResult
-    from checks.verdict import Verdict, internal_error_reason
-
-    try:
-        return engine.run_check(chk, base, patched, cache_dir=cache)  # type: ignore[arg-type]
-    except Exception as e:  # noqa: BLE001 - ours, not the patch's: say so, run the others
-        why = internal_error_reason(e, f"running {chk.name}")  # type: ignore[attr-defined]
-        return CheckResult(chk.name, Verdict.INTERNAL_ERROR, 0, 0, 0, (), error=why)  # type: ignore[attr-defined]
-
-
 def run(args: argparse.Namespace, cfg: Config) -> int:
     """Exit as `mmubot check` does (checks/verdict.py): 0 same, 1 a difference found,
     2 could not check (bad input, build error, not covered), 3 mmu-ci's own bug."""
@@ -83,7 +70,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     cache = cfg.data_dir / "build-cache"
     chosen = all_checks(args.checks)
     t = time.perf_counter()
-    results = [_run_check(chk, base, patched, cache) for chk in chosen]
+    results = [runs.run_one(chk, base, patched, cache) for chk in chosen]
     timings["checks"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     # what changed that no check that ran executes: `not-covered`, never `same`
