@@ -30,9 +30,9 @@ def children(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real = sandbox.run
 
-    def counted(call, payload, builds, limits=sandbox.Limits()):
+    def counted(call, payload, builds, *args, **kwargs):
         calls.append(call)
-        return real(call, payload, builds, limits)
+        return real(call, payload, builds, *args, **kwargs)
 
     monkeypatch.setattr(sandbox, "run", counted)
     return calls
