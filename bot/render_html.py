@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 
 from bot.report import PatchReport, Report
 from checks.render import render_result
+from mmucore.textsafe import for_html as escape
 
 _CSS = """
 body { font-family: sans-serif; margin: 2em; max-width: 70em; }

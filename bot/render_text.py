@@ -8,12 +8,12 @@ import sys
 from collections.abc import Iterator
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.report import PatchReport, Report
 from checks.render import render_result
+from mmucore.textsafe import for_terminal as escape
 
 COLOURS = {
     "same": "green",

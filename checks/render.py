@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from checks.result import CheckResult, DiffGroup, Example, worst_verdict
+from mmucore.textsafe import printable
 
 # Mirrors enum mmu_shim_event_kind in mmucore/shim/mmu_shim.h (same order).
 EVENT_KINDS = (
@@ -191,7 +192,7 @@ def render_result(r: CheckResult) -> str:
         lines += _example_lines(r.crash)
     for g in r.groups:
         lines += _group_lines(g, r.invariants)
-    return "\n".join(lines)
+    return printable("\n".join(lines))  # WARN conditions, names: patch text
 
 
 def render_space(chk: Any) -> str:
@@ -213,7 +214,7 @@ def render_results(results: Sequence[CheckResult], base: str = "", patched: str 
         head.append(f"baseline {base[:12]}  vs  patched {patched[:12]}")
     body = [render_result(r) for r in results]
     verdict = worst_verdict([r.verdict for r in results])
-    return "\n\n".join(head + body + [f"verdict: {verdict}"]) + "\n"
+    return printable("\n\n".join(head + body + [f"verdict: {verdict}"]) + "\n")
 
 
 def result_to_json(r: CheckResult) -> dict[str, Any]:
