@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from bot import config
-from mmucore.errors import MmuCiError
+from mmucore.errors import InternalError, MmuCiError
 
 Handler = Callable[[argparse.Namespace, config.Config], int]
 
@@ -97,11 +97,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config.load(args.config)
         return args.handler(args, cfg)
-    except MmuCiError as e:
+    except MmuCiError as e:  # bad input, could not fetch/apply/build: what to do next
         print(f"mmubot: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except InternalError as e:
+        print(f"mmubot: {e}", file=sys.stderr)
+        return 3
+    except Exception as e:  # noqa: BLE001 - a bug of ours: one line, never a traceback
+        print(f"mmubot: {_internal(e)}", file=sys.stderr)
+        return 3
+
+
+def _internal(e: BaseException) -> str:
+    """One line for an unexpected exception of mmu-ci's: what, where, what to do."""
+    import traceback
+    from pathlib import Path
+
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+    first = (str(e).splitlines() or [""])[0][:300]
+    return (
+        f"internal error of mmu-ci: {type(e).__name__}{where}: {first} "
+        "(a bug of mmu-ci, not of the series; please report it with the command line)"
+    )
 
 
 if __name__ == "__main__":

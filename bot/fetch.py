@@ -75,7 +75,7 @@ def gunzip(data: bytes, cap: int, what: str) -> bytes:
         z = zlib.decompressobj(wbits=31)
         while not z.eof:
             if not data:
-                raise FetchError(f"{what}: truncated gzip data")
+                raise FetchError(f"{what}: corrupt gzip data (truncated)")
             try:
                 out += z.decompress(data, cap + 1 - len(out))
             except zlib.error as e:
