@@ -168,7 +168,7 @@ def _get_once(url: str, deadline: float, timeout: float, max_bytes: int) -> tupl
     except FetchError:
         raise
     except (OSError, http.client.HTTPException, ValueError) as e:
-        if expired.is_set():
+        if expired.is_set() or isinstance(e, TimeoutError) or time.monotonic() >= deadline:
             raise FetchError(
                 f"{what}: no answer within lore.timeout ({timeout:g} s); "
                 "try again later or raise lore.timeout"
