@@ -70,8 +70,25 @@ def test_a_long_base_commit_value_ends_at_once(tmp_path: Path) -> None:
 
 
 def test_a_message_over_the_size_cap_ends_at_once(tmp_path: Path) -> None:
-    big = b"".join(b"+\t/* filler %d */\n" % i for i in range(420_000))  # ~8 MB
+    big = b"+\tint filler[] = { " + b"0, " * 2_700_000 + b"};"  # ~8 MB
     _fails(tmp_path, _patch(diff_line=big), "intake.max_message_bytes", max_message_bytes=4 << 20)
+
+
+def test_the_am_message_is_b4s_in_linear_time(tmp_path: Path) -> None:
+    import io
+
+    import b4
+    import liblore.utils
+
+    msg = liblore.utils.parse_message(_patch().split(b"\n", 1)[1])
+    fh = io.BytesIO()
+    b4.save_git_am_mbox([msg], fh)
+    assert intake._am_mbox(msg) == fh.getvalue()
+    big = b"".join(b"+\t/* filler %d */\n" % i for i in range(60_000))  # ~1.2 MB
+    t0 = time.monotonic()
+    s = _load(tmp_path, _patch(diff_line=big), timeout=20.0)
+    assert s.patches[0].mbox.count(b"filler") == 60_000
+    assert time.monotonic() - t0 < 10  # b4's own writer alone took ~5 s here
 
 
 def test_a_slow_parse_is_killed_at_the_intake_deadline(tmp_path: Path) -> None:
