@@ -209,3 +209,24 @@ def test_fuzzed_mail_is_a_series_or_one_line(tmp_path: Path, edits) -> None:
     else:
         assert s.patches
     assert time.monotonic() - t0 < 4.0
+
+
+def test_b4_gets_no_network_of_its_own() -> None:
+    with intake._isolated_b4("http://127.0.0.1:9/kvm") as b4:
+        with pytest.raises(intake.IntakeError, match="fetches threads itself"):
+            b4.get_requests_session().get("http://127.0.0.1:9/kvm/x/t.mbox.gz")
+        with pytest.raises(intake.IntakeError, match="fetches threads itself"):
+            b4.LORENODE.get_mbox_by_msgid("x@example.org", nocache=True)
+
+
+def test_an_internal_failure_is_one_line_exit_3(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from bot import cli, config
+
+    def broken(path=None, environ=None):  # our own code raising: a bug of mmu-ci
+        raise KeyError("lore")
+
+    monkeypatch.setattr(config, "load", broken)
+    assert cli.main(["config", "show"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error of mmu-ci: KeyError" in err
+    assert "test_mail_input.py" in err and "please report" in err

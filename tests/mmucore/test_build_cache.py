@@ -114,3 +114,24 @@ def test_a_module_that_does_not_load_is_an_internal_error_not_a_crash(
     assert children == ["checks.child:run_range", "checks.child:load_only"]
     with pytest.raises(ModuleLoadError):
         engine.run_chain_states(chk, [bad, bad], [(0, 1)], hi=64, chunk=8, jobs=1)
+
+
+def test_mmubot_diff_after_the_cache_is_damaged_keeps_its_exit_status(
+    tree_61, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from bot import cli
+
+    monkeypatch.setenv("MMUCI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    argv = ["diff", "--tree", str(tree_61.path), "HEAD", "HEAD", "--check", CHECK]
+    assert cli.main(argv) == 0
+    first = capsys.readouterr().out
+    cache = tmp_path / "data" / "build-cache"
+    entries = [p for p in cache.iterdir() if p.name.startswith("_mmu_")]
+    assert entries
+    for e in entries:  # every module truncated, every metadata file garbled
+        for so in e.glob("*.so"):
+            so.write_bytes(so.read_bytes()[:1000])
+        (e / "build.json").write_text("{")
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == first.splitlines()[-1]  # the verdict
