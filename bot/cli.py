@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from bot import config
 from mmucore.errors import InternalError, MmuCiError
+from mmucore.textsafe import printable
 
 Handler = Callable[[argparse.Namespace, config.Config], int]
 
@@ -98,15 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config.load(args.config)
         return args.handler(args, cfg)
     except MmuCiError as e:  # bad input, could not fetch/apply/build: what to do next
-        print(f"mmubot: {e}", file=sys.stderr)
+        print(f"mmubot: {printable(str(e))}", file=sys.stderr)  # may quote mail text
         return 2
     except KeyboardInterrupt:
         return 130
     except InternalError as e:
-        print(f"mmubot: {e}", file=sys.stderr)
+        print(f"mmubot: {printable(str(e))}", file=sys.stderr)
         return 3
     except Exception as e:  # noqa: BLE001 - a bug of ours: one line, never a traceback
-        print(f"mmubot: {_internal(e)}", file=sys.stderr)
+        print(f"mmubot: {printable(_internal(e))}", file=sys.stderr)
         return 3
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import html
 import re
 
-from rich.markup import escape as _rich_escape
-
 # C0 (but tab and newline), DEL, C1, bidi embeddings/overrides/isolates, line/paragraph
 # separators, zero-width and BOM characters
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
@@ -30,7 +28,9 @@ def printable(text: str) -> str:
 
 def for_terminal(text: str) -> str:
     """Untrusted text for a rich console: markup escaped, control characters shown."""
-    return _rich_escape(printable(text))
+    from rich.markup import escape  # only the renderers need rich
+
+    return escape(printable(text))
 
 
 def for_html(text: str) -> str:
