@@ -16,7 +16,7 @@ import os
 import re
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from mmucore.errors import MmuCiError
 NFC_RE = re.compile(r"\bno functional changes?\b|\bNFCI?\b", re.I)
 _BASE_RE = re.compile(r"^base-commit:\s*([0-9a-f]{7,40})\s*$", re.M | re.I)
 _CHANGE_RE = re.compile(r"^change-id:\s*(\S+)\s*$", re.M | re.I)
+_PATCH_SUBJECT = re.compile(rb"(?im)^subject:[^\n]*\[[^\]\n]*PATCH")
 
 
 class IntakeError(MmuCiError):
@@ -101,6 +102,7 @@ class Series:
     base_commit: str | None = None
     change_id: str | None = None
     lore_url: str | None = None
+    skipped: tuple[str, ...] = ()  # messages of the thread left out, and why
 
 
 def nfc_claim(commit_message: str) -> bool:
@@ -166,7 +168,7 @@ def _isolated_b4(lore_url: str) -> Iterator[object]:
     # every fetch is ours (bot/fetch.py: deadline, size cap); b4 and liblore get none
     b4.LORENODE.set_requests_session(_NoNetwork())
     saved_session, b4.REQSESSION = b4.REQSESSION, _NoNetwork()
-    logging.getLogger("b4").setLevel(logging.ERROR)
+    logging.getLogger("b4").setLevel(logging.CRITICAL + 1)  # its failures are our one line
     try:
         yield b4
     finally:
@@ -180,8 +182,24 @@ def _isolated_b4(lore_url: str) -> Iterator[object]:
                 os.environ[k] = v
 
 
-def _split_mbox(data: bytes, origin: str, limits: Limits) -> list[EmailMessage]:
-    """The messages of an mbox (or one message), every input bound checked first."""
+def _one_message(raw: bytes, n: int, origin: str, limits: Limits) -> EmailMessage:
+    what = f"{origin}: message {n}"
+    if len(raw) > limits.max_message_bytes:
+        raise IntakeError(
+            f"{what} is {len(raw):,} bytes, more than "
+            f"intake.max_message_bytes ({limits.max_message_bytes:,})"
+        )
+    m = liblore.utils.parse_message(mailcheck.check_headers(raw, limits.max_header_bytes, what))
+    mailcheck.check_parsed(m, what)
+    return m
+
+
+def _split_mbox(
+    data: bytes, origin: str, limits: Limits, skipped: list[str] | None = None
+) -> list[EmailMessage]:
+    """The messages of an mbox (or one message), every input bound checked first. A
+    message that is not a patch and fails a check is left out, its reason in ``skipped``."""
+    skipped = [] if skipped is None else skipped
     if data[:2] == fetch.GZIP_MAGIC:
         try:
             data = fetch.gunzip(data, limits.max_fetch_bytes, origin)
@@ -195,29 +213,31 @@ def _split_mbox(data: bytes, origin: str, limits: Limits) -> list[EmailMessage]:
             raise IntakeError(f"{origin}: not an mbox (no 'From ' line, no mail headers)")
         data = b"From mmu-ci@z Thu Jan  1 00:00:00 1970\n" + data
     raws = liblore.utils.split_mbox_as_bytes(data)
+    msgs: list[EmailMessage] = []
     if len(raws) > limits.max_messages:
         raise IntakeError(
             f"{origin}: {len(raws)} messages, more than intake.max_messages "
             f"({limits.max_messages}); give the message-id of the series itself"
         )
-    msgs = []
     for n, raw in enumerate(raws, 1):
-        if len(raw) > limits.max_message_bytes:
-            raise IntakeError(
-                f"{origin}: message {n} is {len(raw):,} bytes, more than "
-                f"intake.max_message_bytes ({limits.max_message_bytes:,})"
-            )
-        raw = mailcheck.check_headers(raw, limits.max_header_bytes, f"{origin}: message {n}")
-        m = liblore.utils.parse_message(raw)
-        mailcheck.check_parsed(m, f"{origin}: message {n}")
+        try:
+            m = _one_message(raw, n, origin, limits)
+        except MmuCiError as e:
+            if _PATCH_SUBJECT.search(raw[: limits.max_header_bytes * 4]):
+                raise IntakeError(str(e)) from e
+            skipped.append(str(e))  # a reply nobody can read must not block the series
+            continue
         if m.get("Subject") or m.get("Message-ID"):
             msgs.append(m)
+    if not msgs and skipped:
+        raise IntakeError(skipped[0])
     if not msgs:
         raise IntakeError(f"{origin}: not an mbox (no message with a Subject or Message-ID)")
     for m in msgs:
         if not m.get("Message-ID"):
             # A plain `git format-patch` file has none; b4 needs one to thread by.
             digest = hashlib.sha256(m.as_bytes()).hexdigest()[:16]
+            del m["Message-ID"]  # an empty one
             m["Message-ID"] = f"<{digest}@mmu-ci.local>"
     return msgs
 
@@ -425,11 +445,12 @@ def parse(
     what = origin or source
 
     def work() -> dict[str, Any]:
-        msgs = _split_mbox(data, what, limits)
+        skipped: list[str] = []
+        msgs = _split_mbox(data, what, limits, skipped)
         s = build_series(
             msgs, source, msgid=msgid, lore_url=lore_url, revision=revision, limits=limits
         )
-        return _to_json(s)
+        return _to_json(replace(s, skipped=tuple(skipped)))
 
     try:
         return _from_json(with_deadline(work, limits.timeout, f"{what}: reading the mail"))
@@ -449,5 +470,5 @@ def _from_json(d: dict[str, Any]) -> Series:
         Patch(**{**p, "mbox": base64.b64decode(p["mbox"]), "trailers": tuple(p["trailers"])})
         for p in d["patches"]
     )
-    tuples = {k: tuple(d[k]) for k in ("revisions", "msgids")}
+    tuples = {k: tuple(d[k]) for k in ("revisions", "msgids", "skipped")}
     return Series(**{**d, "patches": patches, **tuples})

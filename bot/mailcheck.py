@@ -71,6 +71,9 @@ def check_parsed(m: EmailMessage, what: str) -> None:
                 str(v)
         except Exception as e:  # noqa: BLE001 - the header parser's failure on this input
             raise MailError(f"{what}: unreadable {name[:40]!r} header ({type(e).__name__})") from e
+    for name in ("Message-ID", "In-Reply-To", "Subject", "From"):
+        if len(m.get_all(name) or ()) > 1:
+            raise MailError(f"{what}: more than one {name} header")
     for part in _text_parts(m):
         try:
             payload = part.get_payload(decode=True) or b""

@@ -69,6 +69,18 @@ def test_a_long_base_commit_value_ends_at_once(tmp_path: Path) -> None:
     _fails(tmp_path, data, "trailer with a value of more than 200 characters")
 
 
+def test_an_unreadable_reply_is_left_out_not_blocking_the_series(tmp_path: Path) -> None:
+    reply = (
+        b"From mmu-ci@z Thu Jan  1 00:00:00 1970\nFrom: Troll <t@example.org>\n"
+        b"Subject: Re: demo\nMessage-Id: <r1@example.org>\nIn-Reply-To: <p1@example.org>\n\n"
+        b"Acked-by: " + b"a" * 3000 + b"\n\n"
+    )
+    t0 = time.monotonic()
+    s = _load(tmp_path, _patch() + reply)
+    assert time.monotonic() - t0 < FAST
+    assert len(s.patches) == 1 and len(s.skipped) == 1 and "message 2" in s.skipped[0]
+
+
 def test_a_message_over_the_size_cap_ends_at_once(tmp_path: Path) -> None:
     big = b"+\tint filler[] = { " + b"0, " * 2_700_000 + b"};"  # ~8 MB
     _fails(tmp_path, _patch(diff_line=big), "intake.max_message_bytes", max_message_bytes=4 << 20)
