@@ -135,3 +135,28 @@ def test_mmubot_diff_after_the_cache_is_damaged_keeps_its_exit_status(
         (e / "build.json").write_text("{")
     assert cli.main(argv) == 0
     assert capsys.readouterr().out.splitlines()[-1] == first.splitlines()[-1]  # the verdict
+
+
+_BUILD_IN_A_PROCESS = """
+import sys
+from pathlib import Path
+from mmucore import build, extract
+b = build.build(extract.extract(Path(sys.argv[1])), cache_dir=Path(sys.argv[2]))
+print("cached" if b.cached else "compiled", b.path)
+"""
+
+
+def test_two_processes_rebuild_a_corrupt_entry_once(ex, tree_61, tmp_path: Path) -> None:
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mmucore import proc
+
+    cache = tmp_path / "shared-cache"
+    _truncate(build.build(ex, cache_dir=cache))
+    argv = [sys.executable, "-c", _BUILD_IN_A_PROCESS, str(tree_61.path), str(cache)]
+    repo = Path(__file__).resolve().parents[2]
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(lambda _: proc.run(argv, cwd=repo, timeout=300).stdout, range(2)))
+    assert sorted(o.split()[0] for o in outs) == ["cached", "compiled"], outs
+    assert build.build(ex, cache_dir=cache).cached
