@@ -1,32 +1,28 @@
 """Intake: a series reference (message-id, lore URL, mbox or .patch file) -> `Series`.
 
-b4 does the mail work (thread fetch, revision grouping, trailers, am-ready messages);
-we only point it at the configured public-inbox and shield it from the user's git
-config. Every way a thread can be unusable ends in `IntakeError` with a one-line reason.
+b4 does the mail work (revision grouping, trailers, am-ready messages), configured for
+one inbox and without network of its own (bot/b4box.py); the thread is fetched by
+bot/fetch.py (deadline, size cap). The mail is untrusted: every input is bounded
+(`Limits`: lore.* and intake.* settings), checked before b4 sees it (bot/mailcheck.py),
+and read in a worker killed at intake.timeout (bot/worker.py). Every way a thread can be
+unusable ends in `IntakeError` with a one-line reason.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import copy
 import hashlib
-import logging
-import os
 import re
 import urllib.parse
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import b4
 import liblore
 import liblore.utils
-import requests
 
-from bot import fetch, mailcheck
+from bot import b4box, fetch, mailcheck
 from bot.worker import WorkerError, with_deadline
 from mmucore.errors import MmuCiError
 
@@ -136,52 +132,6 @@ def parse_ref(ref: str, lore_url: str) -> tuple[str, str]:
     return msgid, lore_url.rstrip("/")
 
 
-class _NoNetwork(requests.Session):
-    """The session b4 and liblore get: any request is refused (bot/fetch.py fetches)."""
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        raise IntakeError(f"b4 tried to fetch {str(url)[:120]}: mmu-ci fetches threads itself")
-
-
-@contextlib.contextmanager
-def _isolated_b4(lore_url: str) -> Iterator[object]:
-    """b4 configured for one inbox URL only, with no user or system git config read."""
-    saved_env = {k: os.environ.get(k) for k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")}
-    saved = (b4.MAIN_CONFIG, b4.USER_CONFIG, b4.LORENODE)
-    os.environ["GIT_CONFIG_GLOBAL"] = os.devnull
-    os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
-    cfg = copy.deepcopy(b4.DEFAULT_CONFIG)
-    cfg.update(
-        {
-            "midmask": f"{lore_url}/%s",
-            "searchmask": f"{lore_url}/?x=m&q=%s",
-            "linkmask": f"{lore_url}/%s",
-            "listid-preference": ["*"],
-            "attestation-policy": "off",
-            "attestation-check-dkim": "no",
-        }
-    )
-    b4.MAIN_CONFIG = cfg
-    b4.USER_CONFIG = {"name": "mmu-ci", "email": "mmu-ci@localhost"}
-    # follow_upstream=False: never fall through to the real lore from a partial mirror.
-    b4.LORENODE = liblore.LoreNode(lore_url, follow_upstream=False, request_timeout=(5.0, 30.0))
-    # every fetch is ours (bot/fetch.py: deadline, size cap); b4 and liblore get none
-    b4.LORENODE.set_requests_session(_NoNetwork())
-    saved_session, b4.REQSESSION = b4.REQSESSION, _NoNetwork()
-    logging.getLogger("b4").setLevel(logging.CRITICAL + 1)  # its failures are our one line
-    try:
-        yield b4
-    finally:
-        b4.LORENODE.close()
-        b4.MAIN_CONFIG, b4.USER_CONFIG, b4.LORENODE = saved
-        b4.REQSESSION = saved_session
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _one_message(raw: bytes, n: int, origin: str, limits: Limits) -> EmailMessage:
     what = f"{origin}: message {n}"
     if len(raw) > limits.max_message_bytes:
@@ -261,21 +211,6 @@ def fetch_thread(ref: str, lore_url: str, limits: Limits | None = None) -> tuple
     return msgid, url, ans.body
 
 
-def _am_mbox(msg: EmailMessage) -> bytes:
-    """What b4.save_git_am_mbox writes for one message, in linear time (b4 concatenates
-    bytes line by line: quadratic in the size of the patch)."""
-    out = [b"From git@z Thu Jan  1 00:00:00 1970\n"]
-    for name, value in msg.items():
-        out.append(b4.LoreMessage.wrap_header((name, str(value)), transform="decode") + b"\n")
-    out.append(b"\n")
-    payload = msg.get_payload(decode=True)
-    if not isinstance(payload, bytes):
-        text, _ = b4.LoreMessage.get_payload(msg, use_patch=True)
-        payload = text.encode("utf-8", errors="replace")
-    out += [line.rstrip(b"\r\n") + b"\n" for line in payload.split(b"\n")]
-    return b"".join(out)
-
-
 def _has_binary_part(msg: EmailMessage) -> bool:
     for part in msg.walk():
         if part.is_multipart():
@@ -308,7 +243,7 @@ def build_series(
 ) -> Series:
     """Group the messages with b4 and return one revision of the series (newest by default)."""
     limits = limits or Limits()
-    with _isolated_b4(lore_url or "http://127.0.0.1/none") as b4:
+    with b4box.isolated(lore_url or "http://127.0.0.1/none") as b4:
         lmbx = b4.LoreMailbox()
         for m in msgs:
             try:
@@ -374,7 +309,7 @@ def build_series(
                     subject=lmsg.subject,
                     msgid=lmsg.msgid,
                     author=f"{lmsg.fromname} <{lmsg.fromemail}>",
-                    mbox=_am_mbox(am),
+                    mbox=b4box.am_mbox(am),
                     commit_message=commit_message,
                     diff=diff,
                     trailers=tuple(f"{t.name}: {t.value}" for t in lmsg.trailers),

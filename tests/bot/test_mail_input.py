@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import intake
+from bot import b4box, intake
 from mmucore.errors import MmuCiError
 from mmucore.textsafe import for_html, for_terminal, printable
 
@@ -95,7 +95,7 @@ def test_the_am_message_is_b4s_in_linear_time(tmp_path: Path) -> None:
     msg = liblore.utils.parse_message(_patch().split(b"\n", 1)[1])
     fh = io.BytesIO()
     b4.save_git_am_mbox([msg], fh)
-    assert intake._am_mbox(msg) == fh.getvalue()
+    assert b4box.am_mbox(msg) == fh.getvalue()
     big = b"".join(b"+\t/* filler %d */\n" % i for i in range(60_000))  # ~1.2 MB
     t0 = time.monotonic()
     s = _load(tmp_path, _patch(diff_line=big), timeout=20.0)
@@ -224,10 +224,10 @@ def test_fuzzed_mail_is_a_series_or_one_line(tmp_path: Path, edits) -> None:
 
 
 def test_b4_gets_no_network_of_its_own() -> None:
-    with intake._isolated_b4("http://127.0.0.1:9/kvm") as b4:
-        with pytest.raises(intake.IntakeError, match="fetches threads itself"):
+    with b4box.isolated("http://127.0.0.1:9/kvm") as b4:
+        with pytest.raises(MmuCiError, match="fetches threads itself"):
             b4.get_requests_session().get("http://127.0.0.1:9/kvm/x/t.mbox.gz")
-        with pytest.raises(intake.IntakeError, match="fetches threads itself"):
+        with pytest.raises(MmuCiError, match="fetches threads itself"):
             b4.LORENODE.get_mbox_by_msgid("x@example.org", nocache=True)
 
 
