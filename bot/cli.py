@@ -7,7 +7,8 @@ import sys
 from collections.abc import Callable
 
 from bot import config
-from mmucore.errors import MmuCiError
+from mmucore.errors import InternalError, MmuCiError
+from mmucore.textsafe import printable
 
 Handler = Callable[[argparse.Namespace, config.Config], int]
 
@@ -97,19 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config.load(args.config)
         return args.handler(args, cfg)
-    except MmuCiError as e:
-        print(f"mmubot: {e}", file=sys.stderr)
+    except MmuCiError as e:  # bad input, could not fetch/apply/build: what to do next
+        print(f"mmubot: {printable(str(e))}", file=sys.stderr)  # may quote mail text
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as e:  # noqa: BLE001 - our own bug: exit 3 (internal-error), say so
-        import traceback
-
+    except InternalError as e:
+        print(f"mmubot: internal-error: {printable(str(e))}", file=sys.stderr)
+        return 3
+    except Exception as e:  # noqa: BLE001 - our own bug: exit 3 (internal-error), one line
         from checks.verdict import OUR_BUG, internal_error_reason
 
-        traceback.print_exc()
         why = internal_error_reason(e, f"running `mmubot {args.command}`")
-        print(f"mmubot: internal-error: {why}", file=sys.stderr)
+        print(f"mmubot: internal-error: {printable(why)}", file=sys.stderr)
         return OUR_BUG
 
 

@@ -26,7 +26,18 @@ def default_config_path() -> Path:
 
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "lore": {"url": "https://lore.kernel.org/kvm"},
+    "lore": {
+        "url": "https://lore.kernel.org/kvm",
+        "timeout": 60.0,  # seconds for a whole fetch, redirects included
+        "max_bytes": 64 << 20,  # largest answer, once decompressed
+    },
+    "intake": {
+        "timeout": 30.0,  # seconds to turn a fetched thread into a series
+        "max_messages": 500,  # per thread
+        "max_patches": 100,  # per series
+        "max_message_bytes": 8 << 20,
+        "max_header_bytes": 16384,  # one header field, folded lines together
+    },
     "data": {"dir": str(_xdg("XDG_DATA_HOME", ".local/share") / "mmu-ci")},
     "trees": {
         # Trees by name; the Debian ones are prepared by `mmubot kernel prepare 6.1|6.12`.
@@ -41,6 +52,8 @@ def _coerce(raw: str, like: Any) -> Any:
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if isinstance(like, int):
         return int(raw)
+    if isinstance(like, float):
+        return float(raw)
     if isinstance(like, list):
         return [p for p in raw.split(",") if p]
     return raw
@@ -94,6 +107,11 @@ def load(
                     raise MmuCiError(
                         f"{cfg_path}: unknown setting {section}.{key} (known: {known})"
                     )
+                like = values[section][key]
+                if isinstance(like, (int, float)) and (
+                    isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+                ):
+                    raise MmuCiError(f"{cfg_path}: {section}.{key} must be a positive number")
                 values[section][key] = value
                 sources[(section, key)] = str(cfg_path)
     for name, raw in env.items():
@@ -104,6 +122,9 @@ def load(
             continue
         section, key = parts
         if section in values and key in values[section]:
-            values[section][key] = _coerce(raw, values[section][key])
+            try:
+                values[section][key] = _coerce(raw, values[section][key])
+            except ValueError as e:
+                raise MmuCiError(f"${name}={raw[:40]!r}: not a number ({e})") from e
             sources[(section, key)] = f"${name}"
     return Config(values, sources, used_path)

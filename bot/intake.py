@@ -1,40 +1,69 @@
 """Intake: a series reference (message-id, lore URL, mbox or .patch file) -> `Series`.
 
-b4 does the mail work (thread fetch, revision grouping, trailers, am-ready messages);
-we only point it at the configured public-inbox and shield it from the user's git
-config. Every way a thread can be unusable ends in `IntakeError` with a one-line reason.
+b4 does the mail work (revision grouping, trailers, am-ready messages), configured for
+one inbox and without network of its own (bot/b4box.py); the thread is fetched by
+bot/fetch.py (deadline, size cap). The mail is untrusted: every input is bounded
+(`Limits`: lore.* and intake.* settings), checked before b4 sees it (bot/mailcheck.py),
+and read in a worker killed at intake.timeout (bot/worker.py). Every way a thread can be
+unusable ends in `IntakeError` with a one-line reason.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import gzip
+import base64
 import hashlib
-import io
-import logging
-import os
 import re
 import urllib.parse
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
-import b4
 import liblore
 import liblore.utils
 
+from bot import b4box, fetch, mailcheck
+from bot.worker import WorkerError, with_deadline
 from mmucore.errors import MmuCiError
 
 # "no functional change", "No functional change intended", "NFC" (case-insensitive).
 NFC_RE = re.compile(r"\bno functional changes?\b|\bNFCI?\b", re.I)
 _BASE_RE = re.compile(r"^base-commit:\s*([0-9a-f]{7,40})\s*$", re.M | re.I)
 _CHANGE_RE = re.compile(r"^change-id:\s*(\S+)\s*$", re.M | re.I)
+_PATCH_SUBJECT = re.compile(rb"(?im)^subject:[^\n]*\[[^\]\n]*PATCH")
 
 
 class IntakeError(MmuCiError):
     """The series could not be fetched or is unusable as a series (exit status 2)."""
+
+
+MAX_REF = 2048  # a message-id, a URL or a path longer than this is not one
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on everything intake reads (settings lore.* and intake.*)."""
+
+    fetch_timeout: float = 60.0
+    max_fetch_bytes: int = 64 << 20
+    timeout: float = 30.0
+    max_messages: int = 500
+    max_patches: int = 100
+    max_message_bytes: int = 8 << 20
+    max_header_bytes: int = 16384
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> Limits:
+        i = "intake"
+        return cls(
+            fetch_timeout=float(cfg.get("lore", "timeout")),
+            max_fetch_bytes=int(cfg.get("lore", "max_bytes")),
+            timeout=float(cfg.get(i, "timeout")),
+            max_messages=int(cfg.get(i, "max_messages")),
+            max_patches=int(cfg.get(i, "max_patches")),
+            max_message_bytes=int(cfg.get(i, "max_message_bytes")),
+            max_header_bytes=int(cfg.get(i, "max_header_bytes")),
+        )
 
 
 @dataclass(frozen=True)
@@ -69,6 +98,7 @@ class Series:
     base_commit: str | None = None
     change_id: str | None = None
     lore_url: str | None = None
+    skipped: tuple[str, ...] = ()  # messages of the thread left out, and why
 
 
 def nfc_claim(commit_message: str) -> bool:
@@ -80,8 +110,14 @@ def parse_ref(ref: str, lore_url: str) -> tuple[str, str]:
     """(message-id, inbox base URL) from a bare/angle-bracketed message-id or a lore URL
     (``https://lore.kernel.org/kvm/<msgid>/``, also with ``/T/#t``, ``/raw``, ...)."""
     ref = ref.strip()
+    if len(ref) > MAX_REF:
+        raise IntakeError(f"{ref[:60]!r}... is {len(ref)} characters long: not a message-id or URL")
     if ref.startswith(("http://", "https://")):
-        u = urllib.parse.urlsplit(ref)
+        try:
+            u = urllib.parse.urlsplit(ref)
+            u.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as e:
+            raise IntakeError(f"{ref!r} is not a valid URL ({e})") from e
         parts = [urllib.parse.unquote(x) for x in u.path.split("/")]
         at = next((i for i, x in enumerate(parts) if "@" in x), None)
         if at is None:
@@ -96,47 +132,29 @@ def parse_ref(ref: str, lore_url: str) -> tuple[str, str]:
     return msgid, lore_url.rstrip("/")
 
 
-@contextlib.contextmanager
-def _isolated_b4(lore_url: str) -> Iterator[object]:
-    """b4 configured for one inbox URL only, with no user or system git config read."""
-    saved_env = {k: os.environ.get(k) for k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")}
-    saved = (b4.MAIN_CONFIG, b4.USER_CONFIG, b4.LORENODE)
-    os.environ["GIT_CONFIG_GLOBAL"] = os.devnull
-    os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
-    cfg = copy.deepcopy(b4.DEFAULT_CONFIG)
-    cfg.update(
-        {
-            "midmask": f"{lore_url}/%s",
-            "searchmask": f"{lore_url}/?x=m&q=%s",
-            "linkmask": f"{lore_url}/%s",
-            "listid-preference": ["*"],
-            "attestation-policy": "off",
-            "attestation-check-dkim": "no",
-        }
-    )
-    b4.MAIN_CONFIG = cfg
-    b4.USER_CONFIG = {"name": "mmu-ci", "email": "mmu-ci@localhost"}
-    # follow_upstream=False: never fall through to the real lore from a partial mirror.
-    b4.LORENODE = liblore.LoreNode(lore_url, follow_upstream=False, request_timeout=(5.0, 30.0))
-    logging.getLogger("b4").setLevel(logging.ERROR)
-    try:
-        yield b4
-    finally:
-        b4.LORENODE.close()
-        b4.MAIN_CONFIG, b4.USER_CONFIG, b4.LORENODE = saved
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def _one_message(raw: bytes, n: int, origin: str, limits: Limits) -> EmailMessage:
+    what = f"{origin}: message {n}"
+    if len(raw) > limits.max_message_bytes:
+        raise IntakeError(
+            f"{what} is {len(raw):,} bytes, more than "
+            f"intake.max_message_bytes ({limits.max_message_bytes:,})"
+        )
+    m = liblore.utils.parse_message(mailcheck.check_headers(raw, limits.max_header_bytes, what))
+    mailcheck.check_parsed(m, what)
+    return m
 
 
-def _split_mbox(data: bytes, origin: str) -> list[EmailMessage]:
-    if data[:2] == b"\x1f\x8b":
+def _split_mbox(
+    data: bytes, origin: str, limits: Limits, skipped: list[str] | None = None
+) -> list[EmailMessage]:
+    """The messages of an mbox (or one message), every input bound checked first. A
+    message that is not a patch and fails a check is left out, its reason in ``skipped``."""
+    skipped = [] if skipped is None else skipped
+    if data[:2] == fetch.GZIP_MAGIC:
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise IntakeError(f"{origin}: corrupt gzip data ({e})") from e
+            data = fetch.gunzip(data, limits.max_fetch_bytes, origin)
+        except fetch.FetchError as e:
+            raise IntakeError(str(e)) from e
     if b"\0" in data[:4096]:
         raise IntakeError(f"{origin}: binary data, not an mbox or .patch file")
     if not data.startswith(b"From "):
@@ -144,33 +162,53 @@ def _split_mbox(data: bytes, origin: str) -> list[EmailMessage]:
         if not re.match(rb"^[A-Za-z-]+:", data):
             raise IntakeError(f"{origin}: not an mbox (no 'From ' line, no mail headers)")
         data = b"From mmu-ci@z Thu Jan  1 00:00:00 1970\n" + data
-    msgs = [m for m in liblore.utils.split_mbox(data) if m.get("Subject") or m.get("Message-ID")]
+    raws = liblore.utils.split_mbox_as_bytes(data)
+    msgs: list[EmailMessage] = []
+    if len(raws) > limits.max_messages:
+        raise IntakeError(
+            f"{origin}: {len(raws)} messages, more than intake.max_messages "
+            f"({limits.max_messages}); give the message-id of the series itself"
+        )
+    for n, raw in enumerate(raws, 1):
+        try:
+            m = _one_message(raw, n, origin, limits)
+        except MmuCiError as e:
+            if _PATCH_SUBJECT.search(raw[: limits.max_header_bytes * 4]):
+                raise IntakeError(str(e)) from e
+            skipped.append(str(e))  # a reply nobody can read must not block the series
+            continue
+        if m.get("Subject") or m.get("Message-ID"):
+            msgs.append(m)
+    if not msgs and skipped:
+        raise IntakeError(skipped[0])
     if not msgs:
         raise IntakeError(f"{origin}: not an mbox (no message with a Subject or Message-ID)")
     for m in msgs:
         if not m.get("Message-ID"):
             # A plain `git format-patch` file has none; b4 needs one to thread by.
             digest = hashlib.sha256(m.as_bytes()).hexdigest()[:16]
+            del m["Message-ID"]  # an empty one
             m["Message-ID"] = f"<{digest}@mmu-ci.local>"
     return msgs
 
 
-def fetch_thread(ref: str, lore_url: str) -> tuple[str, str, list[EmailMessage]]:
-    """Fetch the thread holding message ``ref`` from the inbox: (msgid, url, messages)."""
+def fetch_thread(ref: str, lore_url: str, limits: Limits | None = None) -> tuple[str, str, bytes]:
+    """Fetch the thread holding message ``ref`` from the inbox: (msgid, url, mbox bytes)."""
+    limits = limits or Limits()
     msgid, url = parse_ref(ref, lore_url)
-    with _isolated_b4(url) as b4:
-        try:
-            raw = b4.LORENODE.get_mbox_by_msgid(msgid, nocache=True)
-        except liblore.RemoteError as e:
-            code = getattr(e, "status_code", None)
-            if code == 404:
-                raise IntakeError(f"message <{msgid}> not found on {url}") from e
-            raise IntakeError(f"could not fetch <{msgid}> from {url}: {e}") from e
-        except Exception as e:  # requests/connection errors: one line, not a traceback
-            raise IntakeError(f"could not fetch <{msgid}> from {url}: {type(e).__name__}") from e
-    if not raw:
+    try:
+        ans = fetch.get(
+            f"{url}/{urllib.parse.quote_plus(msgid)}/t.mbox.gz",
+            timeout=limits.fetch_timeout,
+            max_bytes=limits.max_fetch_bytes,
+        )
+    except fetch.FetchError as e:
+        raise IntakeError(f"could not fetch <{msgid}> from {url}: {e}") from e
+    if ans.status == 404 or (ans.status == 200 and not ans.body):
         raise IntakeError(f"message <{msgid}> not found on {url}")
-    return msgid, url, _split_mbox(raw, f"thread of <{msgid}>")
+    if ans.status != 200:
+        raise IntakeError(f"could not fetch <{msgid}> from {url}: HTTP status {ans.status}")
+    return msgid, url, ans.body
 
 
 def _has_binary_part(msg: EmailMessage) -> bool:
@@ -201,9 +239,11 @@ def build_series(
     msgid: str | None = None,
     lore_url: str | None = None,
     revision: int | None = None,
+    limits: Limits | None = None,
 ) -> Series:
     """Group the messages with b4 and return one revision of the series (newest by default)."""
-    with _isolated_b4(lore_url or "http://127.0.0.1/none") as b4:
+    limits = limits or Limits()
+    with b4box.isolated(lore_url or "http://127.0.0.1/none") as b4:
         lmbx = b4.LoreMailbox()
         for m in msgs:
             try:
@@ -226,6 +266,11 @@ def build_series(
             raise IntakeError(f"b4 refused the series (exit {e.code})") from e
         if lser is None:
             raise IntakeError(f"b4 found no usable series in {source}")
+        if lser.expected > limits.max_patches:
+            raise IntakeError(
+                f"series v{lser.revision} has {lser.expected} patches, more than "
+                f"intake.max_patches ({limits.max_patches})"
+            )
         missing = [i for i in range(1, lser.expected + 1) if lser.patches[i] is None]
         if missing:
             nums = ", ".join(f"{i}/{lser.expected}" for i in missing)
@@ -241,6 +286,7 @@ def build_series(
                     f"patch {i}/{lser.expected} {lmsg.subject!r} carries a binary attachment; "
                     "send it inline as text"
                 )
+            mailcheck.check_exact_text(lmsg.msg, f"patch {i}/{lser.expected} {lmsg.subject!r}")
             try:
                 am = lmsg.get_am_message(add_trailers=True)
             except SystemExit as e:
@@ -257,15 +303,13 @@ def build_series(
                     "mmu-ci checks C source changes only"
                 )
             commit_message = f"{lmsg.subject}\n\n{message}".strip()
-            fh = io.BytesIO()
-            b4.save_git_am_mbox([am], fh)
             patches.append(
                 Patch(
                     index=i,
                     subject=lmsg.subject,
                     msgid=lmsg.msgid,
                     author=f"{lmsg.fromname} <{lmsg.fromemail}>",
-                    mbox=fh.getvalue(),
+                    mbox=b4box.am_mbox(am),
                     commit_message=commit_message,
                     diff=diff,
                     trailers=tuple(f"{t.name}: {t.value}" for t in lmsg.trailers),
@@ -294,15 +338,72 @@ def build_series(
         )
 
 
-def load(ref: str, lore_url: str, revision: int | None = None) -> Series:
+def load(
+    ref: str, lore_url: str, revision: int | None = None, limits: Limits | None = None
+) -> Series:
     """A Series from a message-id, a lore URL, or a path to an mbox/.patch file."""
+    limits = limits or Limits()
+    if len(ref) > MAX_REF:
+        raise IntakeError(f"{ref[:60]!r}... is {len(ref)} characters long: not a series reference")
     p = Path(ref).expanduser()
-    if "@" not in ref or p.exists():
-        if p.is_file():
-            return build_series(_split_mbox(p.read_bytes(), str(p)), str(p), revision=revision)
-        if p.exists():
+    try:
+        exists, is_file = p.exists(), p.is_file()
+    except (OSError, ValueError) as e:
+        raise IntakeError(f"{ref[:200]!r}: not a usable path ({e})") from e
+    if "@" not in ref or exists:
+        if is_file:
+            size = p.stat().st_size
+            if size > limits.max_fetch_bytes:
+                raise IntakeError(
+                    f"{p}: {size:,} bytes, more than lore.max_bytes ({limits.max_fetch_bytes:,})"
+                )
+            return parse(p.read_bytes(), str(p), revision=revision, limits=limits)
+        if exists:
             raise IntakeError(f"{p} is not a file: give an mbox or .patch file")
         if not ref.startswith(("http://", "https://")) and "@" not in ref:
             raise IntakeError(f"{ref!r}: no such file, and not a message-id or lore URL")
-    msgid, url, msgs = fetch_thread(ref, lore_url)
-    return build_series(msgs, ref, msgid=msgid, lore_url=url, revision=revision)
+    msgid, url, raw = fetch_thread(ref, lore_url, limits)
+    return parse(
+        raw, ref, origin=f"thread of <{msgid}>", msgid=msgid, lore_url=url, revision=revision,
+        limits=limits,
+    )  # fmt: skip
+
+
+def parse(
+    data: bytes, source: str, *, origin: str | None = None, msgid: str | None = None,
+    lore_url: str | None = None, revision: int | None = None, limits: Limits | None = None,
+) -> Series:  # fmt: skip
+    """Mbox bytes -> Series, in a worker process killed at intake.timeout: untrusted mail
+    meets b4's and Python's parsers there. Any failure is one IntakeError line."""
+    limits = limits or Limits()
+
+    what = origin or source
+
+    def work() -> dict[str, Any]:
+        skipped: list[str] = []
+        msgs = _split_mbox(data, what, limits, skipped)
+        s = build_series(
+            msgs, source, msgid=msgid, lore_url=lore_url, revision=revision, limits=limits
+        )
+        return _to_json(replace(s, skipped=tuple(skipped)))
+
+    try:
+        return _from_json(with_deadline(work, limits.timeout, f"{what}: reading the mail"))
+    except WorkerError as e:
+        raise IntakeError(str(e)) from e
+
+
+def _to_json(s: Series) -> dict[str, Any]:
+    d = asdict(s)
+    for p in d["patches"]:
+        p["mbox"] = base64.b64encode(p["mbox"]).decode()
+    return d
+
+
+def _from_json(d: dict[str, Any]) -> Series:
+    patches = tuple(
+        Patch(**{**p, "mbox": base64.b64decode(p["mbox"]), "trailers": tuple(p["trailers"])})
+        for p in d["patches"]
+    )
+    tuples = {k: tuple(d[k]) for k in ("revisions", "msgids", "skipped")}
+    return Series(**{**d, "patches": patches, **tuples})

@@ -323,7 +323,8 @@ def check(
     """`mmubot check`: fetch the series ``ref`` and check it. Bad input raises MmuCiError."""
     t0 = time.perf_counter()
     progress("fetch", 0, 1)
-    series = intake.load(ref, cfg.get("lore", "url"), revision=revision)
+    limits = intake.Limits.from_config(cfg)
+    series = intake.load(ref, cfg.get("lore", "url"), revision=revision, limits=limits)
     progress("fetch", 1, 1)
     fetch = time.perf_counter() - t0
     report = check_series(

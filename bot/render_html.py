@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 
 from bot.report import PatchReport, Report, uncovered_lines
 from checks.render import render_result, verdict_text
 from checks.result import Benign
 from checks.verdict import Verdict
+from mmucore.textsafe import for_html as escape
 
 
 def _verdict_css(v: Verdict) -> str:

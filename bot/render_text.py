@@ -8,7 +8,6 @@ import sys
 from collections.abc import Iterator
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -16,6 +15,7 @@ from bot.report import PatchReport, Report, uncovered_lines
 from checks.render import render_result, verdict_text
 from checks.result import Benign
 from checks.verdict import Verdict
+from mmucore.textsafe import for_terminal as escape
 
 
 def _v(verdict: str, benign: tuple[Benign, ...] = (), where: list[str] | None = None) -> str:

@@ -195,3 +195,9 @@ def run_plain(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
     events = plain_range(int(payload["lo"]), int(payload["hi"]))
     cpu = time.process_time() - c0
     return {"seconds": time.perf_counter() - t0, "cpu": cpu, "events": int(events)}
+
+
+def load_only(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """Nothing but loading the builds (the sandbox child does that before any call): tells
+    a module that does not load from a state that kills the child."""
+    return {"loaded": [m.build_key for m in mods]}

@@ -8,6 +8,7 @@ Two sandbox children share the state range (one per core). A child that dies any
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +19,31 @@ from typing import Any
 from checks import driver, trace
 from checks.result import CheckResult, DiffGroup, Example, verdict_for
 from checks.space import STRICT_COMPONENTS, Check, all_checks
+from mmucore.errors import ModuleLoadError
 
 HANG_SECONDS = 1.0  # CPU seconds one state may take before it counts as a hang
+_loadable: dict[tuple[str, ...], str] = {}  # build keys -> '' (they load) or why not
+_loadable_lock = threading.Lock()
+
+
+def _ensure_loadable(builds: list[Any], limits: Any) -> None:
+    """Raise ModuleLoadError when the builds do not even load in a child (a broken module is
+    mmu-ci's failure, not a state that crashes: it must never be bisected). Asked once per
+    set of builds per process, only after a child failed."""
+    from mmucore import sandbox
+
+    keys = tuple(b.key for b in builds)
+    with _loadable_lock:
+        if keys not in _loadable:
+            out = sandbox.run("checks.child:load_only", {}, builds, limits)
+            _loadable[keys] = "" if out.ok else out.message
+    if _loadable[keys]:
+        paths = ", ".join(str(b.path) for b in builds)
+        raise ModuleLoadError(
+            f"internal error of mmu-ci: a built module does not load in the sandbox child "
+            f"({_loadable[keys]}); delete the build cache entries ({paths}) and run again; "
+            "if it persists, report it to mmu-ci with the reproduce command"
+        )
 
 
 def _limits(limits: Any, states: int) -> Any:
@@ -139,6 +163,7 @@ def _run_range(
     out = sandbox.run(call, payload, builds, limits)
     if out.ok:
         return out.value
+    _ensure_loadable(builds, limits)
     if out.failure == "error":
         raise RuntimeError(f"check child failed: {out.message}\n{out.detail[-2000:]}")
     if hi - lo <= 1:
@@ -193,6 +218,7 @@ def _run_chain_range(
     out = sandbox.run(call, payload, builds, limits)
     if out.ok:
         return out.value["pairs"]
+    _ensure_loadable(builds, limits)
     if out.failure == "error":
         raise RuntimeError(f"check child failed: {out.message}\n{out.detail[-2000:]}")
     if hi - lo <= 1:

@@ -12,6 +12,7 @@ from typing import Any
 
 from checks.result import Benign, CheckResult, DiffGroup, Example
 from checks.verdict import Verdict, exit_status, worst
+from mmucore.textsafe import printable
 
 # Mirrors enum mmu_shim_event_kind in mmucore/shim/mmu_shim.h (same order).
 EVENT_KINDS = (
@@ -212,7 +213,7 @@ def render_result(r: CheckResult) -> str:
         lines += _example_lines(r.crash)
     for g in r.groups:
         lines += _group_lines(g, r.invariants)
-    return "\n".join(lines)
+    return printable("\n".join(lines))  # WARN conditions, names: patch text
 
 
 def render_space(chk: Any) -> str:
@@ -249,7 +250,9 @@ def render_results(
             f"  - {line}" for line in not_covered)]))  # fmt: skip
     verdict = results_verdict(results, not_covered)
     benign = [b for r in results for b in r.benign]
-    return "\n\n".join(head + body + [f"verdict: {verdict_text(verdict, benign)}"]) + "\n"
+    return printable(
+        "\n\n".join(head + body + [f"verdict: {verdict_text(verdict, benign)}"]) + "\n"
+    )
 
 
 def result_to_json(r: CheckResult) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -26,7 +27,9 @@ from mmucore import cdef, proc, validate, validate_object
 from mmucore.errors import CommandError, MmuCiError
 from mmucore.extract import SHIM_DIR, Extraction
 
-BUILD_FORMAT = "1"  # bump when the compile command or the module layout changes
+log = logging.getLogger(__name__)
+
+BUILD_FORMAT = "2"  # bump when the compile command or the module layout changes
 DRIVER_FILE = "mmu-ci-driver.c"  # what compiler messages about a driver name
 # -O1: a cold build stays under 1 s on a loaded 2-core machine (-O2 costs ~50% more)
 CFLAGS = (
@@ -113,15 +116,56 @@ def diagnostics(log: str) -> list[tuple[str, int, str]]:
     ]
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _load_cached(final: Path, t0: float) -> Build | None:
+    """The cached build in ``final`` if it is whole: its metadata parses and every file
+    has the content hash recorded when it was stored. None when there is no entry; raises
+    _CorruptEntry when there is one that must not be used (then it is rebuilt)."""
     meta = final / "build.json"
-    if not meta.is_file():
+    if not final.exists():
         return None
-    d = json.loads(meta.read_text())
-    d.update(path=final / d["path"], tu_path=final / d["tu_path"])
-    d.update(cached=True, seconds=time.monotonic() - t0)
-    d["log"] = (final / "build.log").read_text()
-    return Build(**d)
+    try:
+        d = json.loads(meta.read_text())
+        hashes = d.pop("sha256")
+        for name in (d["path"], d["tu_path"], "build.log"):
+            if _sha256(final / name) != hashes[name]:
+                raise _CorruptEntry(f"{name} does not have the content hash it was stored with")
+        d.update(path=final / d["path"], tu_path=final / d["tu_path"])
+        d.update(cached=True, seconds=time.monotonic() - t0)
+        d["log"] = (final / "build.log").read_text()
+        return Build(**d)
+    except _CorruptEntry:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise _CorruptEntry(f"unreadable metadata or files ({type(e).__name__}: {e})") from e
+
+
+class _CorruptEntry(Exception):
+    """A cache entry that exists but is not whole (truncated, edited, half-deleted)."""
+
+
+def _cached(final: Path, t0: float) -> tuple[Build | None, str]:
+    """(the cached build or None, why an existing entry was not usable or '')."""
+    try:
+        return _load_cached(final, t0), ""
+    except _CorruptEntry as e:
+        return None, str(e)
+
+
+def _discard(final: Path, cache_dir: Path, why: str) -> None:
+    """Move a corrupt entry out of the way (atomically: a reader sees it whole or not at
+    all) and delete it."""
+    log.warning("build cache entry %s is corrupt (%s): rebuilding it", final, why)
+    trash = Path(tempfile.mkdtemp(prefix=f".{final.name}-corrupt-", dir=cache_dir))
+    os.rename(final, trash / final.name)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def build(
@@ -137,21 +181,24 @@ def build(
     module = f"_mmu_{key[:20]}"
     cache_dir = Path(cache_dir)
     final = cache_dir / module
-    hit = _load_cached(final, t0)
+    hit, _ = _cached(final, t0)
     if hit is not None:
         return hit
     cache_dir.mkdir(parents=True, exist_ok=True)
     with open(cache_dir / f".{module}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        hit = _load_cached(final, t0)
+        hit, corrupt = _cached(final, t0)
         if hit is not None:
             return hit
+        if corrupt:
+            _discard(final, cache_dir, corrupt)
         validate.check_translation_unit(extraction)
         tmp = Path(tempfile.mkdtemp(prefix=f".{module}-", dir=cache_dir))
         try:
             b = _compile(extraction, driver, module, key, tmp, sanitize, t0)
             validate.check_symbols(b.path, extraction)
             validate.check_object(b.path, extraction, module, sanitize=sanitize)
+            # build.json last, then one rename: an entry is whole or absent
             (tmp / "build.json").write_text(json.dumps(_meta(b, tmp), indent=1))
             os.rename(tmp, final)
         finally:
@@ -172,6 +219,8 @@ def _meta(b: Build, base: Path) -> dict:
     d = asdict(b)
     d.update(path=b.path.name, tu_path=b.tu_path.name)
     del d["log"], d["cached"]
+    names = (b.path.name, b.tu_path.name, "build.log")
+    d["sha256"] = {name: _sha256(base / name) for name in names}
     return d
 
 

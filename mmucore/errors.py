@@ -19,3 +19,12 @@ class CommandError(MmuCiError):
         if hint:
             msg += f"\n{hint}"
         super().__init__(msg)
+
+
+class InternalError(Exception):
+    """A failure of mmu-ci itself, never of the input: verdict internal-error, exit status 3.
+    Not an MmuCiError: it must not be reported as bad input."""
+
+
+class ModuleLoadError(InternalError):
+    """A module mmu-ci built (or took from its cache) does not load in the sandbox child."""

@@ -88,3 +88,21 @@ def test_config_show_cli(tmp_path: Path) -> None:
     assert f"# config file: {f}" in r.stdout
     assert "lore.url = 'http://127.0.0.1:1/kvm'\t# $MMUCI_LORE_URL" in r.stdout
     assert f"trees.default = 'debian-6.12'\t# {f}" in r.stdout
+
+
+def test_intake_limits_from_file_and_environment(tmp_path: Path) -> None:
+    from bot import intake
+
+    f = tmp_path / "mmu-ci.toml"
+    f.write_text("[lore]\ntimeout = 5\nmax_bytes = 1048576\n[intake]\nmax_patches = 7\n")
+    env = {"MMUCI_INTAKE_TIMEOUT": "2.5", "MMUCI_INTAKE_MAX_MESSAGE_BYTES": "4096"}
+    lim = intake.Limits.from_config(config.load(f, environ=env))
+    assert (lim.fetch_timeout, lim.max_fetch_bytes, lim.max_patches) == (5.0, 1 << 20, 7)
+    assert (lim.timeout, lim.max_message_bytes) == (2.5, 4096)
+    assert intake.Limits.from_config(config.load(environ={})) == intake.Limits()
+    for bad in ('[lore]\ntimeout = "soon"\n', "[intake]\nmax_messages = 0\n"):
+        f.write_text(bad)
+        with pytest.raises(MmuCiError, match="must be a positive number"):
+            config.load(f, environ={})
+    with pytest.raises(MmuCiError, match="MMUCI_LORE_TIMEOUT='soon': not a number"):
+        config.load(environ={"MMUCI_LORE_TIMEOUT": "soon"})
