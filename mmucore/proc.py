@@ -7,7 +7,10 @@ status and the tail of stderr.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,7 @@ def run(
     check: bool = True,
     hint: str = "",
     binary: bool = False,
+    pass_fds: Sequence[int] = (),
 ) -> Completed:
     """Run a command, capture its output, raise CommandError on a non-zero exit if check.
 
@@ -54,6 +58,7 @@ def run(
             input=input,
             capture_output=True,
             timeout=timeout,
+            pass_fds=tuple(pass_fds),
         )
     except FileNotFoundError as e:
         raise CommandError(args, 127, str(e), hint or f"is {args[0]} installed?") from e
@@ -110,6 +115,42 @@ def spawn(
             out.close()  # type: ignore[union-attr]
 
 
+_live: set[subprocess.Popen] = set()  # contained children running now (for SIGTERM)
+_live_lock = threading.Lock()
+
+
+def kill_contained() -> None:
+    """SIGKILL every contained child still running (their whole process groups)."""
+    with _live_lock:
+        live = list(_live)
+    for p in live:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def exit_on_sigterm() -> None:
+    """In the main thread of a command: SIGTERM kills the contained children and exits
+    with 143 through the normal unwinding, so private directories are removed."""
+
+    def handler(signum: int, frame: object) -> None:
+        kill_contained()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def set_pdeathsig() -> None:
+    """Die (SIGKILL) with the parent: for a worker process a bot forks (e.g. a pool)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before the prctl
+        os._exit(1)
+
+
 @dataclass(frozen=True)
 class Contained:
     argv: list[str]
@@ -128,14 +169,16 @@ def run_contained(
     stderr_path: str | os.PathLike[str],
     timeout: float,
     dump_signal: int | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> Contained:
     """Run an untrusted child in its own session with a wall-clock limit; never raises on it.
 
     Output goes to files (bounded by the child's RLIMIT_FSIZE, never into our memory).
     On timeout ``dump_signal`` (if any) asks the child for a traceback, then the whole
     process group is killed; leftovers of the group are killed after a normal exit too.
+    ``pass_fds`` stay open in the child under their numbers. ``kill_contained`` (e.g. on
+    SIGTERM) kills every such child at once.
     """
-    import signal
     import time
 
     args = [os.fspath(a) for a in argv]
@@ -150,10 +193,13 @@ def run_contained(
                     stdin=fin,
                     stdout=fout,
                     stderr=ferr,
+                    pass_fds=tuple(pass_fds),
                     start_new_session=True,  # so a kill reaches everything it started
                 )
             except FileNotFoundError as e:
                 raise CommandError(args, 127, str(e), f"is {args[0]} installed?") from e
+    with _live_lock:
+        _live.add(p)
     timed_out = False
     try:
         p.wait(timeout=timeout)
@@ -171,4 +217,6 @@ def run_contained(
         except (ProcessLookupError, PermissionError):
             pass
         p.wait()
+        with _live_lock:
+            _live.discard(p)
     return Contained(args, p.returncode, timed_out, time.monotonic() - t0)
