@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bot.memo import Memo, code_version
 from bot.report import PatchReport, check_verdict
+from mmucore.proc import set_pdeathsig
 
 _CACHEABLE = ("same", "differs", "differs-outside-invariants", "skipped")
 BUILD_JOBS = 2  # gcc is single-threaded: one compile per core
@@ -101,9 +102,12 @@ def prebuild(
     progress(0, len(todo))
     if len(todo) < 2:
         return len(todo)  # the check run builds a single one as fast
-    # Processes, not threads: a build redirects sys.stdout while cffi talks.
+    # Processes, not threads: a build redirects sys.stdout while cffi talks. Each worker
+    # dies with the bot (a killed bot must not leave workers holding its stdout open).
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=BUILD_JOBS, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=BUILD_JOBS, mp_context=ctx, initializer=set_pdeathsig
+    ) as pool:
         for done, _ in enumerate(pool.map(_build_one, todo), 1):
             progress(done, len(todo))
     return len(todo)

@@ -138,7 +138,8 @@ def exit_on_sigterm() -> None:
         kill_contained()
         sys.exit(128 + signum)
 
-    signal.signal(signal.SIGTERM, handler)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def set_pdeathsig() -> None:

@@ -1,0 +1,96 @@
+"""Endless runs (issue 10.8): abort() in many states, a wait in every state. The run of a
+check is bounded (a deadline, a number of children) and ends in a clean crash verdict
+with the first offending state; no child or temporary directory is left."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from checks import engine
+from checks.space import all_checks
+from mmucore import sandbox
+from mmucore.sandbox import Limits
+
+
+def _left_behind() -> list[Path]:
+    return list(Path(tempfile.gettempdir()).glob(f"{sandbox.TMP_PREFIX}{os.getpid()}-*"))
+
+
+def _children() -> list[int]:
+    """Processes whose parent is this test process (jails still running)."""
+    me, out = os.getpid(), []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == me:
+                out.append(int(d.name))
+    return out
+
+
+def _pair(scratch):
+    s = scratch["6.12"]
+    chk = all_checks(["obsolete_roots"])[0]
+    base = s.extraction(s.base)
+    bb, pb, _ = engine.build_pair(chk, base, base, s.cache_dir)
+    return chk, base, bb, pb
+
+
+def test_abort_in_many_states_ends_with_the_first_in_few_children(scratch) -> None:
+    from tests.checks import dying
+
+    chk, base, bb, pb = _pair(scratch)
+    budget = engine.Budget(seconds=300, children=200)
+    hi = 40 * dying.EVERY  # 39 killing states: full bisection takes ~600 children
+    raw = engine.run_states(
+        chk, [bb, pb], hi=hi, chunk=256, call="tests.checks.dying:run_range_often",
+        budget=budget,
+    )  # fmt: skip
+    assert budget.used <= 80  # two bisection paths of ~log2(hi) levels, not every death
+    res = engine._gave_up_error(engine.result_from_raw(chk, base, base, raw, hi, {}), raw)
+    assert res.verdict == "crash"
+    assert res.crash.index == dying.EVERY  # the first offending state, confirmed alone
+    assert "not narrowed down" not in res.crash.patched[0]
+    assert res.error and "states not run" in res.error
+    assert _children() == [] and _left_behind() == []
+
+
+def test_a_spent_budget_says_the_death_is_not_narrowed_down(scratch) -> None:
+    from tests.checks import dying
+
+    chk, base, bb, pb = _pair(scratch)
+    budget = engine.Budget(seconds=300, children=6)
+    hi = 40 * dying.EVERY
+    raw = engine.run_states(
+        chk, [bb, pb], hi=hi, chunk=256, call="tests.checks.dying:run_range_often",
+        budget=budget,
+    )  # fmt: skip
+    assert budget.used == 6 and budget.exhausted()
+    res = engine._gave_up_error(engine.result_from_raw(chk, base, base, raw, hi, {}), raw)
+    assert res.verdict == "crash"
+    assert "not narrowed down" in res.crash.patched[0] and "culprit" in res.crash.patched[0]
+    assert "sandbox children" in res.error
+    assert _children() == [] and _left_behind() == []
+
+
+def test_a_wait_in_every_state_ends_at_the_deadline(scratch) -> None:
+    chk, base, bb, pb = _pair(scratch)
+    budget = engine.Budget(seconds=12, children=200)
+    t0 = time.monotonic()
+    raw = engine.run_states(
+        chk, [bb, pb], hi=3000, chunk=256, call="tests.checks.dying:run_range_blocked",
+        limits=Limits(cpu_seconds=60, wall_seconds=300), budget=budget,
+    )  # fmt: skip
+    took = time.monotonic() - t0
+    assert took < 12 + 10  # the deadline, not 300 s per child
+    res = engine._gave_up_error(engine.result_from_raw(chk, base, base, raw, 3000, {}), raw)
+    assert res.verdict == "crash"  # never `same` for states that did not run
+    assert res.crash.index == 0
+    assert "wall-clock" in res.crash.patched[0]
+    assert "deadline" in res.error
+    assert _children() == [] and _left_behind() == []
