@@ -10,6 +10,7 @@ built is loaded. The result is JSON written to fd N, a file only the parent can 
 from __future__ import annotations
 
 import base64
+import contextlib
 import ctypes
 import errno
 import faulthandler
@@ -178,7 +179,8 @@ def main() -> int:
     request = json.load(sys.stdin)
     limits = request["limits"]
     # the parent kills us at the wall limit; dump where we were just before it
-    faulthandler.dump_traceback_later(max(0.2, limits["wall_seconds"] - 0.4), exit=False)
+    with contextlib.suppress(RuntimeError):  # no thread (a seccomp profile): no dump
+        faulthandler.dump_traceback_later(max(0.2, limits["wall_seconds"] - 0.4), exit=False)
     work = Path.cwd()
     _set_limits(limits, request.get("sanitize", False))
     os.closerange(3, result_fd)

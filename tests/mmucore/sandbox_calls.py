@@ -208,3 +208,14 @@ def block(mods: list[Any], payload: dict) -> int:
     lock.acquire()
     lock.acquire()
     return 0
+
+
+def prlimit_other(mods: list[Any], payload: dict) -> str:
+    """prlimit64 on another pid (the bot's): must be refused."""
+    import resource
+
+    try:
+        resource.prlimit(payload["pid"], resource.RLIMIT_NOFILE, (1, 1))
+    except OSError as e:
+        return f"refused: {e}"
+    return "set"
