@@ -27,6 +27,7 @@ from pathlib import Path
 
 from mmucore import proc
 from mmucore.errors import MmuCiError
+from mmucore.rlimits import clamp_hard
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +63,6 @@ def python_paths() -> list[Path]:
     if not any(exe.is_relative_to(p) for p in paths):
         paths.add(exe)
     return sorted(paths)
-
-
-def clamp_hard(kind: int, want: int) -> tuple[int, int]:
-    """(soft, hard) for ``want`` that never raises the current hard limit (an unprivileged
-    process may not), so lowered limits of the operator's stay in force."""
-    _, hard = resource.getrlimit(kind)
-    if hard != resource.RLIM_INFINITY:
-        want = min(want, hard)
-    return want, want
 
 
 def prlimit_args(*, cpu: int, memory: int, fsize: int, nofile: int = 256) -> list[str]:

@@ -76,7 +76,7 @@ def _seccomp() -> str:
 
 def _set_limits(limits: dict[str, Any], sanitize: bool) -> None:
     """RLIMITs for the call; a hard limit is never raised (10.11): ours may be lower."""
-    from mmucore.jail import clamp_hard
+    from mmucore.rlimits import clamp_hard
 
     r = resource
     cpu = max(1, math.ceil(limits["cpu_seconds"]))

@@ -11,7 +11,6 @@ i386 on x86_64) kill the process. Also used by tests to take namespaces away fro
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import functools
 from collections.abc import Iterable, Sequence
@@ -53,9 +52,8 @@ class Rule:
 
 @functools.cache
 def _lib() -> ctypes.CDLL:
-    path = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
-    try:
-        lib = ctypes.CDLL(path, use_errno=True)
+    try:  # by soname: ctypes.util.find_library would run ldconfig/gcc (~200 ms)
+        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
     except OSError as e:
         raise SeccompError(errno.ENOENT, f"libseccomp not found ({e}): install libseccomp2") from e
     lib.seccomp_init.restype = ctypes.c_void_p
