@@ -189,7 +189,7 @@ def compile_c(argv: list[str], output: Path, *, ro: Iterable[Path], timeout: flo
         wrapped = command(inner, ro=ro, tmpfs_mb=COMPILER_TMP_MB, seccomp_fd=fd, env=env)
         res = proc.run(
             wrapped, env={"PATH": "/usr/bin:/bin"}, timeout=timeout, binary=True,
-            hint="gcc builds the extracted code", pass_fds=(fd,),
+            hint="gcc builds the extracted code", pass_fds=(fd,), die_with_us=True,
         )  # fmt: skip
     finally:
         os.close(fd)

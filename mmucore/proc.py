@@ -38,6 +38,7 @@ def run(
     hint: str = "",
     binary: bool = False,
     pass_fds: Sequence[int] = (),
+    die_with_us: bool = False,
 ) -> Completed:
     """Run a command, capture its output, raise CommandError on a non-zero exit if check.
 
@@ -59,6 +60,7 @@ def run(
             capture_output=True,
             timeout=timeout,
             pass_fds=tuple(pass_fds),
+            preexec_fn=_dies_with_us() if die_with_us else None,  # type: ignore[arg-type]
         )
     except FileNotFoundError as e:
         raise CommandError(args, 127, str(e), hint or f"is {args[0]} installed?") from e
@@ -142,14 +144,30 @@ def exit_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-def set_pdeathsig() -> None:
-    """Die (SIGKILL) with the parent: for a worker process a bot forks (e.g. a pool)."""
+def _prctl() -> object:
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the parent died before the prctl
+    f = ctypes.CDLL(None, use_errno=True).prctl
+    f.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    return f
+
+
+_PRCTL = _prctl()  # resolved now: the forked child must not load anything
+
+
+def set_pdeathsig(parent: int | None = None) -> None:
+    """Die (SIGKILL) with the parent (the forking thread): for a worker process a bot
+    forks (a pool) or, before exec, a jail. A parent that died before the prctl (the
+    race) is caught by its pid: ``parent``, or anything but init."""
+    _PRCTL(1, int(signal.SIGKILL), 0, 0, 0)  # type: ignore[operator]  # PR_SET_PDEATHSIG
+    if os.getppid() != parent if parent is not None else os.getppid() == 1:
         os._exit(1)
+
+
+def _dies_with_us() -> object:
+    """A preexec_fn: the child (a jail, a compiler) gets SIGKILL when we die."""
+    me = os.getpid()
+    return lambda: set_pdeathsig(me)
 
 
 @dataclass(frozen=True)
@@ -196,6 +214,7 @@ def run_contained(
                     stderr=ferr,
                     pass_fds=tuple(pass_fds),
                     start_new_session=True,  # so a kill reaches everything it started
+                    preexec_fn=_dies_with_us(),  # type: ignore[arg-type]
                 )
             except FileNotFoundError as e:
                 raise CommandError(args, 127, str(e), f"is {args[0]} installed?") from e
