@@ -57,7 +57,9 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _kill_when(environ: dict, ref: str, wanted: str, tmp_path: Path) -> tuple[dict[int, str], set[str]]:
+def _kill_when(
+    environ: dict, ref: str, wanted: str, tmp_path: Path
+) -> tuple[dict[int, str], set[str]]:
     """Start `mmubot check`, SIGKILL it once a descendant's command line holds ``wanted``;
     (its descendants still alive afterwards, the names of all seen)."""
     p = subprocess.Popen(

@@ -354,3 +354,35 @@ def test_the_child_cannot_set_another_process_limits(builds: list[Build]) -> Non
     out = sandbox.run(f"{CALLS}:prlimit_other", {"pid": os.getpid()}, builds[:1], Limits())
     assert out.ok, out.detail
     assert out.value.startswith("refused:")
+
+
+_CHECK_NO_USERNS = textwrap.dedent(
+    """
+    import sys, tempfile
+    from pathlib import Path
+    from mmucore import seccomp
+    from mmucore.seccomp import Rule
+    seccomp.load(deny=["unshare", Rule("clone", ((0, "masked_eq", {flag}, {flag}),)),
+                       Rule("clone3", action=seccomp.act_errno(38))])
+    from checks import engine
+    from checks.space import all_checks
+    from mmucore import extract
+    ex = extract.extract(Path(sys.argv[1]))
+    (chk,) = all_checks(["free_roots"])
+    res = engine.run_check(chk, ex, ex, cache_dir=Path(tempfile.mkdtemp()))
+    print(res.verdict)
+    print(res.error)
+    """
+).format(flag=CLONE_NEWUSER)
+
+
+def test_without_namespaces_a_check_is_an_internal_error_not_the_patchs(tree_61) -> None:
+    res = subprocess.run(
+        [sys.executable, "-c", _CHECK_NO_USERNS, str(tree_61.path)], cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    verdict, error = res.stdout.splitlines()[:2]
+    assert verdict == "internal-error"
+    assert error.startswith("sandbox unavailable: bwrap cannot set up its namespaces")
