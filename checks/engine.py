@@ -23,6 +23,14 @@ from checks.space import STRICT_COMPONENTS, Check, all_checks
 HANG_SECONDS = 1.0  # CPU seconds one state may take before it counts as a hang
 CHECK_SECONDS = 900.0  # wall-clock deadline of one check's run (every child it starts)
 MAX_CHILDREN = 200  # sandbox children one check's run may start (bisection included)
+SERIES_SECONDS = 3600.0  # wall-clock deadline of every check one series runs
+_series_deadline: list[float] = []
+
+
+def start_series(seconds: float = SERIES_SECONDS) -> None:
+    """Start the deadline shared by every check run from now on (one series). Without a
+    call, the first check a process runs starts it: one `mmubot check` is one series."""
+    _series_deadline[:] = [time.monotonic() + seconds, seconds]
 
 
 class Budget:
@@ -31,8 +39,14 @@ class Budget:
     ~log2(states) children; what the budget leaves unrun is reported, never guessed."""
 
     def __init__(self, seconds: float = CHECK_SECONDS, children: int = MAX_CHILDREN) -> None:
+        if not _series_deadline:
+            start_series()
         self.seconds, self.children = seconds, children
         self.deadline = time.monotonic() + seconds
+        self.whose = f"the check's deadline of {seconds:g}s"
+        if _series_deadline[0] < self.deadline:
+            self.deadline = _series_deadline[0]
+            self.whose = f"the series' deadline of {_series_deadline[1]:g}s"
         self._left = children
         self._lock = threading.Lock()
         self.first_death: int | None = None  # the smallest state found to kill a child alone
@@ -56,7 +70,7 @@ class Budget:
     def exhausted(self) -> str:
         """'' while another child may start, else why not."""
         if time.monotonic() >= self.deadline:
-            return f"the check's deadline of {self.seconds:g}s passed"
+            return f"{self.whose} passed"
         if self._left <= 0:
             return f"the check started all the {self.children} sandbox children it may"
         return ""
@@ -515,14 +529,16 @@ def run_check(
 
 
 def _gave_up_error(res: CheckResult, raw: dict[str, Any]) -> CheckResult:
-    """Say which states the run's budget left unrun, and why (instead of 'hung')."""
+    """Say which states the run's budget left unrun, and why (instead of 'hung'). A finding
+    stands; but states that did not run are never `same`: that is ours (internal-error)."""
     if not raw.get("gave_up"):
         return res
     not_run = sum(g["hi"] - g["lo"] for g in raw["gave_up"])
     first = min(g["lo"] for g in raw["gave_up"])
     why = raw["gave_up"][0]["why"]
     error = f"{not_run:,} states not run from state #{first} on: {why}"
-    return replace(res, error=error if not res.error else f"{error}; {res.error}")
+    verdict = "internal-error" if res.verdict == "same" else res.verdict
+    return replace(res, verdict=verdict, error=error if not res.error else f"{error}; {res.error}")
 
 
 def run_chain(

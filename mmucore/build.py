@@ -147,6 +147,8 @@ def build(
         if hit is not None:
             return hit
         validate.check_translation_unit(extraction)
+        for stale in cache_dir.glob(f".{module}-*"):  # a build killed under this lock
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{module}-", dir=cache_dir))
         try:
             b = _compile(extraction, driver, module, key, tmp, sanitize, t0)

@@ -94,3 +94,16 @@ def test_a_wait_in_every_state_ends_at_the_deadline(scratch) -> None:
     assert "wall-clock" in res.crash.patched[0]
     assert "deadline" in res.error
     assert _children() == [] and _left_behind() == []
+
+
+def test_the_series_deadline_bounds_every_check_after_it(scratch, monkeypatch) -> None:
+    chk, base, bb, pb = _pair(scratch)
+    monkeypatch.setattr(engine, "_series_deadline", [])
+    engine.start_series(0.0)  # spent: no child may start any more
+    budget = engine.Budget()
+    assert budget.exhausted() == "the series' deadline of 0s passed"
+    raw = engine.run_states(chk, [bb, pb], hi=3000, chunk=256, budget=budget)
+    res = engine._gave_up_error(engine.result_from_raw(chk, base, base, raw, 3000, {}), raw)
+    assert res.states == 0 and "3,000 states not run" in res.error
+    assert res.verdict == "internal-error"  # nothing ran: never `same`
+    assert "series' deadline" in res.error
