@@ -30,7 +30,7 @@ from typing import Any
 # The allow-list of the confined child once it is set up, by syscall name: what CPython,
 # cffi, the driver and faulthandler need to load a module and run states. Everything
 # else (fork/clone/exec, sockets, ptrace, mount/unshare/setns, keys, bpf, io_uring,
-# modules, reboot, ioctl, blocking waits such as pause) is answered EPERM.
+# modules, reboot, ioctl but TCGETS, blocking waits such as pause) is answered EPERM.
 _ALLOW = (
     "read", "write", "readv", "writev", "pread64", "pwrite64", "lseek", "close",
     "openat", "fstat", "newfstatat", "statx", "stat", "lstat", "access", "faccessat",
@@ -56,6 +56,7 @@ def _allow_rules() -> list[Any]:
         *_ALLOW,
         # limits of this process only (pid 0 = self): never another process's (10.7)
         Rule("prlimit64", ((0, "eq", 0),)),
+        Rule("ioctl", ((1, "eq", 0x5401),)),  # TCGETS only: isatty() when opening a file
         # raise()/abort() signal ourselves; no signal reaches another process
         Rule("tgkill", ((0, "eq", me),)),
         Rule("kill", ((0, "eq", me),)),
