@@ -73,7 +73,6 @@ CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, si
 MAX_RESULT_BYTES = 64 << 20
 MAX_FILES_BYTES = 512 << 20
 _FAILURES = ("memory", "error", "unavailable")
-_reported: dict[str, str] = {}
 _cleaned: list[bool] = []
 TMP_PREFIX = "mmuci-sandbox-"
 
