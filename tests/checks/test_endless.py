@@ -20,15 +20,17 @@ def _left_behind() -> list[Path]:
 
 
 def _children() -> list[int]:
-    """Processes whose parent is this test process (jails still running)."""
+    """Jails whose parent is this test process, still running (other children of the
+    test process, such as a test's inbox server, are not ours to count)."""
     me, out = os.getpid(), []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                comm = (d / "comm").read_text().strip()
             except (OSError, IndexError, ValueError):
                 continue
-            if ppid == me:
+            if int(fields[1]) == me and fields[0] != "Z" and comm == "bwrap":
                 out.append(int(d.name))
     return out
 
