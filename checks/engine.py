@@ -49,7 +49,8 @@ class Budget:
             self.whose = f"the series' deadline of {_series_deadline[1]:g}s"
         self._left = children
         self._lock = threading.Lock()
-        self.first_death: int | None = None  # the smallest state found to kill a child alone
+        # the smallest state found to kill a child alone, inside the invariants
+        self.first_death: int | None = None
 
     @property
     def used(self) -> int:
@@ -62,9 +63,9 @@ class Budget:
 
     def not_worth(self, lo: int) -> str:
         """Why a dying range from ``lo`` on is not bisected ('' when it is): the budget is
-        spent, or a state before it already kills a child (it cannot be the first)."""
+        spent, or a reachable state before it already kills a child (it cannot come first)."""
         if self.first_death is not None and lo > self.first_death:
-            return f"state #{self.first_death} before it already kills the child"
+            return f"the reachable state #{self.first_death} before it already kills the child"
         return self.exhausted()
 
     def exhausted(self) -> str:
@@ -251,9 +252,10 @@ def _run_range(
         return out.value
     _sandbox_failed(out)
     if hi - lo <= 1:
-        budget.died_at(lo)
         died = [{"index": lo, "failure": out.failure, "message": out.message}]
-        died[0]["inv"] = _invariants_of(name, lo, builds[0], limits)
+        died[0]["inv"] = _invariants_of(name, lo, builds[0], budget.limits(limits))
+        if died[0]["inv"] in (0, None):  # a reachable crash: later ones cannot come first
+            budget.died_at(lo)
         return {"lo": lo, "hi": hi, "ran": 1, "died": died}
     if why := budget.not_worth(lo):
         return _unnarrowed(lo, hi, out, why)
