@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from bot import config
+from mmucore import proc
 from mmucore.errors import InternalError, MmuCiError
 from mmucore.textsafe import printable
 
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    proc.exit_on_sigterm()  # SIGTERM: kill the jails, unwind (temporary files removed)
     try:
         cfg = config.load(args.config)
         return args.handler(args, cfg)

@@ -20,6 +20,7 @@ from bot.report import PatchReport, Uncovered, check_verdict, uncovered_lines
 from checks.result import CheckResult
 from checks.verdict import Verdict, internal_error_reason, worst
 from mmucore.errors import MmuCiError
+from mmucore.proc import set_pdeathsig
 
 _CACHEABLE = (Verdict.SAME, Verdict.DIFFERS, Verdict.DIFFERS_OUTSIDE, Verdict.SKIPPED)
 _RERUN = (Verdict.BUILD_ERROR, Verdict.INTERNAL_ERROR)  # never stands for the series' result
@@ -200,9 +201,12 @@ def prebuild(
     progress(0, len(todo))
     if len(todo) < 2:
         return len(todo)  # the check run builds a single one as fast
-    # Processes, not threads: a build redirects sys.stdout while cffi talks.
+    # Processes, not threads: a build redirects sys.stdout while cffi talks. Each worker
+    # dies with the bot (a killed bot must not leave workers holding its stdout open).
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=BUILD_JOBS, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=BUILD_JOBS, mp_context=ctx, initializer=set_pdeathsig
+    ) as pool:
         for done, _ in enumerate(pool.map(_build_one, todo), 1):
             progress(done, len(todo))
     return len(todo)

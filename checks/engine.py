@@ -46,6 +46,110 @@ def _ensure_loadable(builds: list[Any], limits: Any) -> None:
         )
 
 
+CHECK_SECONDS = 900.0  # wall-clock deadline of one check's run (every child it starts)
+MAX_CHILDREN = 200  # sandbox children one check's run may start (bisection included)
+SERIES_SECONDS = 3600.0  # wall-clock deadline of every check one series runs
+_series_deadline: list[float] = []
+
+
+def start_series(seconds: float = SERIES_SECONDS) -> None:
+    """Start the deadline shared by every check run from now on (one series). Without a
+    call, the first check a process runs starts it: one `mmubot check` is one series."""
+    _series_deadline[:] = [time.monotonic() + seconds, seconds]
+
+
+class Budget:
+    """What one check's run may still spend: a deadline and a number of children. A
+    death is bisected left half first, so the first killing state is found within
+    ~log2(states) children; what the budget leaves unrun is reported, never guessed."""
+
+    def __init__(self, seconds: float = CHECK_SECONDS, children: int = MAX_CHILDREN) -> None:
+        if not _series_deadline:
+            start_series()
+        self.seconds, self.children = seconds, children
+        self.deadline = time.monotonic() + seconds
+        self.whose = f"the check's deadline of {seconds:g}s"
+        if _series_deadline[0] < self.deadline:
+            self.deadline = _series_deadline[0]
+            self.whose = f"the series' deadline of {_series_deadline[1]:g}s"
+        self._left = children
+        self._lock = threading.Lock()
+        # the smallest state found to kill a child alone, inside the invariants
+        self.first_death: int | None = None
+
+    @property
+    def used(self) -> int:
+        return self.children - self._left
+
+    def died_at(self, index: int) -> None:
+        with self._lock:
+            if self.first_death is None or index < self.first_death:
+                self.first_death = index
+
+    def not_worth(self, lo: int) -> str:
+        """Why a dying range from ``lo`` on is not bisected ('' when it is): the budget is
+        spent, or a reachable state before it already kills a child (it cannot come first)."""
+        if self.first_death is not None and lo > self.first_death:
+            return f"the reachable state #{self.first_death} before it already kills the child"
+        return self.exhausted()
+
+    def exhausted(self) -> str:
+        """'' while another child may start, else why not."""
+        if time.monotonic() >= self.deadline:
+            return f"{self.whose} passed"
+        if self._left <= 0:
+            return f"the check started all the {self.children} sandbox children it may"
+        return ""
+
+    def take(self) -> str:
+        """'' when one more child may start (and count it), else why not."""
+        with self._lock:
+            why = self.exhausted()
+            if not why:
+                self._left -= 1
+            return why
+
+    def limits(self, limits: Any, wall: float | None = None) -> Any:
+        """``limits`` with the wall-clock limit cut to what is left before the deadline."""
+        left = max(1.0, self.deadline - time.monotonic())
+        wall = min(limits.wall_seconds, wall or limits.wall_seconds, left)
+        return replace(limits, wall_seconds=wall, cpu_seconds=min(limits.cpu_seconds, wall))
+
+
+def _gave_up(lo: int, hi: int, why: str) -> dict[str, Any]:
+    """States [lo, hi) not run: counted as not run (stopped), with the reason."""
+    return {"lo": lo, "hi": hi, "ran": 0, "gave_up": [{"lo": lo, "hi": hi, "why": why}]}
+
+
+def _unnarrowed(lo: int, hi: int, out: Any, why: str) -> dict[str, Any]:
+    """A child over [lo, hi) died or timed out and the budget allows no bisection: a death
+    reported at the range's first state, saying it is not narrowed down."""
+    msg = (
+        f"{out.message}, in a child over states #{lo}..#{hi - 1} (not narrowed down: {why}; "
+        f"the culprit may be any of them)"
+    )
+    died = [{"index": lo, "failure": out.failure, "message": msg}]
+    return {**_gave_up(lo, hi, why), "died": died}
+
+
+def _sandbox_failed(out: Any) -> None:
+    """Raise for a failure that is ours, not the patch's: no jail, or a bug of the child."""
+    from mmucore.jail import JailUnavailable
+
+    if out.failure == "unavailable":
+        raise JailUnavailable(out.message)
+    if out.failure == "error":
+        raise RuntimeError(f"check child failed: {out.message}\n{out.detail[-2000:]}")
+
+
+def _sub_wall(out: Any, lo: int, hi: int, mid: int) -> float | None:
+    """After a wall-clock timeout the halves get wall limits in proportion to their size
+    (a blocking wait costs the wall limit per child, not the CPU limit)."""
+    if out.failure != "timeout" or out.signal is not None:
+        return None
+    return 5.0 + 2.0 * out.seconds * max(mid - lo, hi - mid) / (hi - lo)
+
+
 def _limits(limits: Any, states: int) -> Any:
     from mmucore.sandbox import Limits
 
@@ -104,7 +208,9 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     base_faults = ran = hangs = 0
     seconds = cpu = 0.0
     stopped: list[int] = []
+    gave_up: list[dict[str, Any]] = []
     for p in parts:
+        gave_up += p.get("gave_up", [])
         ran += p.get("ran", 0)
         hangs += p.get("hangs", 0)
         stopped += p.get("stopped", [])
@@ -139,6 +245,7 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "ran": ran,
         "hangs": hangs,
         "stopped": stopped,
+        "gave_up": gave_up,
     }
 
 
@@ -154,46 +261,58 @@ def _invariants_of(name: str, idx: int, build: Any, limits: Any) -> int | None:
 
 
 def _run_range(
-    name: str, lo: int, hi: int, builds: list[Any], limits: Any, chunk: int, call: str
-) -> dict[str, Any]:
-    """One child over [lo, hi); a child that dies is bisected down to the killing state."""
+    name: str, lo: int, hi: int, builds: list[Any], limits: Any, chunk: int, call: str,
+    budget: Budget, wall: float | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """One child over [lo, hi); a child that dies is bisected (left half first) down to
+    the killing state, as far as ``budget`` allows."""
     from mmucore import sandbox
 
+    why = budget.take()
+    if why:
+        return _gave_up(lo, hi, why)
     payload = {"lo": lo, "hi": hi, "chunk": chunk, "hang_seconds": HANG_SECONDS, "check": name}
-    out = sandbox.run(call, payload, builds, limits)
+    out = sandbox.run(call, payload, builds, budget.limits(limits, wall))
     if out.ok:
         return out.value
+    _sandbox_failed(out)
     _ensure_loadable(builds, limits)
-    if out.failure == "error":
-        raise RuntimeError(f"check child failed: {out.message}\n{out.detail[-2000:]}")
     if hi - lo <= 1:
         died = [{"index": lo, "failure": out.failure, "message": out.message}]
-        died[0]["inv"] = _invariants_of(name, lo, builds[0], limits)
+        died[0]["inv"] = _invariants_of(name, lo, builds[0], budget.limits(limits))
+        if died[0]["inv"] in (0, None):  # a reachable crash: later ones cannot come first
+            budget.died_at(lo)
         return {"lo": lo, "hi": hi, "ran": 1, "died": died}
+    if why := budget.not_worth(lo):
+        return _unnarrowed(lo, hi, out, why)
     mid = (lo + hi) // 2
-    return _merge(
-        [
-            _run_range(name, lo, mid, builds, limits, chunk, call),
-            _run_range(name, mid, hi, builds, limits, chunk, call),
-        ]
-    )
+    sub = _sub_wall(out, lo, hi, mid)
+    left = _run_range(name, lo, mid, builds, limits, chunk, call, budget, sub)
+    right = _run_range(name, mid, hi, builds, limits, chunk, call, budget, sub)
+    return _merge([left, right])
 
 
 def run_states(
     chk: Check, builds: list[Any], *, limits: Any = None, lo: int = 0, hi: int | None = None,
     chunk: int = 1 << 16, jobs: int = 2, call: str = "checks.child:run_range",
+    budget: Budget | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Run states [lo, hi) of ``chk`` in both builds, split over ``jobs`` children.
 
-    ``call`` is the child function (the engine's own unless a test stands in for it).
+    ``call`` is the child function (the engine's own unless a test stands in for it);
+    ``budget`` bounds the whole run (default: CHECK_SECONDS, MAX_CHILDREN).
     """
     hi = chk.size if hi is None else hi
+    budget = budget or Budget()
     lim = _limits(limits, (hi - lo) // max(jobs, 1))
     step = -(-(hi - lo) // jobs)
     ranges = [(a, min(hi, a + step)) for a in range(lo, hi, step)]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         parts = list(
-            pool.map(lambda r: _run_range(chk.name, r[0], r[1], builds, lim, chunk, call), ranges)
+            pool.map(
+                lambda r: _run_range(chk.name, r[0], r[1], builds, lim, chunk, call, budget),
+                ranges,
+            )
         )
     return _merge(parts)
 
@@ -205,38 +324,43 @@ def _pair_call(call: str) -> str:
 
 def _run_chain_range(
     name: str, lo: int, hi: int, builds: list[Any], pairs: list[tuple[int, int]], limits: Any,
-    chunk: int, call: str,
+    chunk: int, call: str, budget: Budget, wall: float | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One chain child over [lo, hi), a raw result per pair. A child that dies is bisected;
     its killing state is then run pair by pair, so the death goes to the pairs it is in."""
     from mmucore import sandbox
 
+    why = budget.take()
+    if why:
+        return [_gave_up(lo, hi, why) for _ in pairs]
     payload = {
         "lo": lo, "hi": hi, "chunk": chunk, "hang_seconds": HANG_SECONDS, "pairs": pairs,
         "check": name,
     }  # fmt: skip
-    out = sandbox.run(call, payload, builds, limits)
+    out = sandbox.run(call, payload, builds, budget.limits(limits, wall))
     if out.ok:
         return out.value["pairs"]
+    _sandbox_failed(out)
     _ensure_loadable(builds, limits)
-    if out.failure == "error":
-        raise RuntimeError(f"check child failed: {out.message}\n{out.detail[-2000:]}")
+    if hi - lo > 1 and (why := budget.not_worth(lo)):
+        return [_unnarrowed(lo, hi, out, why) for _ in pairs]
     if hi - lo <= 1:
         pair_call = _pair_call(call)
         return [
-            _run_range(name, lo, hi, [builds[i], builds[j]], limits, chunk, pair_call)
+            _run_range(name, lo, hi, [builds[i], builds[j]], limits, chunk, pair_call, budget)
             for i, j in pairs
         ]
     mid = (lo + hi) // 2
-    a = _run_chain_range(name, lo, mid, builds, pairs, limits, chunk, call)
-    b = _run_chain_range(name, mid, hi, builds, pairs, limits, chunk, call)
+    sub = _sub_wall(out, lo, hi, mid)
+    a = _run_chain_range(name, lo, mid, builds, pairs, limits, chunk, call, budget, sub)
+    b = _run_chain_range(name, mid, hi, builds, pairs, limits, chunk, call, budget, sub)
     return [_merge([x, y]) for x, y in zip(a, b, strict=True)]
 
 
 def run_chain_states(
     chk: Check, builds: list[Any], pairs: Sequence[tuple[int, int]], *, limits: Any = None,
     lo: int = 0, hi: int | None = None, chunk: int = 1 << 16, jobs: int = 2,
-    call: str = "checks.child:run_chain",
+    call: str = "checks.child:run_chain", budget: Budget | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Run states [lo, hi) of ``chk`` once in every build of a chain, split over ``jobs``
     children (each loads every build); a merged raw result per pair of build indices.
@@ -244,6 +368,7 @@ def run_chain_states(
     A pair whose run stopped (hangs) is run again on its own: in the chain, another
     pair's hangs stop it too."""
     hi = chk.size if hi is None else hi
+    budget = budget or Budget()
     pairs = [(int(i), int(j)) for i, j in pairs]
     # the budget covers every build in the chain, as _limits does two
     lim = _limits(limits, (hi - lo) // max(jobs, 1) * len(builds) // 2)
@@ -252,7 +377,9 @@ def run_chain_states(
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         parts = list(
             pool.map(
-                lambda r: _run_chain_range(chk.name, r[0], r[1], builds, pairs, lim, chunk, call),
+                lambda r: _run_chain_range(
+                    chk.name, r[0], r[1], builds, pairs, lim, chunk, call, budget
+                ),
                 ranges,
             )
         )
@@ -263,7 +390,7 @@ def run_chain_states(
             if raws[k]["stopped"]:
                 raws[k] = run_states(
                     chk, [builds[i], builds[j]], limits=limits, lo=lo, hi=hi, chunk=chunk,
-                    jobs=jobs, call=pair_call,
+                    jobs=jobs, call=pair_call, budget=budget,
                 )  # fmt: skip
     return raws
 
@@ -398,10 +525,12 @@ def _error_text(e: Exception) -> str:
 
 
 def run_check(
-    chk: Check, base: Any, patched: Any, *, cache_dir: Path, limits: Any = None, jobs: int = 2
-) -> CheckResult:
-    """One check between two extractions."""
+    chk: Check, base: Any, patched: Any, *, cache_dir: Path, limits: Any = None, jobs: int = 2,
+    budget: Budget | None = None,
+) -> CheckResult:  # fmt: skip
+    """One check between two extractions (its run bounded by ``budget``, default Budget())."""
     from mmucore.build import BuildError
+    from mmucore.jail import JailUnavailable
     from mmucore.validate import RefusedInput
 
     empty = dict(states=0, differing_inside=0, differing_outside=0, groups=())
@@ -414,25 +543,41 @@ def run_check(
         return CheckResult(chk.name, "skipped", skipped=why, **empty)
     try:
         bb, pb, timings = build_pair(chk, base, patched, cache_dir)
+        t0 = time.perf_counter()
+        raw = run_states(chk, [bb, pb], limits=limits, jobs=jobs, budget=budget)
     except (BuildError, RefusedInput) as e:
         return CheckResult(chk.name, "build-error", error=_error_text(e), **empty)
-    t0 = time.perf_counter()
-    raw = run_states(chk, [bb, pb], limits=limits, jobs=jobs)
+    except JailUnavailable as e:  # ours, never the patch's: nothing built ran
+        return CheckResult(chk.name, "internal-error", error=_error_text(e), **empty)
     timings["run"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    res = result_from_raw(chk, base, patched, raw, chk.size, timings)
+    res = _gave_up_error(result_from_raw(chk, base, patched, raw, chk.size, timings), raw)
     timings["explain"] = time.perf_counter() - t0
     timings["states_per_second"] = chk.size / max(timings["run"], 1e-9)
     return replace(res, timings=timings)
 
 
+def _gave_up_error(res: CheckResult, raw: dict[str, Any]) -> CheckResult:
+    """Say which states the run's budget left unrun, and why (instead of 'hung'). A finding
+    stands; but states that did not run are never `same`: that is ours (internal-error)."""
+    if not raw.get("gave_up"):
+        return res
+    not_run = sum(g["hi"] - g["lo"] for g in raw["gave_up"])
+    first = min(g["lo"] for g in raw["gave_up"])
+    why = raw["gave_up"][0]["why"]
+    error = f"{not_run:,} states not run from state #{first} on: {why}"
+    verdict = "internal-error" if res.verdict == "same" else res.verdict
+    return replace(res, verdict=verdict, error=error if not res.error else f"{error}; {res.error}")
+
+
 def run_chain(
     chk: Check, revisions: Sequence[Any], pairs: Sequence[tuple[int, int]], *, cache_dir: Path,
-    limits: Any = None, jobs: int = 2,
+    limits: Any = None, jobs: int = 2, budget: Budget | None = None,
 ) -> list[CheckResult]:  # fmt: skip
     """One check over a chain of extractions: each revision runs every state once, and each
     pair (baseline index, patched index) gets the CheckResult run_check would give it."""
     from mmucore.build import BuildError
+    from mmucore.jail import JailUnavailable
     from mmucore.validate import RefusedInput
 
     empty = dict(states=0, differing_inside=0, differing_outside=0, groups=())
@@ -448,6 +593,8 @@ def run_chain(
             builds[k], seconds[k] = build_one(chk, revisions[k], cache_dir)
         except (BuildError, RefusedInput) as e:
             failed[k] = CheckResult(chk.name, "build-error", error=_error_text(e), **empty)
+        except JailUnavailable as e:
+            failed[k] = CheckResult(chk.name, "internal-error", error=_error_text(e), **empty)
     results: dict[int, CheckResult] = {}
     for n, (i, j) in enumerate(pairs):  # as run_check: a skip before a build error
         ends = [(label, failed[k]) for label, k in (("baseline", i), ("patched", j)) if k in failed]
@@ -463,16 +610,22 @@ def run_chain(
         order = sorted({k for n in todo for k in pairs[n]})
         at = {k: x for x, k in enumerate(order)}
         t0 = time.perf_counter()
-        raws = run_chain_states(
-            chk, [builds[k] for k in order], [(at[pairs[n][0]], at[pairs[n][1]]) for n in todo],
-            limits=limits, jobs=jobs,
-        )  # fmt: skip
+        try:
+            raws = run_chain_states(
+                chk, [builds[k] for k in order],
+                [(at[pairs[n][0]], at[pairs[n][1]]) for n in todo],
+                limits=limits, jobs=jobs, budget=budget,
+            )  # fmt: skip
+        except JailUnavailable as e:
+            bad = CheckResult(chk.name, "internal-error", error=_error_text(e), **empty)
+            return [results.get(n, bad) for n in range(len(pairs))]
         run = time.perf_counter() - t0
         for n, raw in zip(todo, raws, strict=True):
             i, j = pairs[n]
             timings = {"build_base": seconds[i], "build_patched": seconds[j], "run": run}
             t0 = time.perf_counter()
             res = result_from_raw(chk, revisions[i], revisions[j], raw, chk.size, timings)
+            res = _gave_up_error(res, raw)
             timings["explain"] = time.perf_counter() - t0
             timings["states_per_second"] = chk.size / max(run, 1e-9)
             timings["chain"] = len(order)

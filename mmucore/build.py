@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mmucore import cdef, proc, validate, validate_object
+from mmucore import cdef, jail, validate, validate_object
 from mmucore.errors import CommandError, MmuCiError
 from mmucore.extract import SHIM_DIR, Extraction
 
@@ -193,6 +193,8 @@ def build(
         if corrupt:
             _discard(final, cache_dir, corrupt)
         validate.check_translation_unit(extraction)
+        for stale in cache_dir.glob(f".{module}-*"):  # a build killed under this lock
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{module}-", dir=cache_dir))
         try:
             b = _compile(extraction, driver, module, key, tmp, sanitize, t0)
@@ -247,17 +249,16 @@ def _compile(
     (tmp / "tu.c").write_text(extraction.tu)
     so = tmp / f"{module}{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}"
     flags = CFLAGS + (SANITIZE_FLAGS if sanitize else ())
-    argv = [
-        "gcc", *flags, "-shared", f"-I{sysconfig.get_paths()['include']}", f"-I{SHIM_DIR}",
-        str(c_path), "-o", str(so),
-    ]  # fmt: skip
-    head = f"$ {' '.join(argv)}\n"
+    include = sysconfig.get_paths()["include"]
+    argv = ["gcc", *flags, "-shared", f"-I{include}", f"-I{SHIM_DIR}", str(c_path)]
+    head = f"$ {' '.join(argv)} -o {so}   (in the jail: mmucore/jail.py)\n"
     if dropped:
         head += "cffi could not declare (not callable from Python):\n  " + "\n  ".join(dropped)
         head += "\n"
     try:
-        out = proc.run(argv, cwd=tmp, timeout=300, hint="gcc builds the extracted code")
-        log = head + out.stderr
+        tmp.chmod(0o755)  # the jail's uid reads the C file; it writes nothing here
+        ro = [tmp, SHIM_DIR, Path(include)]
+        log = head + jail.compile_c(argv, so, ro=ro, timeout=300)
     except CommandError as e:
         log = head + e.stderr
         diags = diagnostics(e.stderr)

@@ -7,7 +7,10 @@ status and the tail of stderr.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,8 @@ def run(
     check: bool = True,
     hint: str = "",
     binary: bool = False,
+    pass_fds: Sequence[int] = (),
+    die_with_us: bool = False,
 ) -> Completed:
     """Run a command, capture its output, raise CommandError on a non-zero exit if check.
 
@@ -54,6 +59,8 @@ def run(
             input=input,
             capture_output=True,
             timeout=timeout,
+            pass_fds=tuple(pass_fds),
+            preexec_fn=_dies_with_us() if die_with_us else None,  # type: ignore[arg-type]
         )
     except FileNotFoundError as e:
         raise CommandError(args, 127, str(e), hint or f"is {args[0]} installed?") from e
@@ -110,6 +117,59 @@ def spawn(
             out.close()  # type: ignore[union-attr]
 
 
+_live: set[subprocess.Popen] = set()  # contained children running now (for SIGTERM)
+_live_lock = threading.Lock()
+
+
+def kill_contained() -> None:
+    """SIGKILL every contained child still running (their whole process groups)."""
+    with _live_lock:
+        live = list(_live)
+    for p in live:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def exit_on_sigterm() -> None:
+    """In the main thread of a command: SIGTERM kills the contained children and exits
+    with 143 through the normal unwinding, so private directories are removed."""
+
+    def handler(signum: int, frame: object) -> None:
+        kill_contained()
+        sys.exit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _prctl() -> object:
+    import ctypes
+
+    f = ctypes.CDLL(None, use_errno=True).prctl
+    f.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    return f
+
+
+_PRCTL = _prctl()  # resolved now: the forked child must not load anything
+
+
+def set_pdeathsig(parent: int | None = None) -> None:
+    """Die (SIGKILL) with the parent (the forking thread): for a worker process a bot
+    forks (a pool) or, before exec, a jail. A parent that died before the prctl (the
+    race) is caught by its pid: ``parent``, or anything but init."""
+    _PRCTL(1, int(signal.SIGKILL), 0, 0, 0)  # type: ignore[operator]  # PR_SET_PDEATHSIG
+    if os.getppid() != parent if parent is not None else os.getppid() == 1:
+        os._exit(1)
+
+
+def _dies_with_us() -> object:
+    """A preexec_fn: the child (a jail, a compiler) gets SIGKILL when we die."""
+    me = os.getpid()
+    return lambda: set_pdeathsig(me)
+
+
 @dataclass(frozen=True)
 class Contained:
     argv: list[str]
@@ -128,14 +188,16 @@ def run_contained(
     stderr_path: str | os.PathLike[str],
     timeout: float,
     dump_signal: int | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> Contained:
     """Run an untrusted child in its own session with a wall-clock limit; never raises on it.
 
     Output goes to files (bounded by the child's RLIMIT_FSIZE, never into our memory).
     On timeout ``dump_signal`` (if any) asks the child for a traceback, then the whole
     process group is killed; leftovers of the group are killed after a normal exit too.
+    ``pass_fds`` stay open in the child under their numbers. ``kill_contained`` (e.g. on
+    SIGTERM) kills every such child at once.
     """
-    import signal
     import time
 
     args = [os.fspath(a) for a in argv]
@@ -150,10 +212,14 @@ def run_contained(
                     stdin=fin,
                     stdout=fout,
                     stderr=ferr,
+                    pass_fds=tuple(pass_fds),
                     start_new_session=True,  # so a kill reaches everything it started
+                    preexec_fn=_dies_with_us(),  # type: ignore[arg-type]
                 )
             except FileNotFoundError as e:
                 raise CommandError(args, 127, str(e), f"is {args[0]} installed?") from e
+    with _live_lock:
+        _live.add(p)
     timed_out = False
     try:
         p.wait(timeout=timeout)
@@ -171,4 +237,6 @@ def run_contained(
         except (ProcessLookupError, PermissionError):
             pass
         p.wait()
+        with _live_lock:
+            _live.discard(p)
     return Contained(args, p.returncode, timed_out, time.monotonic() - t0)

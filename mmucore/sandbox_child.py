@@ -1,12 +1,16 @@
 """The sandbox child: confine this process, then load built modules and run one call.
 
-Started by ``mmucore.sandbox.run`` as ``python -m mmucore.sandbox_child`` with the JSON
-request on stdin and a private directory as cwd. Everything before ``_load`` happens
-before any untrusted code is mapped; the result goes to ``result.json`` in the cwd.
+Started by ``mmucore.sandbox.run`` inside the jail (mmucore/jail.py) as
+``python -m mmucore.sandbox_child --result-fd N`` with the JSON request on stdin and the
+jail's private tmpfs as cwd. Everything before ``_load`` happens before any untrusted
+code is mapped: limits, our own imports, then the seccomp allow-list; without it nothing
+built is loaded. The result is JSON written to fd N, a file only the parent can name.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import ctypes
 import errno
 import faulthandler
@@ -15,7 +19,6 @@ import importlib.util
 import json
 import math
 import os
-import platform
 import resource
 import signal
 import struct
@@ -24,150 +27,83 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
-_MOUNT_FLAGS = {
-    "nosuid": MS_NOSUID,
-    "nodev": MS_NODEV,
-    "noexec": MS_NOEXEC,
-    "noatime": MS_NOATIME,
-    "nodiratime": MS_NODIRATIME,
-    "relatime": MS_RELATIME,
-}
-
-# x86_64 syscalls the confined code never needs: new processes, sockets, namespaces,
-# mounts, tracing other processes, kernel modules, keys, bpf, io_uring
-# fmt: off
-_DENIED_X86_64 = (
-    56, 57, 58, 59, 322, 435,  # clone fork vfork execve execveat clone3
-    41, 42, 43, 49, 50, 53, 288,  # socket connect accept bind listen socketpair accept4
-    101, 310, 311, 312, 440,  # ptrace process_vm_readv/writev kcmp process_madvise
-    165, 166, 155, 161, 163, 428, 429, 430, 431, 432, 433, 442,  # mount family
-    272, 308, 169, 175, 176, 313, 246, 320,  # unshare setns reboot modules kexec
-    248, 249, 250, 321, 298, 323, 425, 426, 427, 135, 434, 424,  # keys bpf ... pidfd
-    62, 200, 129, 297,  # kill tkill rt_sigqueueinfo rt_tgsigqueueinfo: no other process
-)
-# fmt: on
-_TGKILL = 234  # raise() and abort() need it: allowed for our own pid only
-AUDIT_ARCH_X86_64 = 0xC000003E
-SECCOMP_RET_ALLOW = 0x7FFF0000
-SECCOMP_RET_KILL_PROCESS = 0x80000000
-SECCOMP_RET_ERRNO = 0x00050000
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_ul = ctypes.c_ulong
-_libc.prctl.argtypes = [ctypes.c_int, _ul, _ul, _ul, _ul]  # a pointer must not be cut to int
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, _ul, ctypes.c_void_p]
+# The allow-list of the confined child once it is set up, by syscall name: what CPython,
+# cffi, the driver and faulthandler need to load a module and run states. Everything
+# else (fork/clone/exec, sockets, ptrace, mount/unshare/setns, keys, bpf, io_uring,
+# modules, reboot, ioctl but TCGETS, blocking waits such as pause) is answered EPERM.
+_ALLOW = (
+    "read", "write", "readv", "writev", "pread64", "pwrite64", "lseek", "close",
+    "openat", "fstat", "newfstatat", "statx", "stat", "lstat", "access", "faccessat",
+    "faccessat2", "getdents64", "readlink", "readlinkat", "getcwd", "fcntl", "dup",
+    "dup2", "dup3", "unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir",
+    "mkdirat", "ftruncate", "fsync", "fdatasync",
+    "mmap", "munmap", "mprotect", "mremap", "brk", "madvise", "msync", "mlock", "munlock",
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "setitimer",
+    "getitimer", "futex", "sched_yield", "sched_getaffinity", "set_robust_list",
+    "get_robust_list", "rseq", "set_tid_address", "restart_syscall",
+    "clock_gettime", "clock_getres", "gettimeofday", "time", "getrusage", "times",
+    "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid",
+    "getgroups", "getrandom", "uname", "sysinfo", "arch_prctl",
+    "exit", "exit_group",
+)  # fmt: skip
 
 
-def _err(what: str) -> str:
-    e = ctypes.get_errno()
-    return f"{what}: {os.strerror(e)} (errno {e})"
+def _allow_rules() -> list[Any]:
+    from mmucore.seccomp import Rule
 
-
-def _enter_network_namespace() -> str:
-    """A network namespace without interfaces but a downed loopback; '' or why not."""
-    if _libc.unshare(CLONE_NEWNET | CLONE_NEWIPC) == 0:
-        return ""
-    first = _err("unshare(CLONE_NEWNET)")
-    # without privilege a user namespace may still allow it (Debian/Ubuntu defaults)
-    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWIPC) == 0:
-        return ""
-    return first
-
-
-def _readonly_filesystem(writable: Path) -> str:
-    """Make every mount read-only in a private mount namespace, except ``writable``."""
-    if _libc.unshare(CLONE_NEWNS) != 0:
-        return _err("unshare(CLONE_NEWNS)")
-    if _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-        return _err("mount(MS_PRIVATE)")
-    w = str(writable).encode()
-    if _libc.mount(w, w, None, MS_BIND, None) != 0:
-        return _err("bind mount of the private directory")
-    failed = []
-    with open("/proc/self/mountinfo") as f:
-        entries = [line.split() for line in f]
-    for fields in entries:
-        mp = fields[4].encode().decode("unicode_escape").encode()
-        if mp == w:
-            continue
-        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
-        for opt in fields[5].split(","):
-            flags |= _MOUNT_FLAGS.get(opt, 0)
-        if _libc.mount(None, mp, None, flags, None) != 0:
-            failed.append(mp.decode(errors="replace"))
-    os.chdir(writable)  # the old cwd is the directory under the bind mount
-    return f"could not make read-only: {', '.join(failed)}" if failed else ""
-
-
-def _set_limits(limits: dict[str, Any], sanitize: bool) -> None:
-    cpu = max(1, math.ceil(limits["cpu_seconds"]))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL
-    if not sanitize:  # ASan reserves terabytes of shadow; it bounds allocations itself
-        mem = limits["memory_mb"] << 20
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-    fsize = limits.get("file_mb", 256) << 20
-    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # root ignores it: seccomp backs it
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def _close_inherited_fds() -> None:
-    os.closerange(3, 1 << 16)
-
-
-def _seccomp_deny() -> str:
-    """Deny the syscalls in _DENIED_X86_64 with EPERM; '' or why not."""
-    if _libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        return _err("PR_SET_NO_NEW_PRIVS")
-    if platform.machine() != "x86_64":
-        return f"no seccomp filter for {platform.machine()}"
-
-    def stmt(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
-        return struct.pack("HBBI", code, jt, jf, k)
-
-    deny = SECCOMP_RET_ERRNO | errno.EPERM
-    n = len(_DENIED_X86_64)
-    prog = [
-        stmt(0x20, 4),  # ld arch
-        stmt(0x15, AUDIT_ARCH_X86_64, 1, 0),  # jeq
-        stmt(0x06, SECCOMP_RET_KILL_PROCESS),
-        stmt(0x20, 0),  # ld nr
-        stmt(0x35, 0x40000000, n + 3, 0),  # jge: x32 ABI -> deny
+    me = os.getpid()
+    return [
+        *_ALLOW,
+        # limits of this process only (pid 0 = self): never another process's (10.7)
+        Rule("prlimit64", ((0, "eq", 0),)),
+        Rule("ioctl", ((1, "eq", 0x5401),)),  # TCGETS only: isatty() when opening a file
+        # raise()/abort() signal ourselves; no signal reaches another process
+        Rule("tgkill", ((0, "eq", me),)),
+        Rule("kill", ((0, "eq", me),)),
+        Rule("tkill", ((0, "eq", me),)),
     ]
-    for i, nr in enumerate(_DENIED_X86_64):
-        prog.append(stmt(0x15, nr, n + 2 - i, 0))  # jeq nr -> deny
-    prog += [
-        stmt(0x15, _TGKILL, 0, 3),  # tgkill? else allow
-        stmt(0x20, 16),  # ld args[0] (low word): the target tgid
-        stmt(0x15, os.getpid(), 1, 0),  # our own -> allow
-        stmt(0x06, deny),
-        stmt(0x06, SECCOMP_RET_ALLOW),
-    ]
-    buf = ctypes.create_string_buffer(b"".join(prog))
-    fprog = struct.pack("HxxxxxxQ", len(prog), ctypes.addressof(buf))
-    fbuf = ctypes.create_string_buffer(fprog)
-    if _libc.prctl(22, 2, ctypes.addressof(fbuf), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
-        return _err("seccomp")
+
+
+def _seccomp() -> str:
+    """Default-deny allow-list (by name, libseccomp) on every thread; '' or why not."""
+    from mmucore import seccomp
+
+    try:
+        seccomp.load(allow=_allow_rules(), tsync=True)
+    except (OSError, AttributeError) as e:
+        return f"seccomp: {e}"
     return ""
 
 
+def _set_limits(limits: dict[str, Any], sanitize: bool) -> None:
+    """RLIMITs for the call; a hard limit is never raised (10.11): ours may be lower."""
+    from mmucore.rlimits import clamp_hard
+
+    r = resource
+    cpu = max(1, math.ceil(limits["cpu_seconds"]))
+    soft, hard = clamp_hard(r.RLIMIT_CPU, cpu + 1)
+    r.setrlimit(r.RLIMIT_CPU, (min(cpu, hard), hard))  # SIGXCPU, then SIGKILL
+    if not sanitize:  # ASan reserves terabytes of shadow; it bounds allocations itself
+        r.setrlimit(r.RLIMIT_AS, clamp_hard(r.RLIMIT_AS, limits["memory_mb"] << 20))
+    r.setrlimit(r.RLIMIT_FSIZE, clamp_hard(r.RLIMIT_FSIZE, limits.get("file_mb", 256) << 20))
+    r.setrlimit(r.RLIMIT_NOFILE, clamp_hard(r.RLIMIT_NOFILE, 64))
+    r.setrlimit(r.RLIMIT_NPROC, clamp_hard(r.RLIMIT_NPROC, 0))  # seccomp backs it
+    r.setrlimit(r.RLIMIT_CORE, (0, 0))
+
+
 def _drop_capabilities() -> str:
-    """Give up every capability (root stays uid 0 but loses DAC override, raw I/O, ...)."""
+    """Give up every capability (the jail has none; this matters only under the override)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                           ctypes.c_ulong]  # fmt: skip
     for cap in range(64):
-        _libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP; EINVAL past the last capability
-    _libc.prctl(47, 4, 0, 0, 0)  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
+        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP; EINVAL past the last capability
+    libc.prctl(47, 4, 0, 0, 0)  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
     header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0))  # v3, this process
     data = ctypes.create_string_buffer(24)  # effective, permitted, inheritable: all zero
-    if _libc.capset(header, data) != 0:
-        return _err("capset")
+    if libc.capset(header, data) != 0:
+        e = ctypes.get_errno()
+        return f"capset: {os.strerror(e)}"
     return ""
 
 
@@ -205,12 +141,6 @@ def _call(spec: str) -> Any:
     return getattr(importlib.import_module(modname), func)
 
 
-def _write(path: str, obj: dict[str, Any]) -> None:
-    with open(path + ".tmp", "w") as f:
-        json.dump(obj, f)
-    os.replace(path + ".tmp", path)
-
-
 def _failure(e: BaseException) -> dict[str, Any]:
     memory = isinstance(e, MemoryError) or (isinstance(e, OSError) and e.errno == errno.ENOMEM)
     tb = "".join(traceback.format_exception(e))
@@ -223,33 +153,58 @@ def _failure(e: BaseException) -> dict[str, Any]:
     }
 
 
+def _files(out_dir: Path, cap: int) -> dict[str, str]:
+    """out_file results, base64, at most ``cap`` bytes together."""
+    files: dict[str, str] = {}
+    if out_dir.is_dir():
+        for p in sorted(out_dir.iterdir()):
+            data = p.read_bytes()[: cap + 1]
+            cap -= len(data)
+            if cap < 0:
+                raise OSError(errno.EFBIG, "out_file results too large")
+            files[p.name] = base64.b64encode(data).decode()
+    return files
+
+
+def _emit(fd: int, obj: dict[str, Any]) -> None:
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(obj))
+
+
 def main() -> int:
-    """Confine, load, call, write result.json; a fault kills us and the parent sees it."""
+    """Confine, load, call, write the result to the parent's fd; a fault kills us and the
+    parent sees it. Nothing built is mapped before every layer is in place."""
+    result_fd = int(sys.argv[sys.argv.index("--result-fd") + 1])
     faulthandler.enable()
-    faulthandler.register(signal.SIGUSR1)  # the parent asks for a traceback on timeout
     faulthandler.register(signal.SIGXCPU, chain=True)
     request = json.load(sys.stdin)
+    limits = request["limits"]
+    # the parent kills us at the wall limit; dump where we were just before it
+    with contextlib.suppress(RuntimeError):  # no thread (a seccomp profile): no dump
+        faulthandler.dump_traceback_later(max(0.2, limits["wall_seconds"] - 0.4), exit=False)
     work = Path.cwd()
-    status = {
-        "net": _enter_network_namespace(),
-        "fs": _readonly_filesystem(work),
-    }
-    _set_limits(request["limits"], request.get("sanitize", False))
-    _close_inherited_fds()
-    status["caps"] = _drop_capabilities()
-    status["seccomp"] = _seccomp_deny()
-    _write("status.json", status)
+    _set_limits(limits, request.get("sanitize", False))
+    os.closerange(3, result_fd)
+    os.closerange(result_fd + 1, 1 << 16)
     try:
         func = _call(request["call"])  # trusted code of ours, imported before any build
+    except BaseException as e:  # noqa: BLE001 - a bug of ours, reported as such
+        _emit(result_fd, _failure(e))
+        return 0
+    why = _drop_capabilities() or _seccomp()
+    if why:  # fail closed: no built code runs without every layer
+        _emit(result_fd, {"ok": False, "failure": "unavailable", "message": why})
+        return 0
+    try:
         mods = _load(request["builds"], work / "out")
         value = func(mods, request["payload"])
         result: dict[str, Any] = {"ok": True, "value": value}
+        result["files"] = _files(work / "out", limits.get("file_mb", 256) << 20)
         text = json.dumps(result)
     except BaseException as e:  # everything, also SystemExit from the call, is reported
         text = json.dumps(_failure(e))
-    with open("result.json.tmp", "w") as f:
+    with os.fdopen(result_fd, "w") as f:
         f.write(text)
-    os.replace("result.json.tmp", "result.json")
     return 0
 
 

@@ -30,3 +30,25 @@ def run_chain(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
     if payload["lo"] <= DIE_AT < payload["hi"]:
         os.abort()
     return child.run_chain(mods, payload)
+
+
+EVERY = 997  # run_range_often: every multiple of it (but 0) kills the child
+
+
+def run_range_often(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """abort() in some states: a range holding a multiple of EVERY (but 0) dies."""
+    lo, hi = payload["lo"], payload["hi"]
+    first = -(-max(lo, 1) // EVERY) * EVERY
+    if first < hi:
+        os.abort()
+    return child.run_range(mods, payload)
+
+
+def run_range_blocked(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """Blocks in every state: a wait (futex) that no CPU-time limit sees."""
+    import threading
+
+    lock = threading.Lock()
+    lock.acquire()
+    lock.acquire()
+    return child.run_range(mods, payload)

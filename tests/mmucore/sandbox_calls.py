@@ -168,3 +168,54 @@ def recorder_tamper(mods: list[Any], payload: dict) -> list[int]:
             ev.a = 5
         out.append(lib.mmu_shim_recorder_intact())
     return out
+
+
+def identity(mods: list[Any], payload: dict) -> dict[str, Any]:
+    """Who the code under test runs as, what network it has, what host files it sees."""
+    with open("/proc/self/status") as f:
+        status = {k: v.split() for k, v in (line.split(":", 1) for line in f)}
+    with open("/proc/net/dev") as f:
+        interfaces = sorted(line.split(":")[0].strip() for line in f if ":" in line)
+    seen = {p: os.path.exists(p) for p in payload["paths"]}
+    return {
+        "uid": status["Uid"],
+        "gid": status["Gid"],
+        "caps": status["CapEff"][0],
+        "interfaces": interfaces,
+        "connect": connect(mods, payload),
+        "seen": seen,
+    }
+
+
+def plant(mods: list[Any], payload: dict) -> dict[str, str]:
+    """Try to overwrite each path (memo entries, the status file, ...)."""
+    out = {}
+    for p in payload["paths"]:
+        try:
+            with open(p, "wb") as f:
+                f.write(b"planted")
+            out[p] = "written"
+        except OSError as e:
+            out[p] = f"refused: {e}"
+    return out
+
+
+def block(mods: list[Any], payload: dict) -> int:
+    """Block for ever in a futex (a wait the CPU limit never sees)."""
+    import threading
+
+    lock = threading.Lock()
+    lock.acquire()
+    lock.acquire()
+    return 0
+
+
+def prlimit_other(mods: list[Any], payload: dict) -> str:
+    """prlimit64 on another pid (the bot's): must be refused."""
+    import resource
+
+    try:
+        resource.prlimit(payload["pid"], resource.RLIMIT_NOFILE, (1, 1))
+    except OSError as e:
+        return f"refused: {e}"
+    return "set"
