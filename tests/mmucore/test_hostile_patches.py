@@ -290,3 +290,24 @@ def test_the_recorder_s_mapping_ends_in_a_guard_page(baseline: Build) -> None:
 def test_a_changed_count_or_event_is_seen_by_the_ledger(baseline: Build) -> None:
     out = sandbox.run(f"{CALLS}:recorder_tamper", {}, [baseline], LIMITS)
     assert out.ok and out.value == [1, 0, 0], out.detail
+
+
+def test_tampering_only_where_real_kvm_cannot_be_is_still_a_crash(
+    tree_61, tmp_path: Path, capsys, monkeypatch, data_dir
+) -> None:
+    # the same forgery, only in states that break I3 (a cached pae_root): a forged result is
+    # no difference outside the invariants, it is a crash of the run
+    add = (
+        "\tif (mmu->pae_root && mmu->prev_roots[0].hpa == __pa(mmu->pae_root)) {{\n"
+        "\t\tint *mmu_n = *(int *volatile *)((char *)mmu + ({off}L));\n"
+        "\t\tint mmu_saved = *mmu_n;\n\n"
+        "\t\twrite_lock(&kvm->mmu_lock);\n\t\twrite_unlock(&kvm->mmu_lock);\n"
+        "\t\t*mmu_n = mmu_saved;\n\t}}\n"
+    )
+    off = _offset_to_anchor(tree_61, tmp_path, add.format(off=0))
+    code, text, doc, _ = _mmubot_diff(
+        tree_61, tmp_path, "outside-restore", add.format(off=off), capsys, monkeypatch, data_dir
+    )
+    assert doc is not None and doc["verdict"] == "crash", text
+    assert code == 1
+    assert "the recorder's state was changed by the code under test" in text
