@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - our own bug: exit 3 (internal-error), one line
         from checks.verdict import OUR_BUG, internal_error_reason
 
-        why = internal_error_reason(e, f"running `mmubot {args.command}`")
+        why = internal_error_reason(e, f"running the mmubot {args.command} command")
         print(f"mmubot: internal-error: {printable(why)}", file=sys.stderr)
         return OUR_BUG
 
