@@ -240,16 +240,6 @@ def _paths(series: Series) -> list[str]:
 _OWNER = "mmuci-owner"  # file beside each worktree: the pid of the process using it
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_worktrees(repo: Path) -> list[Path]:
     """Remove worktrees of ``repo`` left by a bot process that died (killed, power cut)."""
     reaped = []
@@ -262,7 +252,7 @@ def reap_worktrees(repo: Path) -> list[Path]:
             pid = int((wt.parent / _OWNER).read_text())
         except (OSError, ValueError):
             pid = 0
-        if pid and _alive(pid):
+        if pid and proc.pid_alive(pid):
             continue
         with contextlib.suppress(MmuCiError):
             proc.git(repo, "worktree", "remove", "--force", str(wt))

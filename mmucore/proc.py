@@ -240,3 +240,14 @@ def run_contained(
         with _live_lock:
             _live.discard(p)
     return Contained(args, p.returncode, timed_out, time.monotonic() - t0)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -234,21 +234,11 @@ def _classify(res: proc.Contained, result: Path, stderr: str, limits: Limits) ->
                    res.seconds)  # fmt: skip
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_stale() -> None:
     """Remove private directories of sandbox runs whose bot process is gone (SIGKILL)."""
     for d in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
         pid = d.name[len(TMP_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not proc.pid_alive(int(pid)):
             shutil.rmtree(d, ignore_errors=True)
 
 
