@@ -18,6 +18,7 @@ from bot.seriesgen import make_series, mbox_bytes
 from bot.transforms import Transformation, regex_once, within_function
 from mmucore import proc
 from mmucore.errors import MmuCiError
+from tests.debian import V61, V612
 
 pytestmark = pytest.mark.slow
 
@@ -91,12 +92,12 @@ def test_no_base_commit_uses_default_head(cfg, tree_61, tree_612, tmp_path):
     _, series = _series(tree_61.path, tmp_path)
     base = tree.select_base(dataclasses.replace(series, base_commit=None), [tree_612])
     assert base.commit == tree_612.commit
-    assert base.reason == "the series names no base-commit; using debian-6.12 HEAD (6.12.117)"
+    assert base.reason == f"the series names no base-commit; using debian-6.12 HEAD ({V612})"
     unknown = dataclasses.replace(series, base_commit="0123456789abcdef0123")
     base = tree.select_base(unknown, tree.candidate_trees(cfg))
     assert base.reason == (
         "base-commit 0123456789ab is in no registered tree (debian-6.1, debian-6.12); "
-        "using debian-6.1 HEAD (6.1.192)"
+        f"using debian-6.1 HEAD ({V61})"
     )
 
 
@@ -233,7 +234,7 @@ def test_base_commit_in_no_tree_falls_back_and_says_why(users_trees, tree_61, tm
     base = tree.select_base(unknown, tree.candidate_trees(cfg, "kvm"))
     assert base.tree == kvm and base.commit == kvm.commit
     assert base.reason == (
-        "base-commit 0123456789ab is in no registered tree (kvm, next); using kvm HEAD (6.1.192)"
+        f"base-commit 0123456789ab is in no registered tree (kvm, next); using kvm HEAD ({V61})"
     )
     # no registered default and several trees: which HEAD would be a guess, so ask
     with pytest.raises(MmuCiError, match=r"name the tree to apply it to \(registered: kvm, next\)"):
@@ -277,7 +278,7 @@ def test_check_with_only_users_trees_reports_where_the_base_was_found(
         f"base-commit {tree_61.commit[:12]} found in kvm; the default tree 'debian-6.1' is "
         "not registered (run `mmubot kernel prepare 6.1`)"
     )
-    assert f"base: kvm {tree_61.commit[:12]} (6.1.192): {reason}" in " ".join(r.stdout.split())
+    assert f"base: kvm {tree_61.commit[:12]} ({V61}): {reason}" in " ".join(r.stdout.split())
     base = json.loads(out.read_text())["base"]
     assert base["tree"] == "kvm" and base["path"] == str(kvm.path) and base["reason"] == reason
 
