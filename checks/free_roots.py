@@ -34,7 +34,7 @@ ROOTS_TO_FREE = Dim(
 
 
 def _call(ex: Any) -> str:
-    mask = "(w_mask == 16 ? ~0UL : (unsigned long)w_mask)"
+    mask = "(w_mask == MASK_ALL_ONES ? ~0UL : (unsigned long)w_mask)"
     return (
         f"int w_mask = drv_w.mask;\n\tkvm_mmu_free_roots({common.kvm_arg(ex)}, &drv_mmu, {mask});"
     )

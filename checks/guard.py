@@ -17,7 +17,6 @@ from typing import Any
 _SA_ONSTACK, _SA_RESTART, _SA_NODEFER = 0x08000000, 0x10000000, 0x40000000
 _ITIMER_PROF = 2
 FAULT_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL)
-assert signal.SIGPROF == 27  # DRV_SIGPROF in the driver
 
 
 class _SigAction(ctypes.Structure):

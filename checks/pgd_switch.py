@@ -100,7 +100,8 @@ I2 = common.I2
 def _call(ex: Any) -> str:
     head = (
         "union kvm_mmu_page_role role = { .word = 0 };\n\t"
-        "gpa_t pgd = drv_w.new_pgd == 0 ? DRV_G1 : drv_w.new_pgd == 1 ? DRV_G2 : DRV_G3;\n\t"
+        "gpa_t pgd = drv_w.new_pgd == NEW_PGD_G1 ? DRV_G1 : drv_w.new_pgd == NEW_PGD_G2 ? DRV_G2 "
+        ": DRV_G3;\n\t"
         "role.word = drv_role_word(drv_w.new_role, drv_modes[drv_w.mode].direct);\n\t"
     )
     if "new_pgd_caller" in ex.features:  # returns nothing: a hit shows as its requests
