@@ -14,10 +14,13 @@ stale gpa, all reachable).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from checks.space import Dim, Invariant
 from checks.world import INVALID_CODES, MODES, SLOT_CODES
+
+if TYPE_CHECKING:
+    from mmucore.extract import Extraction
 
 C = SLOT_CODES
 
@@ -240,6 +243,6 @@ I10 = Invariant(
 )
 
 
-def kvm_arg(ex: Any) -> str:
+def kvm_arg(ex: Extraction) -> str:
     """The first argument of the 5.18+ signatures (`kvm`) or the 5.17 ones (`vcpu`)."""
     return "&drv_kvm" if "free_roots_takes_kvm" in ex.features else "drv_vcpu()"

@@ -65,7 +65,7 @@ def entry(lib: Any, check: str, name: str) -> Any:
 
 def module_checks(ex: Extraction) -> list[Check]:
     """The checks whose drivers a module of ``ex`` holds: every check that applies."""
-    return [c for c in all_checks() if not c.applies(ex)]
+    return [c for c in all_checks() if not c.skip_reason(ex)]
 
 
 def event_comp_table() -> str:

@@ -171,7 +171,7 @@ def verdict_text(verdict: str, benign: Sequence[Benign], where: Sequence[str] = 
     ``where`` labels each benign entry (default: its check)."""
     if not benign:
         return str(verdict)
-    labels = list(where) or [None] * len(benign)
+    labels: list[str | None] = list(where) or [None] * len(benign)
     items = "; ".join(benign_text(b, w) for b, w in zip(benign, labels, strict=True))
     if verdict == Verdict.SAME:
         return f"{verdict}, up to: {items}"
