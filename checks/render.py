@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from checks.result import Benign, CheckResult, DiffGroup, Example
+from checks.space import Check
 from checks.verdict import Verdict, exit_status, worst
 from mmucore import shim_api
 from mmucore.textsafe import printable
@@ -198,7 +199,7 @@ def render_result(r: CheckResult) -> str:
     return printable("\n".join(lines))  # WARN conditions, names: patch text
 
 
-def render_space(chk: Any) -> str:
+def render_space(chk: Check) -> str:
     """A check's state space as a reviewer audits it: each dimension, its values and why
     they cover what real KVM holds there at entry, then the invariants."""
     lines = [f"{chk.name}: {chk.size:,} states"]

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser
 
+from mmucore.validate_lex import LexError, tokenize
+
 _PARSER = Parser(Language(tree_sitter_c.language()))
 
 # Attribute words (no arguments) that tree-sitter-c would read as declarators.
@@ -28,7 +30,6 @@ _ATTR_WORDS = (
 _ATTR_RE = re.compile(
     r"\b(?:" + "|".join(_ATTR_WORDS) + r")\b|\b__aligned\(\w*\)|\b__section\([^)]*\)"
 )
-_IDENT_RE = re.compile(r"(->|\.|\b(?:struct|union|enum)\s)?\s*\b([A-Za-z_]\w*)\b(\s*\()?")
 _KEYWORDS = frozenset(
     "if else while for do switch case default return break continue goto sizeof typeof "
     "__typeof__ typeof_unqual struct union enum const volatile static inline extern unsigned "
@@ -367,18 +368,23 @@ def uses_of_macro(d: Definition) -> Uses:
     u = Uses()
     body = d.text.split("\n", 1)
     head = re.match(r"\s*#\s*define\s+\w+(\([^)]*\))?", body[0])
-    text = d.text[head.end() :] if head else d.text
-    text = re.sub(r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\])*\"", " ", text, flags=re.S)
-    for m in _IDENT_RE.finditer(text):
-        member, name, call = m.groups()
-        if name in d.params or name in _KEYWORDS:
+    start = head.end() if head else 0
+    try:  # the project's lexer: comments, strings and character literals name nothing
+        toks = tokenize(d.text[start:])
+    except LexError:
+        return u  # validation refuses the macro with the lexer's reason
+    first = d.line - 1 + d.text.count("\n", 0, start)  # 0-based line of the body
+    for i, t in enumerate(toks):
+        name = t.text
+        if t.kind != "ident" or name in d.params or name in _KEYWORDS:
             continue
-        line = d.line - 1 + d.text.count("\n", 0, len(d.text) - len(text) + m.start())
-        if member and member.strip() in ("struct", "union", "enum"):
-            u.types.setdefault(f"{member.strip()} {name}", line)
-        elif member:
+        prev = toks[i - 1].text if i else ""
+        line = first + t.line - 1
+        if prev in ("struct", "union", "enum"):
+            u.types.setdefault(f"{prev} {name}", line)
+        elif prev in ("->", "."):
             u.fields.add(name)
-        elif call:
+        elif i + 1 < len(toks) and toks[i + 1].text == "(":
             u.calls.setdefault(name, line)
         else:
             u.idents.setdefault(name, line)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mmucore import proc
+from mmucore.validate_lex import LexError, tokenize
 
 if TYPE_CHECKING:
     from mmucore.extract import Extraction
@@ -127,13 +128,13 @@ def file_texts(repo: Path, rev: str, files: Iterable[str]) -> dict[str, str]:
     return out
 
 
-_COMMENT_RE = re.compile(r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"", re.S)
-
-
 def code_text(text: str) -> str:
-    """C text without comments, whitespace collapsed: what the compiler sees of it."""
-    kept = _COMMENT_RE.sub(lambda m: m.group() if m.group().startswith('"') else " ", text)
-    return " ".join(kept.split())
+    """C text as the compiler's tokens (the project's lexer), comments and layout gone;
+    text the lexer refuses is kept as it is (so any change to it counts)."""
+    try:
+        return " ".join(t.text for t in tokenize(text))
+    except LexError:
+        return text
 
 
 def _texts(extraction: Extraction, code_only: bool) -> dict[tuple[str, str], list[str]]:
