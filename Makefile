@@ -46,4 +46,4 @@ bench: deps venv
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .cache
+	rm -rf $(VENV) .cache .mypy_cache

@@ -189,13 +189,14 @@ def world_header() -> str:
 
 
 def tree_header(ex: Extraction) -> str:
-    """What world.c needs to know of this tree: where the root lives, the observed fields
-    (how many, and the component each belongs to)."""
+    """What world.c needs to know of this tree: where the root lives, whether the entry
+    points take a vCPU, the observed fields (how many, and the component each belongs to)."""
     root = "drv_mmu.root." if "root_info_struct" in ex.features else "drv_mmu.root_"
     labels = field_labels(ex)
     comp_of = ", ".join(component_macro(c) for c, _ in labels)
     return (
         f"#define DRV_ROOT_HPA {root}hpa\n#define DRV_ROOT_PGD {root}pgd\n"
+        f"#define DRV_TAKES_VCPU {int(takes_vcpu(ex))}\n"
         f"#define DRV_NFIELDS {len(labels)}\n"
         f"static const unsigned char drv_field_comp[DRV_NFIELDS] = {{ {comp_of} }};\n"
     )
@@ -203,7 +204,7 @@ def tree_header(ex: Extraction) -> str:
 
 def glue_c(ex: Extraction) -> str:
     """The C after world.c that fits it to this tree: which fields hold the levels and the
-    environment, `drv_kvm_init` and `drv_vcpu`."""
+    environment, and `drv_kvm_init`."""
     f = ex.features
     levels = []
     if _kept(ex, "struct kvm_mmu", "root_role") and "root_role" in f:
@@ -254,12 +255,9 @@ def kvm_init_c(ex: Extraction) -> str:
     lines = ["memset(&drv_kvm, 0, sizeof(drv_kvm));", "drv_kvm.mmu_lock.id = MMU_SHIM_LOCK_MMU;"]
     if _kept(ex, "struct kvm_arch", "tdp_mmu_pages_lock") and ex.structs.get("struct kvm_arch"):
         lines.append("drv_kvm.arch.tdp_mmu_pages_lock.id = MMU_SHIM_LOCK_TDP_PAGES;")
-    out = f"static void drv_kvm_init(void)\n{{\n\t{_body(lines)}\n}}\n"
-    # 5.17 and older take the vCPU, and so does __kvm_mmu_new_pgd where a tree has it
-    if "free_roots_takes_kvm" not in ex.features or "new_pgd_caller" in ex.features:
-        out += (
-            "static struct kvm_vcpu drv_vcpu_s;\n"
-            "static struct kvm_vcpu *drv_vcpu(void)\n{\n\tdrv_vcpu_s.kvm = &drv_kvm;\n"
-            "\tdrv_vcpu_s.arch.mmu = &drv_mmu;\n\treturn &drv_vcpu_s;\n}\n"
-        )
-    return out
+    return f"static void drv_kvm_init(void)\n{{\n\t{_body(lines)}\n}}\n"
+
+
+def takes_vcpu(ex: Extraction) -> bool:
+    """5.17 and older take the vCPU, and so does __kvm_mmu_new_pgd where a tree has it."""
+    return "free_roots_takes_kvm" not in ex.features or "new_pgd_caller" in ex.features

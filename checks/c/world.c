@@ -16,6 +16,17 @@ static void drv_set_levels(const struct drv_mode *m);
 static void drv_set_sp_gen(struct kvm_mmu_page *sp, int s);
 static uint64_t *drv_pv[DRV_NPAGES];
 
+#if DRV_TAKES_VCPU
+/* the vCPU whose MMU is the world's, for the entry points that take one */
+static struct kvm_vcpu drv_vcpu_s;
+static struct kvm_vcpu *drv_vcpu(void)
+{
+	drv_vcpu_s.kvm = &drv_kvm;
+	drv_vcpu_s.arch.mmu = &drv_mmu;
+	return &drv_vcpu_s;
+}
+#endif
+
 /* The buffer of page pg, fetched once: the driver rewrites every word it uses per state,
  * so the shim need not clear these pages on each reset. */
 static inline uint64_t *drv_page(int pg)
