@@ -143,7 +143,7 @@ def _not_applying(checks: Sequence[object], job: Job, not_run: Mapping[str, str]
     for c in checks:
         if c.name not in out:  # type: ignore[attr-defined]
             for label, ex in (("baseline", job.before), ("patched", job.after)):
-                why = c.applies(ex)  # type: ignore[attr-defined]
+                why = c.skip_reason(ex)  # type: ignore[attr-defined]
                 if why:
                     out[c.name] = f"{label}: {why}"  # type: ignore[attr-defined]
                     break
@@ -190,7 +190,7 @@ def prebuild(
     todo, seen = [], set()
     for job in jobs:
         for chk in all_checks():
-            if untouched(chk, job) or chk.applies(job.before) or chk.applies(job.after):
+            if untouched(chk, job) or chk.skip_reason(job.before) or chk.skip_reason(job.after):
                 continue
             if memo.get(_key(chk, job)) is not None:
                 continue
@@ -234,7 +234,7 @@ def run_chains(
             if key not in done and memo.get(key) is None:
                 wanted.append((j.before, j.after, key))
         ends = [e for j in rel for e in (j.before, j.after)]
-        if whole is not None and len(rel) >= 2 and not any(chk.applies(e) for e in ends):
+        if whole is not None and len(rel) >= 2 and not any(chk.skip_reason(e) for e in ends):
             key = _key(chk, whole)
             if memo.get(key) is None:
                 wanted.append((rel[0].before, rel[-1].after, key))

@@ -535,7 +535,7 @@ def run_check(
 
     empty = dict(states=0, differing_inside=0, differing_outside=0, groups=())
     for label, ex in (("baseline", base), ("patched", patched)):
-        why = chk.applies(ex)
+        why = chk.skip_reason(ex)
         if why:
             return CheckResult(chk.name, "skipped", skipped=f"{label}: {why}", **empty)
     why = chk.entry_mismatch(base, patched)
@@ -585,7 +585,7 @@ def run_chain(
     seconds: dict[int, float] = {}
     failed: dict[int, CheckResult] = {}
     for k in sorted({k for p in pairs for k in p}):
-        why = chk.applies(revisions[k])
+        why = chk.skip_reason(revisions[k])
         if why:
             failed[k] = CheckResult(chk.name, "skipped", skipped=why, **empty)
             continue

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checks import world
 from checks.render import INVALID_PAGE, hpa_name, render_event
 from checks.space import Check
+
+if TYPE_CHECKING:
+    from mmucore.extract import Extraction
 
 _MACRO = re.compile(r"\b(WARN_ON_ONCE|WARN_ON|WARN_ONCE|WARN|KVM_BUG_ON|BUG_ON)\s*\(")
 _STATUS = {1: "*** fault: the code under test faulted (SIGSEGV/SIGBUS) ***",
@@ -15,14 +18,14 @@ _STATUS = {1: "*** fault: the code under test faulted (SIGSEGV/SIGBUS) ***",
            3: "*** crash: the recorder's state was changed by the code under test ***"}  # fmt: skip
 
 
-def labels(ex: Any) -> list[tuple[str, str]]:
+def labels(ex: Extraction) -> list[tuple[str, str]]:
     """(component, label) per observed field of this extraction."""
     return world.field_labels(ex)
 
 
-def _macro_at(ex: Any, file: str, line: int) -> str | None:
+def _macro_at(ex: Extraction, file: str, line: int) -> str | None:
     """The WARN/BUG macro written at file:line, read from the extracted pieces."""
-    for p in getattr(ex, "pieces", ()):
+    for p in ex.pieces:
         if not file.endswith(p.file):
             continue
         off = line - p.line
@@ -38,7 +41,7 @@ _ARCH_REQ = re.compile(r"#define\s+(KVM_REQ_\w+)\s+KVM_ARCH_REQ(?:_FLAGS)?\(\s*(
 _BASE = re.compile(r"#define\s+KVM_REQUEST_ARCH_BASE\s+(\d+)")
 
 
-def request_names(ex: Any) -> dict[int, str]:
+def request_names(ex: Extraction) -> dict[int, str]:
     """KVM_REQ_* number (the low byte kvm_make_request uses) -> name, from the tree's own
     macros, for the requests defined as KVM_ARCH_REQ(n)."""
     macros = [p.text for p in getattr(ex, "pieces", ()) if p.kind == "macro"]
@@ -65,7 +68,11 @@ def _value(label: str, v: int) -> str:
 
 
 def render(
-    chk: Check, tr: dict[str, Any], lbls: list[tuple[str, str]], other: dict[str, Any], ex: Any
+    chk: Check,
+    tr: dict[str, Any],
+    lbls: list[tuple[str, str]],
+    other: dict[str, Any],
+    ex: Extraction,
 ) -> list[str]:
     """Calls in order, the status, then the fields the call changed (or that differ from
     ``other``, marked with "!")."""

@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from mmucore import cdef, jail, validate, validate_object
 from mmucore.errors import CommandError, MmuCiError
@@ -217,7 +218,7 @@ def failed_before(
     return (Path(cache_dir) / "logs" / f"_mmu_{key[:20]}.log").is_file()
 
 
-def _meta(b: Build, base: Path) -> dict:
+def _meta(b: Build, base: Path) -> dict[str, Any]:
     d = asdict(b)
     d.update(path=b.path.name, tu_path=b.tu_path.name)
     del d["log"], d["cached"]
@@ -236,7 +237,7 @@ def _compile(
     t0: float,
 ) -> Build:
     if driver and driver.exports_only:
-        ffi, dropped = cdef.exports_cdef(driver.cdef), []
+        ffi, dropped = cdef.exports_cdef(driver.cdef), list[str]()
     else:
         ffi, _, dropped = cdef.build_cdef(extraction, driver.cdef if driver else "")
     source = extraction.tu

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser
 
+from mmucore.validate_lex import LexError, tokenize
+
 _PARSER = Parser(Language(tree_sitter_c.language()))
 
 # Attribute words (no arguments) that tree-sitter-c would read as declarators.
@@ -28,7 +30,6 @@ _ATTR_WORDS = (
 _ATTR_RE = re.compile(
     r"\b(?:" + "|".join(_ATTR_WORDS) + r")\b|\b__aligned\(\w*\)|\b__section\([^)]*\)"
 )
-_IDENT_RE = re.compile(r"(->|\.|\b(?:struct|union|enum)\s)?\s*\b([A-Za-z_]\w*)\b(\s*\()?")
 _KEYWORDS = frozenset(
     "if else while for do switch case default return break continue goto sizeof typeof "
     "__typeof__ typeof_unqual struct union enum const volatile static inline extern unsigned "
@@ -51,6 +52,13 @@ class Definition:
     static: bool = False
     enumerators: tuple[str, ...] = ()
     params: tuple[str, ...] = ()  # macro parameters
+
+    @property
+    def tree(self) -> Node:
+        """The syntax node of a definition that has one (every kind but a macro)."""
+        if self.node is None:
+            raise ValueError(f"{self.name}: a macro has no syntax node")
+        return self.node
 
 
 @dataclass
@@ -125,9 +133,11 @@ def _top_level(root: Node) -> Iterator[Node]:
             yield c
 
 
-def _add(idx: FileIndex, kind: str, name: str, node: Node, **kw) -> None:
+def _add(idx: FileIndex, kind: str, name: str, node: Node, *, static: bool = False) -> None:
     idx.defs.append(
-        Definition(kind, name, idx.path, node.start_point[0] + 1, node_text(node), node, **kw)
+        Definition(
+            kind, name, idx.path, node.start_point[0] + 1, node_text(node), node, static=static
+        )
     )
 
 
@@ -199,15 +209,46 @@ def _enumerators_of(idx: FileIndex, spec: Node, whole: Node) -> None:
     if body is None:
         return
     names = tuple(
-        node_text(e.child_by_field_name("name"))
+        node_text(n)
         for e in body.named_children
-        if e.type == "enumerator" and e.child_by_field_name("name") is not None
+        if e.type == "enumerator" and (n := e.child_by_field_name("name")) is not None
     )
     d = idx.defs[-1] if idx.defs and idx.defs[-1].node is whole else None
     if d is None:
         _add(idx, "type", f"enum {id(spec)}", whole)
         d = idx.defs[-1]
     d.enumerators = names
+
+
+def struct_body(node: Node) -> Node | None:
+    """The field list of a struct/union definition, or of the one a declaration or typedef
+    defines; None when it has none."""
+    if node.type in ("struct_specifier", "union_specifier"):
+        return node.child_by_field_name("body")
+    t = node.child_by_field_name("type")
+    return struct_body(t) if t is not None else None
+
+
+def field_declarations(body: Node | None) -> Iterator[Node]:
+    """The field declarations of a struct/union body, anonymous members' flattened in."""
+    for fd in body.named_children if body is not None else ():
+        if fd.type != "field_declaration":
+            continue
+        t = fd.child_by_field_name("type")
+        inner = t.child_by_field_name("body") if t is not None else None
+        if not fd.children_by_field_name("declarator") and inner is not None:
+            yield from field_declarations(inner)
+        else:
+            yield fd
+
+
+def field_names(fd: Node) -> list[str]:
+    """The names one field declaration declares."""
+    return [
+        node_text(n)
+        for d in fd.children_by_field_name("declarator")
+        if (n := declarator_name(d)) is not None
+    ]
 
 
 def parameters(node: Node) -> tuple[tuple[str, str], ...]:
@@ -327,18 +368,23 @@ def uses_of_macro(d: Definition) -> Uses:
     u = Uses()
     body = d.text.split("\n", 1)
     head = re.match(r"\s*#\s*define\s+\w+(\([^)]*\))?", body[0])
-    text = d.text[head.end() :] if head else d.text
-    text = re.sub(r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\])*\"", " ", text, flags=re.S)
-    for m in _IDENT_RE.finditer(text):
-        member, name, call = m.groups()
-        if name in d.params or name in _KEYWORDS:
+    start = head.end() if head else 0
+    try:  # the project's lexer: comments, strings and character literals name nothing
+        toks = tokenize(d.text[start:])
+    except LexError:
+        return u  # validation refuses the macro with the lexer's reason
+    first = d.line - 1 + d.text.count("\n", 0, start)  # 0-based line of the body
+    for i, t in enumerate(toks):
+        name = t.text
+        if t.kind != "ident" or name in d.params or name in _KEYWORDS:
             continue
-        line = d.line - 1 + d.text.count("\n", 0, len(d.text) - len(text) + m.start())
-        if member and member.strip() in ("struct", "union", "enum"):
-            u.types.setdefault(f"{member.strip()} {name}", line)
-        elif member:
+        prev = toks[i - 1].text if i else ""
+        line = first + t.line - 1
+        if prev in ("struct", "union", "enum"):
+            u.types.setdefault(f"{prev} {name}", line)
+        elif prev in ("->", "."):
             u.fields.add(name)
-        elif call:
+        elif i + 1 < len(toks) and toks[i + 1].text == "(":
             u.calls.setdefault(name, line)
         else:
             u.idents.setdefault(name, line)

@@ -18,11 +18,11 @@ from pathlib import Path
 from mmucore import cparse, cpp, generations, proc, tu
 from mmucore.errors import MmuCiError
 from mmucore.manifest import Manifest, default
+from mmucore.shim_api import SHIM_DIR
 from mmucore.tu import ExtractError
 
-__all__ = ["ExtractError", "Extraction", "ExtractedFunction", "Piece", "extract"]
+__all__ = ["SHIM_DIR", "ExtractError", "Extraction", "ExtractedFunction", "Piece", "extract"]
 
-SHIM_DIR = Path(__file__).resolve().parent / "shim"
 SHIM_HEADERS = ("mmu_shim.h", "mmu_shim_kernel.h", "mmu_shim_stubs.h")
 SHIM_SOURCES = (*SHIM_HEADERS, "mmu_shim.c")
 # Names the shim provides only when the tree does not define them: their declaration.
@@ -38,6 +38,9 @@ class Piece:
     file: str
     line: int
     text: str
+    # the same lines as the tree has them, before conditionals were resolved and other
+    # directives blanked: what validation reads to refuse a directive the text lost
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,12 @@ def shim_sources() -> str:
     return "".join((SHIM_DIR / s).read_text() for s in SHIM_SOURCES)
 
 
+def _source(files: Mapping[str, str], file: str, line: int, text: str) -> str:
+    """The lines ``line`` .. (as many as ``text`` has) of ``file`` as the tree has them."""
+    lines = files.get(file, "").split("\n")
+    return "\n".join(lines[line - 1 : line + text.count("\n")])
+
+
 def extract(tree: Path, rev: str = "HEAD", manifest: Manifest | None = None) -> Extraction:
     """Extract the manifest's entry points from tree at rev (see module doc)."""
     manifest = manifest or default()
@@ -217,7 +226,7 @@ def _extract(tree: Path, sha: str, files: dict[str, str], manifest: Manifest) ->
         missing=missing,
         shimmed=tuple(sorted(closure.shimmed)),
         structs=closure.structs,
-        pieces=tuple(Piece(*p) for p in pieces),
+        pieces=tuple(Piece(*p, source=_source(files, p[2], p[3], p[4])) for p in pieces),
         tu=text,
         key=key,
     )

@@ -158,7 +158,10 @@ def _compiler_filter() -> int:
     from mmucore import seccomp
 
     fd = os.memfd_create("mmuci-seccomp", 0)
-    deny = [*_COMPILER_DENY, seccomp.Rule("prlimit64", ((0, "ne", 0),))]  # others' limits
+    deny: list[str | seccomp.Rule] = [
+        *_COMPILER_DENY,
+        seccomp.Rule("prlimit64", ((0, "ne", 0),)),
+    ]  # others' limits
     seccomp.export_bpf(fd, deny=deny)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd

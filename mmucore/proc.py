@@ -11,9 +11,10 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mmucore.errors import CommandError
 
@@ -60,7 +61,7 @@ def run(
             capture_output=True,
             timeout=timeout,
             pass_fds=tuple(pass_fds),
-            preexec_fn=_dies_with_us() if die_with_us else None,  # type: ignore[arg-type]
+            preexec_fn=_dies_with_us() if die_with_us else None,
         )
     except FileNotFoundError as e:
         raise CommandError(args, 127, str(e), hint or f"is {args[0]} installed?") from e
@@ -74,7 +75,7 @@ def run(
     return Completed(args, proc.returncode, stdout, stderr)  # type: ignore[arg-type]
 
 
-def git(repo: str | Path, *args: str, **kw) -> str:
+def git(repo: str | Path, *args: str, **kw: Any) -> str:
     """Run git in ``repo`` and return its stdout, stripped of the final newline."""
     env = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     env.update(kw.pop("extra_env", None) or {})
@@ -88,7 +89,7 @@ def spawn(
     extra_env: Mapping[str, str] | None = None,
     log: str | os.PathLike[str] | None = None,
     pass_fds: Sequence[int] = (),
-) -> subprocess.Popen:
+) -> subprocess.Popen[bytes]:
     """Start a long-running child (a server) in its own session; the caller stops it.
 
     Its stdout and stderr go to ``log`` (or /dev/null); a missing program raises
@@ -117,7 +118,7 @@ def spawn(
             out.close()  # type: ignore[union-attr]
 
 
-_live: set[subprocess.Popen] = set()  # contained children running now (for SIGTERM)
+_live: set[subprocess.Popen[bytes]] = set()  # contained children running now (for SIGTERM)
 _live_lock = threading.Lock()
 
 
@@ -144,7 +145,7 @@ def exit_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-def _prctl() -> object:
+def _prctl() -> Callable[..., int]:
     import ctypes
 
     f = ctypes.CDLL(None, use_errno=True).prctl
@@ -159,12 +160,12 @@ def set_pdeathsig(parent: int | None = None) -> None:
     """Die (SIGKILL) with the parent (the forking thread): for a worker process a bot
     forks (a pool) or, before exec, a jail. A parent that died before the prctl (the
     race) is caught by its pid: ``parent``, or anything but init."""
-    _PRCTL(1, int(signal.SIGKILL), 0, 0, 0)  # type: ignore[operator]  # PR_SET_PDEATHSIG
+    _PRCTL(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
     if os.getppid() != parent if parent is not None else os.getppid() == 1:
         os._exit(1)
 
 
-def _dies_with_us() -> object:
+def _dies_with_us() -> Callable[[], None]:
     """A preexec_fn: the child (a jail, a compiler) gets SIGKILL when we die."""
     me = os.getpid()
     return lambda: set_pdeathsig(me)
@@ -214,7 +215,7 @@ def run_contained(
                     stderr=ferr,
                     pass_fds=tuple(pass_fds),
                     start_new_session=True,  # so a kill reaches everything it started
-                    preexec_fn=_dies_with_us(),  # type: ignore[arg-type]
+                    preexec_fn=_dies_with_us(),
                 )
             except FileNotFoundError as e:
                 raise CommandError(args, 127, str(e), f"is {args[0]} installed?") from e

@@ -198,7 +198,9 @@ def _first_line(detail: str, *needles: str) -> str:
 
 
 def _classify(res: proc.Contained, result: Path, stderr: str, limits: Limits) -> Outcome:
-    def out(failure: str | None, message: str, sig: int | None = None, value: Any = None):
+    def out(
+        failure: str | None, message: str, sig: int | None = None, value: Any = None
+    ) -> Outcome:
         return Outcome(failure is None, value, failure, sig, message, stderr, res.seconds)
 
     if res.timed_out:
@@ -246,7 +248,9 @@ def _unavailable(why: str) -> Outcome:
     return Outcome(False, None, "unavailable", None, why, "", 0.0)
 
 
-def run(call: str, payload: dict, builds: Sequence[Build], limits: Limits = Limits()) -> Outcome:
+def run(
+    call: str, payload: dict[str, Any], builds: Sequence[Build], limits: Limits = Limits()
+) -> Outcome:
     """Call ``package.module:function(mods, payload)`` in a confined child over ``builds``.
 
     ``mods[i]`` has ``.ffi``, ``.lib``, ``.build_key`` and ``.out_file(name)``; the value

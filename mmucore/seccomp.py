@@ -15,6 +15,7 @@ import errno
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 ACT_KILL_PROCESS = 0x80000000
 ACT_ALLOW = 0x7FFF0000
@@ -46,7 +47,7 @@ class Rule:
     """``name`` gets ``action`` when every (arg index, op, value[, value2]) holds."""
 
     name: str
-    args: tuple[tuple, ...] = ()
+    args: tuple[tuple[Any, ...], ...] = ()
     action: int | None = None  # None: the action of the list it is in (allow or deny)
 
 
@@ -88,9 +89,9 @@ def _rules(items: Iterable[str | Rule], action: int) -> list[Rule]:
     return out
 
 
-def _build(default: int, rules: Sequence[Rule], tsync: bool = False) -> ctypes.c_void_p:
+def _build(default: int, rules: Sequence[Rule], tsync: bool = False) -> int:
     lib = _lib()
-    ctx = lib.seccomp_init(default)
+    ctx: int | None = lib.seccomp_init(default)
     if not ctx:
         raise SeccompError(errno.EINVAL, "seccomp_init failed")
     try:

@@ -9,22 +9,20 @@ code address, no declaration of a function the extraction does not know (the way
 reach ``system`` or ``fork``), no nested function. ``check_symbols`` and
 ``check_object`` run after the build: the module's undefined dynamic symbols must be on
 an allow-list, its sections and sizes those of plain C; a refusal names the symbol and
-the patch line that introduced it.
+the patch line that introduced it (mmucore.validate_symbols).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mmucore import proc, validate_ast, validate_object
-from mmucore.errors import MmuCiError
+from mmucore import validate_ast
+from mmucore.refusal import RefusedInput, refuse
+from mmucore.shim_api import SHIM_DIR
 from mmucore.validate_ast import LIBC_OBJECTS
 from mmucore.validate_headers import dangerous_macros
 from mmucore.validate_lex import (
-    ALLOWED_PREFIXES,
     LexError,
     Token,
     check_tokens,
@@ -33,71 +31,18 @@ from mmucore.validate_lex import (
     shim_internal,
     tokenize,
 )
+from mmucore.validate_symbols import ALLOWED_LIBC, check_object, check_symbols
 
 if TYPE_CHECKING:
     from mmucore.extract import Extraction, Piece
 
-SHIM_DIR = Path(__file__).resolve().parent / "shim"
+# this module is where callers find every check; the built module's are in validate_symbols
+__all__ = ["RefusedInput", "check_object", "check_piece", "check_symbols", "check_translation_unit"]
 
 # what the extractor itself writes into the TU besides the pieces
 ALLOWED_SYSTEM_HEADERS = frozenset(
     "stddef.h stdint.h stdbool.h string.h limits.h stdarg.h errno.h".split()
 )
-
-# libc that the shim and the cffi glue use; everything else is refused
-ALLOWED_LIBC = frozenset(
-    "memcpy memmove memset memcmp memchr strlen strnlen strcmp strncmp strchr strrchr "
-    "strstr strcpy strncpy __memcpy_chk __memmove_chk __memset_chk __strcpy_chk "
-    "__strncpy_chk malloc calloc realloc free aligned_alloc posix_memalign "
-    "abort __assert_fail __stack_chk_fail __stack_chk_guard __errno_location "
-    "printf fprintf vfprintf snprintf vsnprintf sprintf __printf_chk __fprintf_chk "
-    "__vfprintf_chk __snprintf_chk __vsnprintf_chk __sprintf_chk puts fputs fputc "
-    "putchar fwrite fflush stderr stdout qsort bsearch "
-    "_setjmp setjmp __sigsetjmp longjmp _longjmp siglongjmp __longjmp_chk "
-    "__tls_get_addr __cxa_finalize __gmon_start__ _ITM_registerTMCloneTable "
-    "_ITM_deregisterTMCloneTable".split()
-)
-SANITIZER_PREFIXES = ("__asan_", "__ubsan_", "__sanitizer_", "__lsan_")
-
-
-class RefusedInput(MmuCiError):
-    """Untrusted C that mmu-ci will not compile or run; ``.piece`` is where it was found."""
-
-    def __init__(
-        self,
-        reason: str,
-        piece: Piece | None = None,
-        *,
-        file: str | None = None,
-        line: int | None = None,
-        source_line: str = "",
-    ) -> None:
-        self.reason = reason
-        self.piece = piece
-        self.file = file if file is not None else (piece.file if piece else None)
-        self.line = line if line is not None else (piece.line if piece else None)
-        self.source_line = source_line
-        where = f"{self.file}:{self.line}: " if self.file else ""
-        msg = f"refused untrusted input: {where}{reason}"
-        if source_line:
-            msg += f"\n    {source_line.strip()}"
-        msg += (
-            "\nmmu-ci only compiles plain C from the tree; the series adds code it will not"
-            " run. Review the patch by hand, or drop that line and re-run."
-        )
-        super().__init__(msg)
-
-
-def _piece_line(piece: Piece, rel: int) -> tuple[int, str]:
-    """Tree line and text for the ``rel``-th (1-based) line of a piece."""
-    lines = piece.text.split("\n")  # as the lexer counts: \f, \v and \x1c end no line
-    text = lines[rel - 1] if 0 < rel <= len(lines) else ""
-    return piece.line + rel - 1, text
-
-
-def _refuse(piece: Piece, rel: int, reason: str) -> RefusedInput:
-    line, text = _piece_line(piece, rel)
-    return RefusedInput(reason, piece, file=piece.file, line=line, source_line=text)
 
 
 def _known_functions(extraction: Extraction) -> set[str]:
@@ -123,7 +68,7 @@ def _check_pastes(piece: Piece, toks: list[Token]) -> None:
     """Refuse ``##`` that could build asm, _Pragma, an attribute, a builtin or a Py name."""
     bad = paste_problem(toks, _macro_params(piece, toks), start=3)
     if bad:
-        raise _refuse(piece, bad[0].line, bad[1])
+        raise refuse(piece, bad[0].line, bad[1])
 
 
 def _check_macro_piece(piece: Piece, toks: list[Token]) -> None:
@@ -131,9 +76,9 @@ def _check_macro_piece(piece: Piece, toks: list[Token]) -> None:
     if not toks or toks[0].text != "#":
         return
     if len(toks) < 3 or toks[1].text != "define" or toks[2].text != piece.name:
-        raise _refuse(piece, toks[0].line, f"a macro piece that is not '#define {piece.name}'")
+        raise refuse(piece, toks[0].line, f"a macro piece that is not '#define {piece.name}'")
     if any(t.bol for t in toks[1:]):
-        raise _refuse(piece, next(t.line for t in toks[1:] if t.bol), "a second directive line")
+        raise refuse(piece, next(t.line for t in toks[1:] if t.bol), "a second directive line")
     _check_pastes(piece, toks)
 
 
@@ -144,12 +89,12 @@ def _check_names(piece: Piece, toks: list[Token], macros: frozenset[str]) -> Non
     if piece.kind == "macro":  # no parse of a replacement list: the cast by its tokens
         for a, b, c, d in zip(toks, toks[1:], toks[2:], toks[3:], strict=False):
             if (a.text, b.text, c.text, d.text) == ("(", "*", ")", "("):
-                raise _refuse(piece, a.line, "a function-pointer type (a cast to one?)")
+                raise refuse(piece, a.line, "a function-pointer type (a cast to one?)")
     for t in toks:
         if t.kind != "ident":
             continue
         if shim_internal(t.text):
-            raise _refuse(
+            raise refuse(
                 piece,
                 t.line,
                 f"{t.text} is a name of mmu-ci's recorder, driver or glue, not of the "
@@ -157,11 +102,11 @@ def _check_names(piece: Piece, toks: list[Token], macros: frozenset[str]) -> Non
                 "(mmucore/shim/mmu_shim_kernel.h)",
             )
         if t.text in LIBC_OBJECTS:
-            raise _refuse(piece, t.line, f"{t.text}, an object of the C library")
+            raise refuse(piece, t.line, f"{t.text}, an object of the C library")
         if piece.kind == "macro" and t.text in ALLOWED_LIBC and nxt.get(id(t)) != "(":
-            raise _refuse(piece, t.line, f"the address of {t.text}() taken (not a call)")
+            raise refuse(piece, t.line, f"the address of {t.text}() taken (not a call)")
         if t.text in dangerous and t.text not in macros:
-            raise _refuse(
+            raise refuse(
                 piece,
                 t.line,
                 f"{t.text}, a macro of the C library or Python headers every translation "
@@ -184,7 +129,7 @@ def check_piece(
     try:
         toks = tokenize(piece.text)
     except LexError as e:
-        raise _refuse(piece, e.line, e.what) from None
+        raise refuse(piece, e.line, e.what) from None
     body = toks
     if piece.kind == "macro" and toks and toks[0].text == "#":
         _check_macro_piece(piece, toks)
@@ -194,10 +139,10 @@ def check_piece(
             if t.text in ("#", "##"):
                 nxt = toks[i + 1] if i + 1 < len(toks) else None
                 what = f"#{nxt.text} directive" if nxt and nxt.kind == "ident" else t.text
-                raise _refuse(piece, t.line, f"a preprocessor {what} in {piece.name}")
+                raise refuse(piece, t.line, f"a preprocessor {what} in {piece.name}")
     bad = check_tokens(body)
     if bad:
-        raise _refuse(piece, bad[0], bad[1])
+        raise refuse(piece, bad[0], bad[1])
     _check_names(piece, body, macros)
     if piece.kind != "macro":
         root = validate_ast.parse(piece.text)
@@ -205,7 +150,7 @@ def check_piece(
             root, ALLOWED_LIBC, fn_types if fn_types is not None else set()
         )
         if bad:
-            raise _refuse(piece, bad[0], bad[1])
+            raise refuse(piece, bad[0], bad[1])
 
 
 _LINE_RE = re.compile(r'#\s*(?:line\s+)?(\d+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*$')
@@ -287,27 +232,17 @@ def check_dropped_directives(extraction: Extraction) -> None:
     """Refuse a directive the extractor left out of a piece (e.g. ``#include`` in a body).
 
     The extractor resolves conditionals and blanks every other directive line, so the
-    code built would silently differ from the patched source; the original text is
-    read back from the tree at ``extraction.rev`` (skipped for an extraction without one).
-    """
-    from mmucore.extract import read_files  # the stage to our left; only its reader
-
-    pieces = [p for p in extraction.pieces if p.kind != "macro"]
-    if not extraction.rev or not pieces:
-        return
-    _, files = read_files(extraction.tree, extraction.rev, tuple(sorted({p.file for p in pieces})))
-    split = {path: text.split("\n") for path, text in files.items()}
-    for p in pieces:
-        lines = split.get(p.file, [])
-        region = lines[p.line - 1 : p.line + p.text.count("\n")]
-        text = "\n".join(region)
-        if "#" not in text and "%:" not in text:
+    code built would silently differ from the patched source; each piece carries its
+    lines as the tree has them (``Piece.source``), which is what is read here."""
+    for p in extraction.pieces:
+        if p.kind == "macro" or ("#" not in p.source and "%:" not in p.source):
             continue
+        region = p.source.split("\n")
         allowed = _CONDITIONALS if p.kind == "function" else _INTERPRETED
         try:
-            toks = tokenize(text)
+            toks = tokenize(p.source)
         except LexError as e:
-            raise _refuse(p, e.line, e.what) from None
+            raise refuse(p, e.line, e.what) from None
         for i, t in enumerate(toks):
             if t.text != "#" or not t.bol or i + 1 == len(toks) or toks[i + 1].bol:
                 continue
@@ -355,68 +290,3 @@ def check_translation_unit(extraction: Extraction) -> None:
     bad = validate_ast.check_declarations(validate_ast.parse(extraction.tu), known)
     if bad:
         raise _refuse_tu(tumap, tu_lines, bad[0], bad[1])
-
-
-def undefined_symbols(so_path: Path) -> list[str]:
-    """Undefined dynamic symbols of a shared object (``nm -u -D``), without versions."""
-    out = proc.run(["nm", "-u", "-D", str(so_path)], hint="nm comes with binutils").stdout
-    syms = []
-    for line in out.splitlines():
-        parts = line.split()
-        if parts:
-            syms.append(parts[-1].split("@", 1)[0])
-    return syms
-
-
-def symbol_allowed(sym: str, sanitize: bool = False) -> bool:
-    """True if a module may import ``sym`` (see ALLOWED_LIBC and the prefixes)."""
-    if sym in ALLOWED_LIBC or sym.startswith(ALLOWED_PREFIXES):
-        return True
-    return sanitize and sym.startswith(SANITIZER_PREFIXES)
-
-
-def _introduced_by(sym: str, pieces: Iterable[Piece]) -> tuple[Piece, int] | None:
-    """The piece (and its 1-based relative line) whose text names ``sym``."""
-    ordered = sorted(pieces, key=lambda p: p.kind != "function")
-    for p in ordered:
-        if sym not in p.text:
-            continue
-        try:
-            toks = tokenize(p.text)
-        except LexError:
-            continue
-        for t in toks:
-            if t.kind == "ident" and t.text == sym:
-                return p, t.line
-    return None
-
-
-def check_symbols(so_path: Path, extraction: Extraction, *, sanitize: bool | None = None) -> None:
-    """Raise RefusedInput if the built module imports a symbol outside the allow-list.
-
-    ``sanitize`` allows the ASan/UBSan runtime; None infers it from ``__asan_init`` or
-    ``__ubsan_handle_*`` among the symbols (only sanitizer entry points are added).
-    """
-    syms = undefined_symbols(so_path)
-    if sanitize is None:
-        sanitize = any(s == "__asan_init" or s.startswith("__ubsan_handle_") for s in syms)
-    for sym in syms:
-        if symbol_allowed(sym, sanitize):
-            continue
-        reason = f"the built module calls {sym}(), which is not on the allow-list"
-        found = _introduced_by(sym, extraction.pieces)
-        if found is None:
-            raise RefusedInput(reason + " (no extracted line names it; a macro may)")
-        raise _refuse(found[0], found[1], reason)
-
-
-def check_object(so_path: Path, extraction: Extraction, module: str, *, sanitize: bool) -> None:
-    """Raise RefusedInput if the built object holds more than plain C builds to (see
-    mmucore.validate_object); names the patch line of the symbol responsible if any."""
-    try:
-        validate_object.check_object(so_path, module, sanitize=sanitize)
-    except validate_object.ObjectProblem as e:
-        found = _introduced_by(e.symbol, extraction.pieces) if e.symbol else None
-        if found is None:
-            raise RefusedInput(e.what) from None
-        raise _refuse(found[0], found[1], e.what) from None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot import transforms as tf
-from mmucore import extract
+from mmucore import extract, proc
 from mmucore.errors import MmuCiError
 from tests.debian import V61
 from tests.mmucore.treeedit import commit, scratch_clone
@@ -218,3 +218,11 @@ def test_macro_redefined_inside_a_struct_is_refused(tree_612, tmp_path: Path) ->
     rev = commit(clone, t)
     with pytest.raises(extract.ExtractError, match="VALID_PAGE is defined more than once"):
         extract.extract(clone, rev)
+
+
+def test_pieces_carry_their_lines_as_the_tree_has_them(tree_61, ex61) -> None:
+    """Validation reads a piece's original lines from the extraction, not from git."""
+    mmu = proc.git(tree_61.path, "show", f"{ex61.rev}:arch/x86/kvm/mmu/mmu.c").split("\n")
+    (p,) = [p for p in ex61.pieces if p.kind == "function" and p.name == "kvm_mmu_free_roots"]
+    assert p.source == "\n".join(mmu[p.line - 1 : p.line + p.text.count("\n")])
+    assert p.source.startswith("void kvm_mmu_free_roots(")
