@@ -24,7 +24,7 @@ from bot.commands.kernel import _progress_printer
 from bot.config import Config
 from bot.render_html import write_html
 from bot.render_text import print_report, progress_bars
-from bot.transforms import Transformation, regex_once, replace_once, within_function
+from mmukit.transforms import Transformation, regex_once, replace_once, within_function
 
 MMU_C = "arch/x86/kvm/mmu/mmu.c"
 
@@ -94,8 +94,8 @@ EXPECTED = ["same", "out-of-scope", "differs"]
 def run(args: argparse.Namespace, cfg: Config) -> int:
     """Prepare both embedded trees, serve the demo series (on 6.1) on a local inbox, check it,
     write the reports."""
-    from bot.inbox import LocalInbox
-    from bot.seriesgen import deliver, make_series
+    from mmukit.inbox import LocalInbox
+    from mmukit.seriesgen import deliver, make_series
 
     t0 = time.perf_counter()
     trees = {}

@@ -14,10 +14,10 @@ import git
 import pytest
 
 from bot import config, intake, kernels, tree
-from bot.seriesgen import make_series, mbox_bytes
-from bot.transforms import Transformation, regex_once, within_function
 from mmucore import proc
 from mmucore.errors import MmuCiError
+from mmukit.seriesgen import make_series, mbox_bytes
+from mmukit.transforms import Transformation, regex_once, within_function
 
 pytestmark = pytest.mark.slow
 

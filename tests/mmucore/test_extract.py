@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import transforms as tf
 from mmucore import extract
 from mmucore.errors import MmuCiError
+from mmukit import transforms as tf
 from tests.mmucore.treeedit import commit, scratch_clone
 
 pytestmark = pytest.mark.slow

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import seriesgen
-from bot.inbox import InboxError, LocalInbox
 from mmucore import proc
-from tests.bot.test_seriesgen import comment_series
+from mmukit import seriesgen
+from mmukit.inbox import InboxError, LocalInbox
+from tests.mmukit.test_seriesgen import comment_series
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,7 +112,7 @@ def test_server_dies_with_its_owner(tmp_path: Path) -> None:
     """Even a SIGKILLed owner (a test run killed by CI) leaves no server behind."""
     pid_file = tmp_path / "server.pid"
     owner_code = (
-        "import sys, time; from pathlib import Path; from bot.inbox import LocalInbox\n"
+        "import sys, time; from pathlib import Path; from mmukit.inbox import LocalInbox\n"
         "inbox = LocalInbox(Path(sys.argv[1])).start()\n"
         "Path(sys.argv[2]).write_text(str(inbox._server.pid))\n"
         "time.sleep(120)\n"

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import seriesgen
-from bot.transforms import (
+from mmucore import proc
+from mmukit import seriesgen
+from mmukit.transforms import (
     Transformation,
     TransformError,
     at_body_start,
@@ -25,7 +26,6 @@ from bot.transforms import (
     replace_once,
     within_function,
 )
-from mmucore import proc
 
 MMU_C = "arch/x86/kvm/mmu/mmu.c"
 
