@@ -55,3 +55,15 @@ def local_inbox(tmp_path_factory: pytest.TempPathFactory):
 
     with LocalInbox(tmp_path_factory.mktemp("public-inbox")) as inbox:
         yield inbox
+
+
+# A test that takes one of these needs a prepared kernel tree or a real server: slow.
+_SLOW_FIXTURES = frozenset({"data_dir", "tree_61", "tree_612", "local_inbox"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow every test that uses a prepared tree or a real server (`make check`
+    runs the rest: ``pytest -m "not slow"``)."""
+    for item in items:
+        if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

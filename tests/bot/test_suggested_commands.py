@@ -69,7 +69,9 @@ def _templates(source: str) -> set[str]:
 
 def test_every_suggested_command_is_run_here() -> None:
     found: dict[str, list[str]] = {}
-    files = sorted(f for d in ("bot", "mmucore", "checks") for f in (REPO / d).rglob("*.py"))
+    files = sorted(
+        f for d in ("bot", "mmucore", "checks", "mmukit") for f in (REPO / d).rglob("*.py")
+    )
     for f in files:
         for t in _templates(f.read_text()):
             found.setdefault(t, []).append(str(f.relative_to(REPO)))
