@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import tempfile
 import time
 from pathlib import Path
 
 from bot import kernels, pipeline
-from bot.commands.kernel import _progress_printer
 from bot.config import Config
+from bot.progress import progress_bars
 from bot.render_html import write_html
-from bot.render_text import print_report, progress_bars
+from bot.render_text import print_report
 from mmukit.transforms import Transformation, regex_once, replace_once, within_function
 
 MMU_C = "arch/x86/kvm/mmu/mmu.c"
@@ -100,7 +101,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     t0 = time.perf_counter()
     trees = {}
     for ver in ("6.1", "6.12"):
-        t, worked = kernels.prepare(cfg.data_dir, ver, _progress_printer(f"extracting {ver}"))
+        with progress_bars(lines=True) as progress:
+            on_bytes = functools.partial(progress, f"extracting {ver}")
+            t, worked = kernels.prepare(cfg.data_dir, ver, on_bytes)
         print(f"{t.name}: Linux {t.version} {'prepared' if worked else 'ready'} at {t.path}")
         trees[ver] = t
     tree = trees["6.1"]
