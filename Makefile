@@ -5,11 +5,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # bench/ may not exist yet in a fresh clone (git keeps no empty directory).
-LINT_PATHS := bot mmucore checks tests $(wildcard bench)
+LINT_PATHS := bot mmucore checks mmukit tests $(wildcard bench)
 APT_PACKAGES := git xz-utils gcc make binutils python3 python3-venv python3-dev \
 	linux-source-6.1 linux-source-6.12 public-inbox bubblewrap libseccomp2
 
-.PHONY: demo test deps venv lint bench clean
+.PHONY: demo test check deps venv lint bench clean
 
 demo: deps venv
 	$(BIN)/mmubot demo
@@ -19,6 +19,14 @@ test: deps venv
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The fast lane (< 2 minutes): lint, types, the tests that need no prepared kernel tree
+# and no real server (`make test` runs everything; tests/conftest.py marks the slow ones).
+check: venv
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	@# types: the core helper's mypy run goes here (strict on checks/ and mmucore/)
+	$(BIN)/pytest -q -m "not slow" -p no:cacheprovider
 
 # Installs only the Debian packages that are missing, so a second run is instant.
 deps:

@@ -55,13 +55,16 @@ def isolated(lore_url: str) -> Iterator[object]:
     # every fetch is ours (bot/fetch.py: deadline, size cap); b4 and liblore get none
     b4.LORENODE.set_requests_session(_NoNetwork())
     saved_session, b4.REQSESSION = b4.REQSESSION, _NoNetwork()
-    logging.getLogger("b4").setLevel(logging.CRITICAL + 1)  # its failures are our one line
+    b4_log = logging.getLogger("b4")
+    saved_level = b4_log.level
+    b4_log.setLevel(logging.CRITICAL + 1)  # its failures are our one line
     try:
         yield b4
     finally:
         b4.LORENODE.close()
         b4.MAIN_CONFIG, b4.USER_CONFIG, b4.LORENODE = saved
         b4.REQSESSION = saved_session
+        b4_log.setLevel(saved_level)
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
 from pathlib import Path, PurePosixPath
 
-from mmucore import proc
+from mmucore import extract, proc
 from mmucore.errors import MmuCiError
 
 # What a KVM x86 MMU series touches, plus the headers the extractor reads.
@@ -145,17 +145,24 @@ def prepare_hint(name_or_path: str) -> str:
 
 
 def makefile_version(text: str) -> str:
-    """'6.1.192' from a top-level kernel Makefile."""
-    fields = {}
-    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
-        m = re.search(rf"^{key}\s*=\s*(\S*)\s*$", text, re.M)
-        fields[key] = m.group(1) if m else ""
-    if not fields["VERSION"].isdigit() or not fields["PATCHLEVEL"].isdigit():
+    """'6.1.192' from a top-level kernel Makefile (the extractor's reading of it)."""
+    version = extract.makefile_version(text)
+    if version is None:
         raise MmuCiError("the tree's Makefile has no VERSION/PATCHLEVEL: is this a kernel tree?")
-    v = f"{fields['VERSION']}.{fields['PATCHLEVEL']}"
-    if fields["SUBLEVEL"] and fields["SUBLEVEL"] != "0":
-        v += f".{fields['SUBLEVEL']}"
-    return v + fields["EXTRAVERSION"]
+    return version
+
+
+def resolve_tree(data_dir: Path, spec: str) -> tuple[Path, str | None]:
+    """A registered tree by name, or any path to a kernel git tree: its path and the
+    registry's version (None for a path that is not registered)."""
+    p = Path(spec).expanduser()
+    if (p / ".git").exists() or (p / "HEAD").is_file():
+        try:
+            return p, find_tree(data_dir, spec).version
+        except MmuCiError:
+            return p, None
+    t = find_tree(data_dir, spec)
+    return t.path, t.version
 
 
 def _wanted(rel: str) -> bool:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import sys
-from collections.abc import Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.report import PatchReport, Report, uncovered_lines
@@ -96,30 +93,3 @@ def render_text(report: Report, width: int = 120) -> str:
     c = Console(width=width, record=True, file=io.StringIO(), color_system=None, highlight=False)
     print_report(report, c)
     return c.export_text()
-
-
-@contextlib.contextmanager
-def progress_bars(enabled: bool | None = None) -> Iterator:
-    """A ``progress(stage, done, total)`` callback; bars only when stderr is a terminal."""
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        yield lambda stage, done, total: None
-        return
-    bars = Progress(
-        TextColumn("{task.description:>6}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    tasks: dict[str, TaskID] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bars.add_task(stage, total=total)
-        bars.update(tasks[stage], completed=done, total=total)
-
-    with bars:
-        yield update

@@ -21,8 +21,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
-
 from bot import kernels
 from bot.config import Config
 from bot.intake import Patch, Series
@@ -136,16 +134,12 @@ def candidate_trees(cfg: Config, tree: str | None = None) -> Candidates:
 
 
 def _has_commit(repo: Path, sha: str) -> str | None:
-    try:
-        return git.Repo(repo).commit(sha).hexsha
-    except (
-        ValueError,
-        git.BadName,
-        git.GitCommandError,
-        git.InvalidGitRepositoryError,
-        git.NoSuchPathError,
-    ):
-        return None
+    """The full sha of commit ``sha`` in ``repo``, None when it has no such commit."""
+    out = proc.git(
+        repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{sha}^{{commit}}",
+        check=False,
+    )  # fmt: skip
+    return out or None
 
 
 def select_base(series: Series, candidates: Candidates | Sequence[kernels.KernelTree]) -> Base:
@@ -182,7 +176,7 @@ def select_base(series: Series, candidates: Candidates | Sequence[kernels.Kernel
             if c.trees
             else f"{why}{notes}; no kernel tree is registered: run `mmubot kernel prepare 6.1`"
         )
-    head = git.Repo(fallback.path).head.commit.hexsha
+    head = proc.git(fallback.path, "rev-parse", "--verify", "HEAD^{commit}")
     return Base(fallback, head, f"{why}; using {fallback.name} HEAD ({fallback.version}){notes}")
 
 

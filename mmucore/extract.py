@@ -92,14 +92,14 @@ def read_files(tree: Path, rev: str, paths: tuple[str, ...]) -> tuple[str, dict[
     return sha, files
 
 
-def makefile_version(text: str) -> str:
-    """'6.1.192' from the top-level Makefile, or 'unknown'."""
+def makefile_version(text: str) -> str | None:
+    """'6.1.192' from a top-level kernel Makefile; None when it names no VERSION.PATCHLEVEL."""
     f = {
-        k: (m.group(1) if (m := re.search(rf"^{k}[ \t]*=[ \t]*(\S*)", text, re.M)) else "")
+        k: (m.group(1) if (m := re.search(rf"^{k}[ \t]*=[ \t]*(\S*)[ \t]*$", text, re.M)) else "")
         for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION")
     }
-    if not f["VERSION"]:
-        return "unknown"
+    if not f["VERSION"].isdigit() or not f["PATCHLEVEL"].isdigit():
+        return None
     v = f"{f['VERSION']}.{f['PATCHLEVEL']}"
     if f["SUBLEVEL"] and f["SUBLEVEL"] != "0":
         v += f".{f['SUBLEVEL']}"
@@ -164,8 +164,11 @@ def _source(files: Mapping[str, str], file: str, line: int, text: str) -> str:
     return "\n".join(lines[line - 1 : line + text.count("\n")])
 
 
-def extract(tree: Path, rev: str = "HEAD", manifest: Manifest | None = None) -> Extraction:
-    """Extract the manifest's entry points from tree at rev (see module doc)."""
+def extract(
+    tree: Path, rev: str = "HEAD", manifest: Manifest | None = None, version: str | None = None
+) -> Extraction:
+    """Extract the manifest's entry points from tree at rev (see module doc). The version is
+    the rev's Makefile's, else ``version`` (the registry's, for a tree without a Makefile)."""
     manifest = manifest or default()
     tree = Path(tree)
     sha, files = read_files(tree, rev, ("Makefile", *manifest.model_files))
@@ -174,7 +177,7 @@ def extract(tree: Path, rev: str = "HEAD", manifest: Manifest | None = None) -> 
             f"{tree} at {rev}: no {manifest.model_files[0]}; is this a kernel tree with KVM?"
         )
     try:
-        return _extract(tree, sha, files, manifest)
+        return _extract(tree, sha, files, manifest, version)
     except (RecursionError, MemoryError) as e:
         raise ExtractError(
             f"{tree} at {rev}: the model files are too deeply nested or too large to read "
@@ -182,7 +185,9 @@ def extract(tree: Path, rev: str = "HEAD", manifest: Manifest | None = None) -> 
         ) from None
 
 
-def _extract(tree: Path, sha: str, files: dict[str, str], manifest: Manifest) -> Extraction:
+def _extract(
+    tree: Path, sha: str, files: dict[str, str], manifest: Manifest, version: str | None
+) -> Extraction:
     resolved = resolve_conditionals(files, manifest)
     index = tu.Index.build([cparse.parse(p, t) for p, t in resolved.items()])
 
@@ -214,12 +219,13 @@ def _extract(tree: Path, sha: str, files: dict[str, str], manifest: Manifest) ->
         for d in closure.functions
         if d.node is not None
     }
-    text, pieces = tu.assemble(closure, f"{makefile_version(files.get('Makefile', ''))} {sha}")
+    version = makefile_version(files.get("Makefile", "")) or version or "unknown"
+    text, pieces = tu.assemble(closure, f"{version} {sha}")
     key = hashlib.sha256((text + "\0" + shim_sources()).encode()).hexdigest()
     return Extraction(
         tree=tree,
         rev=sha,
-        version=makefile_version(files.get("Makefile", "")),
+        version=version,
         features=features,
         functions=functions,
         entry_points=tuple(entry),

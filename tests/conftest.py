@@ -47,11 +47,23 @@ def tree_612(data_dir: Path) -> kernels.KernelTree:
 def local_inbox(tmp_path_factory: pytest.TempPathFactory):
     """A real public-inbox ``kvm`` served on 127.0.0.1 for the whole test session.
 
-    Deliver with ``bot.seriesgen.deliver(local_inbox, series)``; fetch threads from
+    Deliver with ``mmukit.seriesgen.deliver(local_inbox, series)``; fetch threads from
     ``local_inbox.url`` (``<url><msgid>/t.mbox.gz``). Give each test's series its own
     ``series_id`` so threads stay apart.
     """
-    from bot.inbox import LocalInbox
+    from mmukit.inbox import LocalInbox
 
     with LocalInbox(tmp_path_factory.mktemp("public-inbox")) as inbox:
         yield inbox
+
+
+# A test that takes one of these needs a prepared kernel tree or a real server: slow.
+_SLOW_FIXTURES = frozenset({"data_dir", "tree_61", "tree_612", "local_inbox"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow every test that uses a prepared tree or a real server (`make check`
+    runs the rest: ``pytest -m "not slow"``)."""
+    for item in items:
+        if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

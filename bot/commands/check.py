@@ -7,8 +7,9 @@ import sys
 
 from bot import pipeline
 from bot.config import Config
+from bot.progress import progress_bars
 from bot.render_html import write_html
-from bot.render_text import print_report, progress_bars
+from bot.render_text import print_report
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import tempfile
 import time
 from pathlib import Path
 
 from bot import kernels, pipeline
-from bot.commands.kernel import _progress_printer
 from bot.config import Config
+from bot.progress import progress_bars
 from bot.render_html import write_html
-from bot.render_text import print_report, progress_bars
-from bot.transforms import Transformation, regex_once, replace_once, within_function
+from bot.render_text import print_report
+from mmukit.transforms import Transformation, regex_once, replace_once, within_function
 
 MMU_C = "arch/x86/kvm/mmu/mmu.c"
 
@@ -94,13 +95,15 @@ EXPECTED = ["same", "out-of-scope", "differs"]
 def run(args: argparse.Namespace, cfg: Config) -> int:
     """Prepare both embedded trees, serve the demo series (on 6.1) on a local inbox, check it,
     write the reports."""
-    from bot.inbox import LocalInbox
-    from bot.seriesgen import deliver, make_series
+    from mmukit.inbox import LocalInbox
+    from mmukit.seriesgen import deliver, make_series
 
     t0 = time.perf_counter()
     trees = {}
     for ver in ("6.1", "6.12"):
-        t, worked = kernels.prepare(cfg.data_dir, ver, _progress_printer(f"extracting {ver}"))
+        with progress_bars(lines=True) as progress:
+            on_bytes = functools.partial(progress, f"extracting {ver}")
+            t, worked = kernels.prepare(cfg.data_dir, ver, on_bytes)
         print(f"{t.name}: Linux {t.version} {'prepared' if worked else 'ready'} at {t.path}")
         trees[ver] = t
     tree = trees["6.1"]

@@ -19,13 +19,6 @@ if TYPE_CHECKING:
     from checks.result import CheckResult
 
 
-def _tree_path(cfg: Config, spec: str) -> Path:
-    p = Path(spec).expanduser()
-    if (p / ".git").exists() or (p / "HEAD").is_file():
-        return p
-    return kernels.find_tree(cfg.data_dir, spec).path
-
-
 def _commit(tree: Path, rev: str) -> str:
     try:
         return proc.git(tree, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
@@ -63,9 +56,10 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     from mmucore.extract import extract
 
     t0 = time.perf_counter()
-    tree = _tree_path(cfg, args.tree)
+    tree, version = kernels.resolve_tree(cfg.data_dir, args.tree)
     base_rev, patched_rev = _commit(tree, args.base_rev), _commit(tree, args.patched_rev)
-    base, patched = extract(tree, base_rev), extract(tree, patched_rev)
+    base = extract(tree, base_rev, version=version)
+    patched = extract(tree, patched_rev, version=version)
     timings = {"extract": time.perf_counter() - t0}
     cache = cfg.data_dir / "build-cache"
     chosen = all_checks(args.checks)

@@ -12,18 +12,10 @@ from bot.config import Config
 from mmucore import build, extract
 
 
-def _tree_path(cfg: Config, spec: str) -> Path:
-    """A registered tree by name, or any path to a kernel git tree."""
-    p = Path(spec).expanduser()
-    if (p / ".git").exists() or (p / "HEAD").is_file():
-        return p
-    return kernels.find_tree(cfg.data_dir, spec).path
-
-
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    tree = _tree_path(cfg, args.tree)
+    tree, version = kernels.resolve_tree(cfg.data_dir, args.tree)
     t0 = time.monotonic()
-    ex = extract.extract(tree, args.rev)
+    ex = extract.extract(tree, args.rev, version=version)
     t_extract = time.monotonic() - t0
     b = build.build(ex, cache_dir=cfg.data_dir / "build-cache")
     print(f"Linux {ex.version} at {ex.rev[:12]} ({tree})")

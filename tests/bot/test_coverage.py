@@ -12,8 +12,10 @@ import pytest
 
 from bot import cli, kernels, runs
 from bot.memo import Memo
-from bot.seriesgen import make_series
-from bot.transforms import (
+from mmucore import proc, scope
+from mmucore.extract import extract
+from mmukit.seriesgen import make_series
+from mmukit.transforms import (
     Transformation,
     chain,
     function_span,
@@ -21,8 +23,6 @@ from bot.transforms import (
     replace_once,
     within_function,
 )
-from mmucore import proc, scope
-from mmucore.extract import extract
 from tests.mmucore import fakelinux
 from tests.mmucore.treeedit import IDENTITY
 

@@ -8,8 +8,8 @@ from email.message import EmailMessage
 import pytest
 
 from bot import intake
-from bot.seriesgen import deliver, make_series, mbox_bytes
-from bot.transforms import Transformation, regex_once, within_function
+from mmukit.seriesgen import deliver, make_series, mbox_bytes
+from mmukit.transforms import Transformation, regex_once, within_function
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot import kernels
-from mmucore import proc
+from mmucore import extract, proc
 from mmucore.errors import MmuCiError
 from tests.debian import V61, V612
 
@@ -205,3 +205,24 @@ def test_registry_written_by_a_newer_version_loads(tree_61, tmp_path: Path) -> N
     del raw["trees"]["debian-6.1"]["version_from"]  # and one of the past: the Makefile
     p.write_text(json.dumps(raw))
     assert kernels.load_registry(tmp_path) == {"debian-6.1": tree_61}
+
+
+def test_extract_of_a_makefile_less_tree_says_the_registered_version(tree_61, tmp_path) -> None:
+    mine = _makefile_less(tree_61, tmp_path)
+    proc.git(mine, "tag", "v5.19")
+    data = tmp_path / "data"
+    kernels.prepare(data, str(mine))
+    for spec in ("linux-5.19", str(mine)):  # by name and by path: the registry's version
+        tree, version = kernels.resolve_tree(data, spec)
+        assert (tree.resolve(), version) == (mine.resolve(), "5.19")
+    r = _mmubot("extract", "--tree", "linux-5.19", data_dir=data)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Linux 5.19 at "), r.stdout.splitlines()[0]
+
+
+def test_one_makefile_reading() -> None:
+    text = "VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\nEXTRAVERSION = -rc3\nNAME = x\n"
+    assert kernels.makefile_version(text) == extract.makefile_version(text) == "6.12-rc3"
+    assert extract.makefile_version("# no version here\n") is None
+    with pytest.raises(MmuCiError, match="no VERSION/PATCHLEVEL"):
+        kernels.makefile_version("VERSION = six\nPATCHLEVEL = 1\n")

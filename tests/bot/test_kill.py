@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.seriesgen import deliver, make_series
-from bot.transforms import Transformation, replace_once, within_function
+from mmukit.seriesgen import deliver, make_series
+from mmukit.transforms import Transformation, replace_once, within_function
 from tests.bot.test_pipeline import MMU_C, env  # noqa: F401 - the fixture
 from tests.mmucore.test_jail import _alive, _descendants
 

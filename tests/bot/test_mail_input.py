@@ -4,6 +4,7 @@ exception, never a hang). The mails are written here; the diff is of a file of o
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import time
@@ -242,3 +243,11 @@ def test_an_internal_failure_is_one_line_exit_3(monkeypatch: pytest.MonkeyPatch,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "mmu-ci internal error" in err and "KeyError" in err
     assert "test_mail_input.py" in err and "please report" in err
+
+
+def test_b4s_log_level_is_restored_after_use() -> None:
+    log = logging.getLogger("b4")
+    log.setLevel(logging.INFO)
+    with b4box.isolated("http://127.0.0.1:9/kvm"):
+        assert log.level > logging.CRITICAL  # b4's own failures become our one line
+    assert log.level == logging.INFO

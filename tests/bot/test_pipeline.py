@@ -17,9 +17,9 @@ from bot.commands.demo import (
     refactor_nfc,
     zap_on_last_ref_nfc,
 )
-from bot.seriesgen import deliver, make_series, mbox_bytes
-from bot.transforms import Transformation, regex_once, within_function
 from mmucore import proc
+from mmukit.seriesgen import deliver, make_series, mbox_bytes
+from mmukit.transforms import Transformation, regex_once, within_function
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ import pytest
 
 from bot import cli
 from bot.commands.demo import out_of_scope_comment, refactor_nfc, zap_on_last_ref_nfc
-from bot.seriesgen import deliver, make_series
 from mmucore import proc
+from mmukit.seriesgen import deliver, make_series
 from tests.checks.edits import BENIGN, OUTSIDE
 
 pytestmark = pytest.mark.slow

@@ -112,7 +112,7 @@ def test_a_benign_difference_is_named_in_the_reason(tmp_path):
 def test_an_object_like_macro_reaches_the_checks_that_use_it(tree_61, tmp_path):
     # KVM_MMU_ROOT_CURRENT is used as a value, not called: a change of it must still run
     # every check whose code reads it (neither a silent `same` nor `not-covered`).
-    from bot.transforms import Transformation, replace_once
+    from mmukit.transforms import Transformation, replace_once
 
     clone = tmp_path / "t"
     proc.git(tmp_path, "clone", "-q", "--shared", str(tree_61.path), "t")

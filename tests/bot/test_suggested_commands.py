@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from bot import kernels
-from bot.seriesgen import make_series, mbox_bytes
 from mmucore import proc
 from mmucore.errors import MmuCiError
+from mmukit.seriesgen import make_series, mbox_bytes
 from tests.bot.test_kernels import _makefile_less
 from tests.bot.test_tree import note
 from tests.debian import V61
@@ -70,7 +70,9 @@ def _templates(source: str) -> set[str]:
 
 def test_every_suggested_command_is_run_here() -> None:
     found: dict[str, list[str]] = {}
-    files = sorted(f for d in ("bot", "mmucore", "checks") for f in (REPO / d).rglob("*.py"))
+    files = sorted(
+        f for d in ("bot", "mmucore", "checks", "mmukit") for f in (REPO / d).rglob("*.py")
+    )
     for f in files:
         for t in _templates(f.read_text()):
             found.setdefault(t, []).append(str(f.relative_to(REPO)))
@@ -220,7 +222,7 @@ def test_missing_tarball(tmp_path, monkeypatch) -> None:
 
 @pytest.mark.skipif(shutil.which("apt-get") is None, reason="no apt-get on this machine")
 def test_public_inbox_hint(tmp_path) -> None:
-    from bot.inbox import PACKAGE_HINT
+    from mmukit.inbox import PACKAGE_HINT
 
     assert _apt_simulated(_suggested(PACKAGE_HINT, "apt-get install"), tmp_path).returncode == 0
     # `make deps` in the source tree: every package is there (make test needs them), so it

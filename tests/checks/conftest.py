@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot import kernels
-from bot.transforms import Transformation
 from checks import engine
 from checks.result import CheckResult
 from mmucore import extract, proc
+from mmukit.transforms import Transformation
 
 
 class Scratch:

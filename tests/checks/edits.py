@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.transforms import (
+from mmukit.transforms import (
     Transformation,
     chain,
     function_span,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bot import cli
-from bot.transforms import Transformation, replace_once, within_function
+from mmukit.transforms import Transformation, replace_once, within_function
 from tests.checks.edits import BEHAVIOUR, REFACTORS
 
 pytestmark = pytest.mark.slow

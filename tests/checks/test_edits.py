@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.transforms import Transformation, rename
 from checks import engine, render
 from checks.space import all_checks
+from mmukit.transforms import Transformation, rename
 from tests.checks.edits import BEHAVIOUR, BENIGN, CRASH, HANG, MMU, OUTSIDE, REFACTORS, Case
 
 pytestmark = pytest.mark.slow

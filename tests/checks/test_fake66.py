@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.transforms import Transformation, insert_after, replace_once, within_function
 from checks import engine
 from checks.space import all_checks
 from mmucore import extract, proc
+from mmukit.transforms import Transformation, insert_after, replace_once, within_function
 from tests.mmucore import fakelinux_66, treeedit
 
 MMU = "arch/x86/kvm/mmu/mmu.c"

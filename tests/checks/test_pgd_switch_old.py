@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.transforms import Transformation, replace_once, within_function
 from checks import engine
 from checks.pgd_switch import CHECK
 from checks.result import CheckResult
 from mmucore import extract, proc
+from mmukit.transforms import Transformation, replace_once, within_function
 from tests.mmucore import fakelinux, treeedit
 
 MMU = "arch/x86/kvm/mmu/mmu.c"

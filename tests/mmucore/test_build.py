@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import transforms as tf
 from mmucore import build, extract, sandbox
+from mmukit import transforms as tf
 from tests.mmucore.treeedit import commit, scratch_clone
 
 pytestmark = pytest.mark.slow

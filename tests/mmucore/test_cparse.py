@@ -138,5 +138,10 @@ def test_uses_of_a_macro() -> None:
 
 
 def test_hostile_text_parses_without_exceptions() -> None:
-    idx = cparse.parse("t.c", "}}}{{{ int (* ;; #define\n static static x = ((((;\n" * 50)
-    assert isinstance(idx.defs, list)
+    hostile = "}}}{{{ int (* ;; #define\n static static x = ((((;\n" * 50
+    ok = "static int ok(int a)\n{\n\treturn a;\n}\n"
+    # the parser recovers: a real function on either side of the garbage is still found
+    for text in (ok + hostile, hostile + "\n" + ok):
+        idx = cparse.parse("t.c", text)
+        found = [d for d in idx.defs if d.kind == "function"]
+        assert [d.name for d in found] == ["ok"] and found[0].text == ok.rstrip("\n")

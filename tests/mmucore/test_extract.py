@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import transforms as tf
 from mmucore import extract, proc
 from mmucore.errors import MmuCiError
+from mmukit import transforms as tf
 from tests.debian import V61
 from tests.mmucore.treeedit import commit, scratch_clone
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.seriesgen import make_series
-from bot.transforms import Transformation, at_body_start
 from mmucore import proc, sandbox
 from mmucore.build import Build, build
 from mmucore.errors import MmuCiError
 from mmucore.extract import Extraction, extract
 from mmucore.validate import RefusedInput
+from mmukit.seriesgen import make_series
+from mmukit.transforms import Transformation, at_body_start
 
 pytestmark = pytest.mark.slow
 

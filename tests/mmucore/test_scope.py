@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.transforms import Transformation, regex_once, within_function
 from mmucore import proc, scope
 from mmucore.extract import extract
+from mmukit.transforms import Transformation, regex_once, within_function
 
 pytestmark = pytest.mark.slow
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.transforms import Transformation
 from mmucore import proc
+from mmukit.transforms import Transformation
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "mmu-ci test",

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.inbox import LocalInbox
-from bot.transforms import Transformation, TransformError
 from mmucore import proc
+from mmukit.inbox import LocalInbox
+from mmukit.transforms import Transformation, TransformError
 
 DEFAULT_TO = "kvm@vger.kernel.org"
 DEFAULT_AUTHOR = ("A. U. Thor", "author@example.org")

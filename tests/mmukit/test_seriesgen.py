@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import seriesgen
-from bot.transforms import (
+from mmucore import proc
+from mmukit import seriesgen
+from mmukit.transforms import (
     Transformation,
     TransformError,
     at_body_start,
@@ -25,7 +26,6 @@ from bot.transforms import (
     replace_once,
     within_function,
 )
-from mmucore import proc
 
 MMU_C = "arch/x86/kvm/mmu/mmu.c"
 
@@ -168,20 +168,26 @@ def test_series_commits_mails_and_threading(tree_61, tmp_path: Path) -> None:
     assert again.mails == s.mails and again.commits == s.commits, "deterministic"
 
 
-def test_v2_threads_under_v1(tree_61, tmp_path: Path) -> None:
+def v1_and_v2(tree, tmp_path: Path, series_id: str, **v2_options):
+    """The comment series, then a v2 of its first two patches answering v1's cover letter."""
     v1 = seriesgen.make_series(
-        tree_61.path, tree_61.commit, comment_series(), workdir=tmp_path, series_id="re"
+        tree.path, tree.commit, comment_series(), workdir=tmp_path, series_id=series_id
     )
     v2 = seriesgen.make_series(
-        tree_61.path,
-        tree_61.commit,
+        tree.path,
+        tree.commit,
         comment_series()[:2],
         workdir=tmp_path,
         version=2,
         in_reply_to=v1.cover_message_id,
-        series_id="re",
-        full_checkout=True,
+        series_id=series_id,
+        **v2_options,
     )
+    return v1, v2
+
+
+def test_v2_threads_under_v1(tree_61, tmp_path: Path) -> None:
+    v1, v2 = v1_and_v2(tree_61, tmp_path, "re", full_checkout=True)
     assert not (v1.clone / "arch/x86/kvm/x86.c").exists(), "only edited files are checked out"
     assert (v2.clone / "arch/x86/kvm/x86.c").is_file()
     cover = message_from_bytes(v2.cover)

@@ -17,10 +17,14 @@ ambiguous, so a test never silently posts an empty or wrong patch.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import tree_sitter_c
+from tree_sitter import Language, Node, Parser
+
+from mmucore import cparse
 from mmucore.errors import MmuCiError
 
 Edit = Callable[[str], str]
@@ -141,48 +145,52 @@ def chain(*edits: Edit) -> Edit:
     return edit
 
 
-_SPACE = re.compile(r"\s*")
+_PARSER = Parser(Language(tree_sitter_c.language()))
+
+
+@dataclass(frozen=True)
+class FunctionSpan:
+    """Offsets in a file's text of one C function definition."""
+
+    start: int  # first character of the definition (its return type or storage class)
+    body: int  # the opening brace of its body
+    end: int  # just after the closing brace
 
 
 def function_span(text: str, name: str) -> tuple[int, int]:
     """Start and end offsets of the definition of C function ``name`` (with its braces).
 
-    A definition starts in column 0 (the name, or a return type then the name) and has
-    a ``{`` right after its parameter list; prototypes and calls do not match.
+    Read with tree-sitter-c (as `mmucore.cparse` reads the model files), so prototypes,
+    calls, comments and strings never match; the first definition in the file wins, in
+    any branch of an ``#if``.
     """
-    head = re.compile(rf"^(?:[A-Za-z_][^\n;{{}}#()=]*)?\b{re.escape(name)}\s*\(", re.M)
-    for m in head.finditer(text):
-        i = _skip_parens(text, m.end() - 1)
-        brace = _SPACE.match(text, i).end()  # type: ignore[union-attr]
-        if brace < len(text) and text[brace] == "{":
-            return m.start(), _skip_braces(text, brace)
+    span = find_function(text, name)
+    return span.start, span.end
+
+
+def find_function(text: str, name: str) -> FunctionSpan:
+    """The definition of C function ``name`` in ``text``; TransformError if there is none."""
+    # Same length, one byte a character: tree-sitter's byte offsets are the text's offsets.
+    src = cparse.blank_attributes(_NON_ASCII.sub("?", text)).encode()
+    for node in _function_definitions(_PARSER.parse(src).root_node):
+        fd = cparse.function_declarator(node)
+        ident = cparse.declarator_name(fd.child_by_field_name("declarator")) if fd else None
+        body = node.child_by_field_name("body")
+        if ident is not None and body is not None and cparse.node_text(ident) == name:
+            return FunctionSpan(node.start_byte, body.start_byte, node.end_byte)
     raise TransformError(f"function {name!r} not defined here")
 
 
-def _skip_parens(text: str, i: int) -> int:
-    depth = 0
-    for j in range(i, len(text)):
-        if text[j] == "(":
-            depth += 1
-        elif text[j] == ")":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-    raise TransformError("unbalanced parentheses")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
-def _skip_braces(text: str, i: int) -> int:
-    """Offset just after the brace matching text[i] (comments and strings skipped)."""
-    depth = 0
-    token = re.compile(r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|[{}]", re.S)
-    for m in token.finditer(text, i):
-        if m.group() == "{":
-            depth += 1
-        elif m.group() == "}":
-            depth -= 1
-            if depth == 0:
-                return m.end()
-    raise TransformError("unbalanced braces")
+def _function_definitions(node: Node) -> Iterator[Node]:
+    """Every function definition below ``node``, in the order of the text."""
+    for child in node.children:
+        if child.type == "function_definition":
+            yield child
+        else:
+            yield from _function_definitions(child)
 
 
 def within_function(name: str, edit: Edit) -> Edit:
@@ -203,8 +211,7 @@ def at_body_start(name: str, addition: str) -> Edit:
     """Insert ``addition`` (whole lines) right after the opening brace of ``name``."""
 
     def edit(text: str) -> str:
-        start, end = function_span(text, name)
-        brace = text.index("{", _skip_parens(text, text.index("(", start)))
+        brace = find_function(text, name).body
         eol = text.index("\n", brace) + 1
         return text[:eol] + addition + text[eol:]
 

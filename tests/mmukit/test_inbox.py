@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import seriesgen
-from bot.inbox import InboxError, LocalInbox
 from mmucore import proc
-from tests.bot.test_seriesgen import comment_series
+from mmukit import seriesgen
+from mmukit.inbox import InboxError, LocalInbox
+from tests.mmukit.test_seriesgen import comment_series, v1_and_v2
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,18 +59,7 @@ def test_series_round_trip(local_inbox: LocalInbox, tree_61, tmp_path: Path) -> 
 
 
 def test_v1_then_v2_in_one_thread(local_inbox: LocalInbox, tree_61, tmp_path: Path) -> None:
-    v1 = seriesgen.make_series(
-        tree_61.path, tree_61.commit, comment_series(), workdir=tmp_path, series_id="twice"
-    )
-    v2 = seriesgen.make_series(
-        tree_61.path,
-        tree_61.commit,
-        comment_series()[:2],
-        workdir=tmp_path,
-        version=2,
-        in_reply_to=v1.cover_message_id,
-        series_id="twice",
-    )
+    v1, v2 = v1_and_v2(tree_61, tmp_path, "twice")
     assert seriesgen.deliver(local_inbox, v1) == 4
     assert seriesgen.deliver(local_inbox, v2) == 3
     thread = _thread(local_inbox, v2.patches[-1].message_id, tmp_path)
@@ -112,7 +101,7 @@ def test_server_dies_with_its_owner(tmp_path: Path) -> None:
     """Even a SIGKILLed owner (a test run killed by CI) leaves no server behind."""
     pid_file = tmp_path / "server.pid"
     owner_code = (
-        "import sys, time; from pathlib import Path; from bot.inbox import LocalInbox\n"
+        "import sys, time; from pathlib import Path; from mmukit.inbox import LocalInbox\n"
         "inbox = LocalInbox(Path(sys.argv[1])).start()\n"
         "Path(sys.argv[2]).write_text(str(inbox._server.pid))\n"
         "time.sleep(120)\n"
