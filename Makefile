@@ -25,7 +25,7 @@ test: deps venv
 check: venv
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
-	@# types: the core helper's mypy run goes here (strict on checks/ and mmucore/)
+	$(BIN)/mypy
 	$(BIN)/pytest -q -m "not slow" -p no:cacheprovider
 
 # Installs only the Debian packages that are missing, so a second run is instant.
