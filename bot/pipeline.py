@@ -220,19 +220,25 @@ def check_series(
             jobs.append((pr, job))
     timings["scope"] = time.perf_counter() - t
     t = time.perf_counter()
-    runs.prebuild([j for _, j in jobs], cache_dir, ex.memo, lambda d, n: progress("build", d, n))
-    timings["build"] = time.perf_counter() - t
-    t = time.perf_counter()
     whole_job = _whole_job(reports, jobs, applied.failure, base.commit, ex)
+    # the builds run beside the checks: the first chain starts once its own are built
+    builds = runs.prebuild(
+        [j for _, j in jobs], cache_dir, ex.memo, lambda d, n: progress("build", d, n)
+    )
     try:
-        done = runs.run_chains([j for _, j in jobs], whole_job, cache_dir, ex.memo)
-    except Exception:  # noqa: BLE001 - the pairwise runs below report any failure per patch
-        done = {}
-    for n, (pr, job) in enumerate(jobs, 1):
-        _check_job(pr, job, cache_dir, ex.memo, done)
-        progress("check", n, len(jobs))
-    whole = _whole_series(reports, base.commit, ex, cache_dir, done)
+        try:
+            done = runs.run_chains([j for _, j in jobs], whole_job, cache_dir, ex.memo)
+        except Exception:  # noqa: BLE001 - the pairwise runs below report it per patch
+            done = {}
+        for n, (pr, job) in enumerate(jobs, 1):
+            _check_job(pr, job, cache_dir, ex.memo, done)
+            progress("check", n, len(jobs))
+        whole = _whole_series(reports, base.commit, ex, cache_dir, done)
+    finally:
+        builds.wait()
+    # build and check overlap: "build" is the wall time until the last build was done
     timings["check"] = time.perf_counter() - t
+    timings["build"] = builds.seconds
     timings["extract"] = ex.seconds
 
     verdict = worst([p.verdict for p in reports] + ([whole.verdict] if whole else []))

@@ -9,8 +9,9 @@ exactly the same is skipped too: equality chains.
 from __future__ import annotations
 
 import multiprocessing
+import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -131,18 +132,63 @@ def _build_one(item: tuple[str, Extraction, Path]) -> None:
         pass
 
 
+class Prebuild:
+    """Builds under way in worker processes (one per core) while the checks already run:
+    a chain that needs a module being built waits for it (the build cache's lock per
+    module), one not started yet is built by the chain itself (never twice)."""
+
+    def __init__(
+        self, todo: list[tuple[str, Extraction, Path]], progress: Callable[[int, int], None]
+    ) -> None:
+        self.total, self._progress = len(todo), progress
+        self._t0 = self._last = time.perf_counter()
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: list[Future[None]] = []
+        progress(0, self.total)
+        if self.total < 2:
+            return  # the check run builds a single one as fast
+        # Processes, not threads: a build redirects sys.stdout while cffi talks. Each worker
+        # dies with the bot (a killed bot must not leave workers holding its stdout open).
+        # Every worker is forked here, by the one thread the process has yet.
+        ctx = multiprocessing.get_context("fork")
+        self._pool = ProcessPoolExecutor(
+            max_workers=BUILD_JOBS, mp_context=ctx, initializer=set_pdeathsig
+        )
+        self._futures = [self._pool.submit(_build_one, item) for item in todo]
+        for f in self._futures:
+            f.add_done_callback(self._finished)
+
+    def _finished(self, _: Future[None]) -> None:
+        self._last = max(self._last, time.perf_counter())
+
+    @property
+    def seconds(self) -> float:
+        """Wall time from the start until the last build was done."""
+        return self._last - self._t0
+
+    def wait(self) -> int:
+        """Wait for every build; the number of builds."""
+        if self._pool is not None:
+            for done, f in enumerate(self._futures, 1):
+                f.result()
+                self._progress(done, self.total)
+            self._pool.shutdown()
+        return self.total
+
+
 def prebuild(
     jobs: Sequence[Job], cache_dir: Path, memo: Memo, progress: Callable[[int, int], None]
-) -> int:
-    """Compile, one process per core, every build the coming check runs need (the build
-    cache keeps them); errors are left for the check run to report. A revision is built
-    once, whatever comparisons and checks it is in: its module serves them all.
-    Returns the builds."""
+) -> Prebuild:
+    """Start compiling, one process per core, every build the coming check runs need (the
+    build cache keeps them); errors are left for the check run to report. A revision is
+    built once, whatever comparisons and checks it is in: its module serves them all.
+    In the order the chains need them (the checks' order), so the first chain can start
+    while later revisions still build."""
     from checks.space import all_checks
 
     todo, seen = [], set()
-    for job in jobs:
-        for chk in all_checks():
+    for chk in all_checks():
+        for job in jobs:
             if untouched(chk, job) or chk.applies(job.before) or chk.applies(job.after):
                 continue
             if memo.get(_key(chk, job)) is not None:
@@ -151,18 +197,7 @@ def prebuild(
                 if ex.key not in seen:
                     seen.add(ex.key)
                     todo.append((chk.name, ex, cache_dir))
-    progress(0, len(todo))
-    if len(todo) < 2:
-        return len(todo)  # the check run builds a single one as fast
-    # Processes, not threads: a build redirects sys.stdout while cffi talks. Each worker
-    # dies with the bot (a killed bot must not leave workers holding its stdout open).
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(
-        max_workers=BUILD_JOBS, mp_context=ctx, initializer=set_pdeathsig
-    ) as pool:
-        for done, _ in enumerate(pool.map(_build_one, todo), 1):
-            progress(done, len(todo))
-    return len(todo)
+    return Prebuild(todo, progress)
 
 
 def run_chains(

@@ -296,7 +296,9 @@ def run(
             timings["explain"] = time.perf_counter() - t0
             timings["states_per_second"] = hi / max(ran, 1e-9)
             timings["chain"] = len(order)
-            results[n] = replace(res, timings=timings, fixed_dims=tuple(map(str, fixed)))
+            results[n] = replace(
+                res, timings=timings, fixed_dims=tuple(map(str, fixed)), stood_for=chk.size - hi
+            )
     return [results[n] for n in range(len(plan.pairs))]
 
 
