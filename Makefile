@@ -17,6 +17,7 @@ demo: deps venv
 test: deps venv
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 # Installs only the Debian packages that are missing, so a second run is instant.
@@ -39,6 +40,7 @@ $(VENV)/.installed: pyproject.toml
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 bench: deps venv
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

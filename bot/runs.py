@@ -97,7 +97,7 @@ def _not_applying(checks: Sequence[Check], job: Job, not_run: Mapping[str, str])
     for c in checks:
         if c.name not in out:
             for label, ex in (("baseline", job.before), ("patched", job.after)):
-                why = c.applies(ex)
+                why = c.skip_reason(ex)
                 if why:
                     out[c.name] = f"{label}: {why}"
                     break
@@ -189,7 +189,7 @@ def prebuild(
     todo, seen = [], set()
     for chk in all_checks():
         for job in jobs:
-            if untouched(chk, job) or chk.applies(job.before) or chk.applies(job.after):
+            if untouched(chk, job) or chk.skip_reason(job.before) or chk.skip_reason(job.after):
                 continue
             if memo.get(_key(chk, job)) is not None:
                 continue
@@ -241,7 +241,7 @@ def chain_plan(
         if key not in done and memo.get(key) is None:
             wanted.append((j.before, j.after, key))
     ends = [e for j in rel for e in (j.before, j.after)]
-    if whole is not None and len(rel) >= 2 and not any(chk.applies(e) for e in ends):
+    if whole is not None and len(rel) >= 2 and not any(chk.skip_reason(e) for e in ends):
         key = _key(chk, whole)
         if memo.get(key) is None:
             wanted.append((rel[0].before, rel[-1].after, key))

@@ -1,7 +1,8 @@
 """Dimensions and invariants shared by the root-management checks.
 
 World slot codes are those of checks/world.py (SLOT_CODES); invariants are C over
-`w` (const struct drv_world *), true when the fact holds.
+`w` (const struct drv_world *), true when the fact holds, written with the names the
+generated header gives those codes (SLOT_DUMMY, MODE_TDP64, ...).
 
 Each dimension's `why` (checks/space.py Dim.why) says which values real KVM holds there at
 entry. The invariants of KERNEL-NOTES.md 6.3 that are not checked here hold by
@@ -13,10 +14,13 @@ stale gpa, all reachable).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from checks.space import Dim, Invariant
 from checks.world import INVALID_CODES, MODES, SLOT_CODES
+
+if TYPE_CHECKING:
+    from mmucore.extract import Extraction
 
 C = SLOT_CODES
 
@@ -157,60 +161,80 @@ PAE = Dim(
     ),
 )
 
-# A TDP page in slot s (an alias shares slot 0's page).
-_TDP_SLOT = "(w->slot[{s}] == 4 || (w->slot[{s}] == 5 && w->slot[0] == 4))"
-_SHADOW_SLOT = (
-    "((w->slot[{s}] >= 1 && w->slot[{s}] <= 3) || (w->slot[{s}] >= 10 && w->slot[{s}] <= 12 "
-    "&& !(w->mode == 1 && w->tdp)) || (w->slot[{s}] == 5 && w->slot[0] != 4))"
-)
-# mmu->root holds no root (hpa INVALID_PAGE), whatever its pgd
-_CUR_INVALID = "(" + " || ".join(f"w->slot[0] == {c}" for c in INVALID_CODES) + ")"
+
+def one_of(lhs: str, *names: str) -> str:
+    """C: ``lhs`` is one of the named codes (`one_of("w->slot[0]", "SLOT_PAE", ...)`)."""
+    return "(" + " || ".join(f"{lhs} == {n}" for n in names) + ")"
+
+
+def _slot(s: int) -> str:
+    return f"w->slot[{s}]"
+
+
+_SP_CODES = ("SLOT_SP_G1_R1", "SLOT_SP_G2_R1", "SLOT_SP_G1_R2")
+_KIND_CODES = ("SLOT_KIND_G1_R1", "SLOT_KIND_G2_R1", "SLOT_KIND_G1_R2")
+_SPECIAL_CODES = ("SLOT_PAE", "SLOT_PML4", "SLOT_PML5")
+_INVALID_NAMES = tuple(f"SLOT_{k}" for k, v in SLOT_CODES.items() if v in INVALID_CODES)
+_TDP_MMU = "(w->mode == MODE_TDP64 && w->tdp)"  # a 64-bit direct MMU with the TDP MMU on
+
+
+def _tdp_slot(s: int) -> str:
+    """A TDP page in slot s (an alias shares slot 0's page)."""
+    return f"({_slot(s)} == SLOT_TDP || ({_slot(s)} == SLOT_ALIAS && w->slot[0] == SLOT_TDP))"
+
+
+def _shadow_slot(s: int) -> str:
+    """A shadow-MMU page in slot s (a root of the MMU's kind is one unless the TDP MMU runs)."""
+    return (
+        f"({one_of(_slot(s), *_SP_CODES)} || ({one_of(_slot(s), *_KIND_CODES)} && "
+        f"!{_TDP_MMU}) || ({_slot(s)} == SLOT_ALIAS && w->slot[0] != SLOT_TDP))"
+    )
+
 
 I1 = Invariant(
     "I1",
     "pae_root entries are set only while mmu->root is pae_root, pml4_root or pml5_root",
-    "w->pae == 0 || (w->slot[0] >= 6 && w->slot[0] <= 8)",
+    f"w->pae == 0 || {one_of('w->slot[0]', *_SPECIAL_CODES)}",
 )
 I2 = Invariant(
     "I2",
     "mmu->root matches the MMU mode (one sp-backed root only for 64-bit paging, pae_root "
     "for PAE, pml4_root/pml5_root for 32-bit NPT under 4/5-level NPT, dummy only for "
     "shadow paging) and those modes have their special roots allocated",
-    "(w->mode < 2 || w->specials == 0) && "
-    f"({_CUR_INVALID} || "
-    "(((w->slot[0] >= 1 && w->slot[0] <= 3) || (w->slot[0] >= 10 && w->slot[0] <= 12)) && "
-    "w->mode <= 1) || "
-    "(w->slot[0] == 4 && w->mode == 1) || "
-    "(w->slot[0] == 6 && (w->mode == 2 || w->mode == 3)) || "
-    "(w->slot[0] == 7 && w->mode == 4) || (w->slot[0] == 8 && w->mode == 5) || "
-    "(w->slot[0] == 9 && w->mode != 1 && w->mode != 3))",
+    "(w->mode == MODE_SHADOW64 || w->mode == MODE_TDP64 || w->specials == SPECIALS_ALLOCATED)"
+    f" && ({one_of('w->slot[0]', *_INVALID_NAMES)} || "
+    f"({one_of('w->slot[0]', *_SP_CODES, *_KIND_CODES)} && "
+    "(w->mode == MODE_SHADOW64 || w->mode == MODE_TDP64)) || "
+    "(w->slot[0] == SLOT_TDP && w->mode == MODE_TDP64) || "
+    "(w->slot[0] == SLOT_PAE && (w->mode == MODE_PAE_SHADOW || w->mode == MODE_PAE_DIRECT)) || "
+    "(w->slot[0] == SLOT_PML4 && w->mode == MODE_NPT32_4) || "
+    "(w->slot[0] == SLOT_PML5 && w->mode == MODE_NPT32_5) || "
+    "(w->slot[0] == SLOT_DUMMY && w->mode != MODE_TDP64 && w->mode != MODE_PAE_DIRECT))",
 )
 I3 = Invariant(
     "I3",
     "prev_roots only hold sp-backed roots (special and dummy roots are never cached)",
-    "!(w->slot[1] >= 6 && w->slot[1] <= 9) && !(w->slot[2] >= 6 && w->slot[2] <= 9) && "
-    "!(w->slot[3] >= 6 && w->slot[3] <= 9)",
+    " && ".join(f"!{one_of(_slot(s), *_SPECIAL_CODES, 'SLOT_DUMMY')}" for s in (1, 2, 3)),
 )
 I6 = Invariant(
     "I6",
     "TDP roots exist only in a 64-bit direct MMU with tdp_mmu_enabled, and such an MMU "
     "holds no shadow-MMU roots",
     " && ".join(
-        f"(!{_TDP_SLOT.format(s=s)} || (w->mode == 1 && w->tdp)) && "
-        f"(!{_SHADOW_SLOT.format(s=s)} || !(w->mode == 1 && w->tdp))"
-        for s in range(4)
+        f"(!{_tdp_slot(s)} || {_TDP_MMU}) && (!{_shadow_slot(s)} || !{_TDP_MMU})" for s in range(4)
     ),
 )
 I8 = Invariant(
     "I8",
     "roots_to_free holds only KVM_MMU_ROOT_* bits (kvm_mmu_unload passes KVM_MMU_ROOTS_ALL)",
-    "w->mask != 16 || DRV_ROOTS_ALL == ~0UL",
+    "w->mask != MASK_ALL_ONES || DRV_ROOTS_ALL == ~0UL",
 )
 I9 = Invariant(
     "I9",
     "a dummy root exists only in trees that have one (6.6+)",
-    "DRV_FEATURE_DUMMY_ROOT || (w->slot[0] != 9 && w->slot[1] != 9 && w->slot[2] != 9 && "
-    "w->slot[3] != 9)",
+    "DRV_FEATURE_DUMMY_ROOT || ("
+    + " && ".join(f"{_slot(s)} != SLOT_DUMMY" for s in range(4))
+    + ")",
 )
 I10 = Invariant(
     "I10",
@@ -219,6 +243,6 @@ I10 = Invariant(
 )
 
 
-def kvm_arg(ex: Any) -> str:
+def kvm_arg(ex: Extraction) -> str:
     """The first argument of the 5.18+ signatures (`kvm`) or the 5.17 ones (`vcpu`)."""
     return "&drv_kvm" if "free_roots_takes_kvm" in ex.features else "drv_vcpu()"

@@ -254,7 +254,7 @@ def run(
     builds: dict[int, Build] = {}
     seconds: dict[int, float] = {}
     failed: dict[int, CheckResult] = {}
-    why = {k: chk.applies(plan.revisions[k]) for p in plan.pairs for k in p}
+    why = {k: chk.skip_reason(plan.revisions[k]) for p in plan.pairs for k in p}
     for k, w in why.items():
         if w:
             failed[k] = _empty(chk, "skipped", skipped=w)

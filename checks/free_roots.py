@@ -12,10 +12,13 @@ role, root_count / tdp_mmu_root_count and tdp_mmu_page, and the levels.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from checks import common
 from checks.space import Check, Dim, needs_functions
+
+if TYPE_CHECKING:
+    from mmucore.extract import Extraction
 
 _ROOT_BITS = ["KVM_MMU_ROOT_CURRENT"] + [f"KVM_MMU_ROOT_PREVIOUS({i})" for i in range(3)]
 ROOTS_TO_FREE = Dim(
@@ -33,14 +36,14 @@ ROOTS_TO_FREE = Dim(
 )
 
 
-def _call(ex: Any) -> str:
-    mask = "(w_mask == 16 ? ~0UL : (unsigned long)w_mask)"
+def _call(ex: Extraction) -> str:
+    mask = "(w_mask == MASK_ALL_ONES ? ~0UL : (unsigned long)w_mask)"
     return (
         f"int w_mask = drv_w.mask;\n\tkvm_mmu_free_roots({common.kvm_arg(ex)}, &drv_mmu, {mask});"
     )
 
 
-def _applies(ex: Any) -> str | None:
+def _skip_reason(ex: Extraction) -> str | None:
     return needs_functions(ex, ("kvm_mmu_free_roots",))
 
 
@@ -59,6 +62,6 @@ CHECK = Check(
     ),
     invariants=(common.I1, common.I2, common.I3, common.I6, common.I8, common.I9),
     call=_call,
-    applies=_applies,
+    skip_reason=_skip_reason,
     description="kvm_mmu_free_roots frees the selected roots and their pages",
 )

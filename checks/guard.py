@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import ctypes
 import signal
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 _SA_ONSTACK, _SA_RESTART, _SA_NODEFER = 0x08000000, 0x10000000, 0x40000000
 _ITIMER_PROF = 2
 FAULT_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL)
-assert signal.SIGPROF == 27  # DRV_SIGPROF in the driver
 
 
 class _SigAction(ctypes.Structure):
@@ -53,7 +53,7 @@ def _timer(period: float) -> None:
 
 
 @contextmanager
-def guarded(mod: Any, hang_seconds: float = 1.0):
+def guarded(mod: Any, hang_seconds: float = 1.0) -> Iterator[None]:
     """Within the block, faults and hangs in mod's driver calls become per-state statuses."""
     handler = int(mod.ffi.cast("uintptr_t", mod.ffi.addressof(mod.lib, "drv_on_signal")))
     st = _StackT(ctypes.cast(_ALTSTACK, ctypes.c_void_p), 0, len(_ALTSTACK))

@@ -10,10 +10,13 @@ which values real KVM holds there.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from checks import common
 from checks.space import Check, Dim, needs_functions
+
+if TYPE_CHECKING:
+    from mmucore.extract import Extraction
 
 GUEST_MODE = common.root_slot_set_dim(
     "role.guest_mode set on",
@@ -33,11 +36,11 @@ MMU_GUEST_MODE = Dim(
 CURRENT = common.current_dim(common.CURRENT_KINDS[:4] + common.CURRENT_INVALID[1:])
 
 
-def _call(ex: Any) -> str:
+def _call(ex: Extraction) -> str:
     return f"kvm_mmu_free_guest_mode_roots({common.kvm_arg(ex)}, &drv_mmu);"
 
 
-def _applies(ex: Any) -> str | None:
+def _skip_reason(ex: Extraction) -> str | None:
     return needs_functions(ex, ("kvm_mmu_free_guest_mode_roots",))
 
 
@@ -55,6 +58,6 @@ CHECK = Check(
     ),
     invariants=(common.I2, common.I3, common.I6, common.I10),
     call=_call,
-    applies=_applies,
+    skip_reason=_skip_reason,
     description="kvm_mmu_free_guest_mode_roots frees the previous roots used by L2",
 )

@@ -10,10 +10,13 @@ holds there.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from checks import common
 from checks.space import Check, Dim, needs_functions
+
+if TYPE_CHECKING:
+    from mmucore.extract import Extraction
 
 STALE_GEN = common.root_slot_set_dim(
     "stale mmu_valid_gen on",
@@ -36,11 +39,11 @@ PAE_ALL = Dim(
 )
 
 
-def _call(ex: Any) -> str:
+def _call(ex: Extraction) -> str:
     return "__kvm_mmu_free_obsolete_roots(&drv_kvm, &drv_mmu);"
 
 
-def _applies(ex: Any) -> str | None:
+def _skip_reason(ex: Extraction) -> str | None:
     return needs_functions(ex, ("__kvm_mmu_free_obsolete_roots",))
 
 
@@ -58,6 +61,6 @@ CHECK = Check(
     ),
     invariants=(common.I1, common.I2, common.I3, common.I6, common.I9),
     call=_call,
-    applies=_applies,
+    skip_reason=_skip_reason,
     description="__kvm_mmu_free_obsolete_roots frees invalid, stale and sp-less roots",
 )

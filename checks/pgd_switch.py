@@ -32,11 +32,14 @@ The state, one line per dimension: which values real KVM can hold there at entry
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from checks import common
 from checks.space import Check, Dim, needs_functions
 from checks.world import SLOT_CODES as C
+
+if TYPE_CHECKING:
+    from mmucore.extract import Extraction
 
 # new_pgd: the CR3/EPTP/nCR3 being loaded is any guest value: the pgd of a cached root
 # (g1, g2) or of none (g3, which is also the stale pgd an invalid slot may carry below).
@@ -101,10 +104,11 @@ FLUSH = Dim(
 I2 = common.I2
 
 
-def _call(ex: Any) -> str:
+def _call(ex: Extraction) -> str:
     head = (
         "union kvm_mmu_page_role role = { .word = 0 };\n\t"
-        "gpa_t pgd = drv_w.new_pgd == 0 ? DRV_G1 : drv_w.new_pgd == 1 ? DRV_G2 : DRV_G3;\n\t"
+        "gpa_t pgd = drv_w.new_pgd == NEW_PGD_G1 ? DRV_G1 : drv_w.new_pgd == NEW_PGD_G2 ? DRV_G2 "
+        ": DRV_G3;\n\t"
         "role.word = drv_role_word(drv_w.new_role, drv_modes[drv_w.mode].direct);\n\t"
     )
     if "new_pgd_caller" in ex.features:  # returns nothing: a hit shows as its requests
@@ -112,13 +116,13 @@ def _call(ex: Any) -> str:
     return head + "drv_ret = fast_pgd_switch(&drv_kvm, &drv_mmu, pgd, role);"
 
 
-def _entered(ex: Any) -> str:
+def _entered(ex: Extraction) -> str:
     if "new_pgd_caller" in ex.features:
         return "__kvm_mmu_new_pgd(vcpu, pgd, role)"
     return "fast_pgd_switch(kvm, mmu, pgd, role)"
 
 
-def _applies(ex: Any) -> str | None:
+def _skip_reason(ex: Extraction) -> str | None:
     why = needs_functions(ex, ("fast_pgd_switch",))
     if why:
         return why
@@ -146,7 +150,7 @@ CHECK = Check(
     ),  # fmt: skip
     invariants=(I2, common.I3, common.I9),
     call=_call,
-    applies=_applies,
+    skip_reason=_skip_reason,
     entered=_entered,
     description="a new pgd/role finds a cached root (requests on a hit) or evicts the LRU",
 )

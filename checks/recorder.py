@@ -34,7 +34,7 @@ def _map_apart(size: int) -> int:
     body = (size + PAGE - 1) // PAGE * PAGE
     length = body + 2 * PAGE
     flags = _MAP_PRIVATE | _MAP_ANONYMOUS
-    base = None
+    base: int | None = None
     for _ in range(16):
         hint = (secrets.randbelow(1 << 34) + (1 << 28)) * PAGE
         got = _libc.mmap(hint, length, _PROT_NONE, flags | _MAP_FIXED_NOREPLACE, -1, 0)

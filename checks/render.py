@@ -12,38 +12,20 @@ from typing import Any
 
 from checks.result import Benign, CheckResult, DiffGroup, Example
 from checks.verdict import Verdict, exit_status, worst
+from mmucore import shim_api
 from mmucore.textsafe import printable
 
-# Mirrors enum mmu_shim_event_kind in mmucore/shim/mmu_shim.h (same order).
-EVENT_KINDS = (
-    "NONE",
-    "READ_LOCK",
-    "READ_UNLOCK",
-    "WRITE_LOCK",
-    "WRITE_UNLOCK",
-    "SPIN_LOCK",
-    "SPIN_UNLOCK",
-    "LOCKDEP_FAIL",
-    "LOCK_MISUSE",
-    "WARN",
-    "BUG",
-    "PREPARE_ZAP",
-    "COMMIT_ZAP",
-    "ZAP_FREE",
-    "TDP_PUT_ROOT",
-    "TDP_ROOT_FREED",
-    "REQUEST",
-    "FLUSH_REMOTE_TLBS",
-    "CLEAR_MMIO_INFO",
-    "BAD_PAGE",
-    "STUB",
-    "OVERFLOW",
-)
-LOCK_NAMES = {1: "&kvm->mmu_lock", 2: "&kvm->arch.tdp_mmu_pages_lock"}
-# Values from mmu_shim.h: page i has pfn PFN_BASE + i; the zero page is the dummy root.
-PFN_BASE = 0x1000
-ZERO_PFN = 0x0FF0
-NR_PAGES = 64
+# Read from mmucore/shim/mmu_shim.h: enum mmu_shim_event_kind (index = kind), and the page
+# model: page i has pfn PFN_BASE + i; the zero page is the dummy root.
+_SHIM = shim_api.constants()
+EVENT_KINDS = _SHIM.event_kinds
+LOCK_NAMES = {
+    _SHIM.defines["MMU_SHIM_LOCK_MMU"]: "&kvm->mmu_lock",
+    _SHIM.defines["MMU_SHIM_LOCK_TDP_PAGES"]: "&kvm->arch.tdp_mmu_pages_lock",
+}
+PFN_BASE = _SHIM.defines["MMU_SHIM_PFN_BASE"]
+ZERO_PFN = _SHIM.defines["MMU_SHIM_ZERO_PFN"]
+NR_PAGES = _SHIM.defines["MMU_SHIM_NR_PAGES"]
 INVALID_PAGE = (1 << 64) - 1
 _LOCKDEP_MODE = {
     1: "lockdep_assert_held_read",
@@ -119,7 +101,7 @@ def render_event(ev: dict[str, Any], names: dict[int, str] | None = None) -> str
         return f"vcpu_clear_mmio_info(vcpu, {'MMIO_GVA_ANY' if a == -1 else hex(a)})"
     if k == "BAD_PAGE":
         return f"pfn_to_page({a:#x}): no page behind it, reads garbage"
-    if k == "STUB" and a == 1:  # MMU_SHIM_STUB_ATOMIC_SET
+    if k == "STUB" and a == _SHIM.defines["MMU_SHIM_STUB_ATOMIC_SET"]:
         sp, value = b >> 32, b & 0xFFFFFFFF  # sp -1: no shadow page holds the counter
         where = f"sp#{sp}->write_flooding_count" if sp >= 0 else "a counter of no sp"
         return f"atomic_set(&{where}, {value})"
@@ -189,7 +171,7 @@ def verdict_text(verdict: str, benign: Sequence[Benign], where: Sequence[str] = 
     ``where`` labels each benign entry (default: its check)."""
     if not benign:
         return str(verdict)
-    labels = list(where) or [None] * len(benign)
+    labels: list[str | None] = list(where) or [None] * len(benign)
     items = "; ".join(benign_text(b, w) for b, w in zip(benign, labels, strict=True))
     if verdict == Verdict.SAME:
         return f"{verdict}, up to: {items}"

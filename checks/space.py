@@ -12,7 +12,10 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mmucore.extract import Extraction
 
 
 @dataclass(frozen=True)
@@ -77,16 +80,17 @@ class Check:
     entry: tuple[str, ...]  # the kernel functions it calls
     dims: tuple[Dim, ...]
     invariants: tuple[Invariant, ...]
-    call: Callable[[Any], str]  # extraction -> C statements calling the entry (sets drv_ret)
-    applies: Callable[[Any], str | None]  # extraction -> reason it is skipped, or None
+    call: Callable[[Extraction], str]  # C statements calling the entry (sets drv_ret)
+    # why the check does not apply to an extraction (a function it needs is missing), or None
+    skip_reason: Callable[[Extraction], str | None]
     normalisations: tuple[Normalisation, ...] = (IGNORE_INVALID_PGD,)
     fixed: dict[str, int] = field(default_factory=dict)  # world variables not in dims
     description: str = ""
     # extraction -> the function its call enters, where that depends on the API generation:
     # a baseline and a patched revision entered at different functions are not compared
-    entered: Callable[[Any], str] | None = None
+    entered: Callable[[Extraction], str] | None = None
 
-    def entry_mismatch(self, base: Any, patched: Any) -> str | None:
+    def entry_mismatch(self, base: Extraction, patched: Extraction) -> str | None:
         """Why two revisions cannot be compared by this check's call, or None."""
         if self.entered is None:
             return None
@@ -108,7 +112,7 @@ class Check:
 
     def decode(self, index: int) -> dict[str, str]:
         """State index -> {dimension: label}, human-readable."""
-        out = {}
+        out: dict[str, str] = {}
         for d in self.dims:
             index, digit = divmod(index, len(d.labels))
             out[d.name] = d.labels[digit]
@@ -119,7 +123,7 @@ class Check:
         return tuple(inv.name for i, inv in enumerate(self.invariants) if mask >> i & 1)
 
 
-def needs_functions(extraction: Any, names: Sequence[str]) -> str | None:
+def needs_functions(extraction: Extraction, names: Sequence[str]) -> str | None:
     """The skip reason when the tree lacks one of ``names``, else None."""
     for n in names:
         if n not in extraction.functions:

@@ -9,20 +9,13 @@ from tree_sitter import Node
 from mmucore import cparse
 
 
-def _body(node: Node) -> Node | None:
-    if node.type in ("struct_specifier", "union_specifier"):
-        return node.child_by_field_name("body")
-    t = node.child_by_field_name("type")
-    return _body(t) if t is not None else None
-
-
 def table(types: list[tuple[str, Node | None]]) -> str:
     """C of mmu_shim_bitfield(): position and width of each named bitfield, measured in C."""
     cases: list[str] = []
     for name, node in types:
         if not name.startswith(("struct ", "union ")) or node is None:
             continue
-        for fname in _bitfields(_body(node)):
+        for fname in _bitfields(cparse.struct_body(node)):
             cases.append(
                 f'\tif (mmu_shim_streq(type, "{name}") && mmu_shim_streq(field, "{fname}")) {{\n'
                 f"\t\t{name} u;\n\t\tmemset(&u, 0, sizeof(u));\n\t\tu.{fname} = -1;\n"
@@ -36,15 +29,7 @@ def table(types: list[tuple[str, Node | None]]) -> str:
 
 def _bitfields(body: Node | None) -> list[str]:
     out: list[str] = []
-    for fd in body.named_children if body is not None else ():
-        if fd.type != "field_declaration":
-            continue
-        t = fd.child_by_field_name("type")
-        decls = fd.children_by_field_name("declarator")
-        if not decls and t is not None and t.child_by_field_name("body") is not None:
-            out += _bitfields(t.child_by_field_name("body"))
-        elif any(ch.type == "bitfield_clause" for ch in fd.children):
-            out += [
-                cparse.node_text(n) for x in decls if (n := cparse.declarator_name(x)) and n.text
-            ]
+    for fd in cparse.field_declarations(body):
+        if any(ch.type == "bitfield_clause" for ch in fd.children):
+            out += [n for n in cparse.field_names(fd) if n]
     return out

@@ -15,7 +15,7 @@ from tree_sitter import Node
 
 from mmucore import cparse
 from mmucore.errors import MmuCiError
-from mmucore.extract import FALLBACKS, SHIM_DIR, Extraction
+from mmucore.extract import FALLBACKS, SHIM_DIR, Extraction, Piece
 
 SHIM_TYPES = """
 typedef unsigned char u8; typedef unsigned short u16; typedef unsigned int u32;
@@ -64,7 +64,7 @@ def _type_text(t: Node, ints: set[str], tags: set[str], pointer: bool) -> str | 
     return None
 
 
-def _declarator(d: Node) -> str | None:
+def _declarator(d: Node | None) -> str | None:
     """`*name[...]` from a field declarator; None for function pointers."""
     stars, arrays = "", ""
     while d is not None and d.type != "field_identifier":
@@ -110,8 +110,8 @@ def extracted(extraction: Extraction) -> list[str]:
     """Declarations of the extracted typedefs, enums, structs, globals and functions."""
     ints: set[str] = set()
     decls: list[str] = []
-    parsed = []
-    joined: dict[tuple[str, str], list] = {}  # a pruned struct is placed in chunks
+    parsed: list[tuple[Piece, cparse.Definition]] = []
+    joined: dict[tuple[str, str], list[Piece]] = {}  # a pruned struct is placed in chunks
     for p in extraction.pieces:
         if p.kind in ("type", "global"):
             joined.setdefault((p.kind, p.name), []).append(p)
@@ -122,7 +122,7 @@ def extracted(extraction: Extraction) -> list[str]:
     tags = {d.name for p, d in parsed if d.name.startswith(("struct ", "union "))}
     decls += [f"{t};" for t in sorted(tags)]
     for p, d in parsed:
-        node = d.node
+        node = d.tree
         if p.kind == "global":
             t = node.child_by_field_name("type")
             if t is not None and _type_text(t, ints, tags, False) in ("bool", "_Bool", "int"):

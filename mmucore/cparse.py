@@ -52,6 +52,13 @@ class Definition:
     enumerators: tuple[str, ...] = ()
     params: tuple[str, ...] = ()  # macro parameters
 
+    @property
+    def tree(self) -> Node:
+        """The syntax node of a definition that has one (every kind but a macro)."""
+        if self.node is None:
+            raise ValueError(f"{self.name}: a macro has no syntax node")
+        return self.node
+
 
 @dataclass
 class FileIndex:
@@ -125,9 +132,11 @@ def _top_level(root: Node) -> Iterator[Node]:
             yield c
 
 
-def _add(idx: FileIndex, kind: str, name: str, node: Node, **kw) -> None:
+def _add(idx: FileIndex, kind: str, name: str, node: Node, *, static: bool = False) -> None:
     idx.defs.append(
-        Definition(kind, name, idx.path, node.start_point[0] + 1, node_text(node), node, **kw)
+        Definition(
+            kind, name, idx.path, node.start_point[0] + 1, node_text(node), node, static=static
+        )
     )
 
 
@@ -199,15 +208,46 @@ def _enumerators_of(idx: FileIndex, spec: Node, whole: Node) -> None:
     if body is None:
         return
     names = tuple(
-        node_text(e.child_by_field_name("name"))
+        node_text(n)
         for e in body.named_children
-        if e.type == "enumerator" and e.child_by_field_name("name") is not None
+        if e.type == "enumerator" and (n := e.child_by_field_name("name")) is not None
     )
     d = idx.defs[-1] if idx.defs and idx.defs[-1].node is whole else None
     if d is None:
         _add(idx, "type", f"enum {id(spec)}", whole)
         d = idx.defs[-1]
     d.enumerators = names
+
+
+def struct_body(node: Node) -> Node | None:
+    """The field list of a struct/union definition, or of the one a declaration or typedef
+    defines; None when it has none."""
+    if node.type in ("struct_specifier", "union_specifier"):
+        return node.child_by_field_name("body")
+    t = node.child_by_field_name("type")
+    return struct_body(t) if t is not None else None
+
+
+def field_declarations(body: Node | None) -> Iterator[Node]:
+    """The field declarations of a struct/union body, anonymous members' flattened in."""
+    for fd in body.named_children if body is not None else ():
+        if fd.type != "field_declaration":
+            continue
+        t = fd.child_by_field_name("type")
+        inner = t.child_by_field_name("body") if t is not None else None
+        if not fd.children_by_field_name("declarator") and inner is not None:
+            yield from field_declarations(inner)
+        else:
+            yield fd
+
+
+def field_names(fd: Node) -> list[str]:
+    """The names one field declaration declares."""
+    return [
+        node_text(n)
+        for d in fd.children_by_field_name("declarator")
+        if (n := declarator_name(d)) is not None
+    ]
 
 
 def parameters(node: Node) -> tuple[tuple[str, str], ...]:

@@ -81,7 +81,7 @@ class TreeFacts:
 
 
 def _first_param(t: TreeFacts, fn: str, want: str) -> bool:
-    params = t.prototypes.get(fn)
+    params = t.prototypes.get(fn) or ()
     return bool(params) and params[0].replace(" ", "") == want.replace(" ", "")
 
 

@@ -19,8 +19,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmucore import proc
+
+if TYPE_CHECKING:
+    from mmucore.extract import Extraction
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class Scope:
     pieces: tuple[str, ...]  # changed extraction pieces, "kind name" (the exact criterion)
     reason: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {
             "in_scope": self.in_scope,
             "files": list(self.files),
@@ -132,29 +136,32 @@ def code_text(text: str) -> str:
     return " ".join(kept.split())
 
 
-def _texts(extraction: object, code_only: bool) -> dict[tuple[str, str], list[str]]:
+def _texts(extraction: Extraction, code_only: bool) -> dict[tuple[str, str], list[str]]:
     out: dict[tuple[str, str], list[str]] = {}
-    for p in extraction.pieces:  # type: ignore[attr-defined]
+    for p in extraction.pieces:
         text = code_text(p.text) if code_only else p.text
         out.setdefault((p.kind, p.name), []).append(text)  # a struct may come in parts
     return out
 
 
-def changed_pieces(before: object, after: object, code_only: bool = False) -> tuple[str, ...]:
+def changed_pieces(
+    before: Extraction, after: Extraction, code_only: bool = False
+) -> tuple[str, ...]:
     """Pieces whose text differs between two extractions (line numbers ignored); with
     ``code_only`` comments and layout are ignored too (a comment fix changes no code)."""
     a, b = _texts(before, code_only), _texts(after, code_only)
     keys = sorted(set(a) | set(b))
     out = [f"{k} {n}" for k, n in keys if a.get((k, n)) != b.get((k, n))]
-    for name in ("entry_points", "features"):
-        if getattr(before, name, None) != getattr(after, name, None):
-            out.append(name.replace("_", "-"))
+    if before.entry_points != after.entry_points:
+        out.append("entry-points")
+    if before.features != after.features:
+        out.append("features")
     return tuple(out)
 
 
-def model_files(extraction: object) -> frozenset[str]:
+def model_files(extraction: Extraction) -> frozenset[str]:
     """The tree files the extraction read pieces from."""
-    return frozenset(p.file for p in extraction.pieces)  # type: ignore[attr-defined]
+    return frozenset(p.file for p in extraction.pieces)
 
 
 def quick(diff: str, modelled_files: Iterable[str]) -> Scope | None:
@@ -165,7 +172,7 @@ def quick(diff: str, modelled_files: Iterable[str]) -> Scope | None:
     return Scope(False, files, (), (), "touches no file the modelled code is extracted from")
 
 
-def decide(diff: str, before: object, after: object, new_texts: Mapping[str, str]) -> Scope:
+def decide(diff: str, before: Extraction, after: Extraction, new_texts: Mapping[str, str]) -> Scope:
     """The exact scope of one change from the extractions before and after it."""
     files = files_touched(diff)
     funcs = hunk_definitions(diff, new_texts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from tree_sitter import Node
 
@@ -68,7 +69,7 @@ class Index:
         for s in ("struct kvm_mmu", "struct kvm_mmu_page"):
             d = self.types.get(s)
             if d is not None and d.node is not None:
-                fields[s] = tuple(_all_fields(_body(d.node)))
+                fields[s] = tuple(_all_fields(cparse.struct_body(d.node)))
         protos = {}
         for name, d in {**self.prototypes, **self.functions}.items():
             if d.node is not None:
@@ -77,14 +78,16 @@ class Index:
         return generations.TreeFacts(fields, defs, protos)
 
 
+# a kept type: its definition, its chunks (line, text), the types it needs complete
+_Type = tuple[cparse.Definition, list[tuple[int, str]], set[str]]
+
+
 @dataclass
 class Closure:
     functions: list[cparse.Definition] = field(default_factory=list)
     macros: list[cparse.Definition] = field(default_factory=list)
     # each type: its definition, its chunks (line, text) as placed, its strong dependencies
-    types: list[tuple[cparse.Definition, list[tuple[int, str]], set[str]]] = field(
-        default_factory=list
-    )
+    types: list[_Type] = field(default_factory=list)
     globals: list[cparse.Definition] = field(default_factory=list)
     calls: dict[str, set[str]] = field(default_factory=dict)
     shimmed: set[str] = field(default_factory=set)
@@ -93,34 +96,15 @@ class Closure:
     tags: set[str] = field(default_factory=set)
 
 
-def _body(node: Node) -> Node | None:
-    if node.type in ("struct_specifier", "union_specifier"):
-        return node.child_by_field_name("body")
-    t = node.child_by_field_name("type")
-    return _body(t) if t is not None else None
-
-
 def _all_fields(body: Node | None) -> list[str]:
-    out: list[str] = []
-    for fd in body.named_children if body is not None else ():
-        if fd.type != "field_declaration":
-            continue
-        decls = fd.children_by_field_name("declarator")
-        t = fd.child_by_field_name("type")
-        if not decls and t is not None and t.child_by_field_name("body") is not None:
-            out += _all_fields(t.child_by_field_name("body"))
-        for d in decls:
-            nm = cparse.declarator_name(d)
-            if nm is not None:
-                out.append(cparse.node_text(nm))
-    return out
+    return [n for fd in cparse.field_declarations(body) for n in cparse.field_names(fd)]
 
 
 def _prune(d: cparse.Definition, keep: set[str] | None) -> tuple[str, list[str], list[Node]]:
     """The definition's text with unwanted fields (keep None: none) and nested #defines
     blanked (lines kept), the kept field names, their nodes."""
-    raw = bytearray(d.node.text or b"")
-    base = d.node.start_byte
+    raw = bytearray(d.tree.text or b"")
+    base = d.tree.start_byte
     kept: list[str] = []
     nodes: list[Node] = []
 
@@ -160,7 +144,7 @@ def _prune(d: cparse.Definition, keep: set[str] | None) -> tuple[str, list[str],
             any_kept = any_kept or ok
         return any_kept
 
-    body = _body(d.node)
+    body = cparse.struct_body(d.tree)
     if body is not None:
         walk(body)
     return raw.decode(errors="replace"), kept, nodes
@@ -208,7 +192,7 @@ def _close_once(
         if d.kind == "macro":
             _check_single(index, d)
             c.macros.append(d)
-            uses, local = cparse.uses_of_macro(d), set()
+            uses, local = cparse.uses_of_macro(d), set[str]()
         elif d.kind == "type" and d.name in manifest.pruned_structs and d.node is not None:
             text, kept, nodes = _prune(d, touched)
             c.structs[d.name] = tuple(kept)
@@ -221,14 +205,14 @@ def _close_once(
             local = set()
         elif d.kind == "type" and d.name.startswith(("struct ", "union ")) and d.node is not None:
             text, kept, _ = _prune(d, None)  # a #define in the body is a macro of its own
-            uses, local = cparse.uses_of_node(d.node), set()
-            c.structs[d.name] = tuple(f for f in _all_fields(_body(d.node)) if f)
-            c.types.append((d, _chunks(d.line, text), _strong([d.node])))
+            uses, local = cparse.uses_of_node(d.tree), set()
+            c.structs[d.name] = tuple(f for f in _all_fields(cparse.struct_body(d.node)) if f)
+            c.types.append((d, _chunks(d.line, text), _strong([d.tree])))
         elif d.kind == "type":
-            uses, local = cparse.uses_of_node(d.node), set()
-            c.types.append((d, [(d.line, d.text)], _strong([d.node])))
+            uses, local = cparse.uses_of_node(d.tree), set()
+            c.types.append((d, [(d.line, d.text)], _strong([d.tree])))
         else:
-            uses, local = cparse.uses_of_node(d.node), cparse.local_names(d.node)
+            uses, local = cparse.uses_of_node(d.tree), cparse.local_names(d.tree)
             (c.functions if d.kind == "function" else c.globals).append(d)
         fields_used |= uses.fields
         own = d.name
@@ -272,7 +256,7 @@ def _check_single(index: Index, d: cparse.Definition) -> None:
 
 def _resolve(
     index: Index, name: str, shim: frozenset[str], c: Closure, fallbacks: Mapping[str, str]
-) -> cparse.Definition | bool | None:
+) -> cparse.Definition | Literal[True] | None:
     """True: the shim's; a Definition: extract it; None: unknown."""
     if name in shim:
         c.shimmed.add(name)
@@ -354,8 +338,10 @@ def assemble(c: Closure, banner: str) -> tuple[str, list[tuple[str, str, str, in
     out += [c.fallbacks[name] for name in sorted(c.fallbacks)]
     out.append('#include "mmu_shim_stubs.h"')
     for d in c.functions:
-        body = d.node.child_by_field_name("body")
-        head = (d.node.text or b"")[: body.start_byte - d.node.start_byte].decode(errors="replace")
+        fn = d.tree
+        body = fn.child_by_field_name("body")
+        end = body.start_byte if body is not None else fn.end_byte
+        head = (fn.text or b"")[: end - fn.start_byte].decode(errors="replace")
         _line(out, d.file, d.line)
         out.append(head.rstrip() + ";")
     for d in sorted(c.functions, key=lambda d: (d.file, d.line)):
@@ -381,10 +367,10 @@ def _chunks(first: int, text: str) -> list[tuple[int, str]]:
     return out
 
 
-def _topo(types):
+def _topo(types: list[_Type]) -> list[_Type]:
     by_name = {d.name: (d, t, s) for d, t, s in types}
     done: set[str] = set()
-    order: list[tuple[cparse.Definition, str, set[str]]] = []
+    order: list[_Type] = []
 
     def visit(name: str, depth: int = 0) -> None:
         if name in done or name not in by_name or depth > 200:

@@ -31,6 +31,10 @@ _CALLEES = frozenset(
 )
 
 
+def _text(node: ts.Node) -> str:
+    return node.text.decode() if node.text is not None else ""
+
+
 def parse(text: str) -> ts.Node:
     return _PARSER.parse(text.encode()).root_node
 
@@ -58,7 +62,7 @@ def _declared_function(decl: ts.Node) -> tuple[str, int] | None:
     while inner is not None and inner.type in ("parenthesized_declarator", "attributed_declarator"):
         inner = inner.named_children[0] if inner.named_children else None
     if inner is not None and inner.type == "identifier":
-        return inner.text.decode(), inner.start_point[0] + 1
+        return _text(inner), inner.start_point[0] + 1
     return None
 
 
@@ -92,7 +96,7 @@ def function_typedefs(root: ts.Node) -> set[str]:
             if any(x.type == "function_declarator" for x in _walk(d)):
                 name = next((x for x in _walk(d) if x.type == "type_identifier"), None)
                 if name is not None:
-                    out.add(name.text.decode())
+                    out.add(_text(name))
     return out
 
 
@@ -105,12 +109,12 @@ def _local_names(root: ts.Node) -> set[str]:
             while d is not None and d.type != "identifier":
                 d = d.child_by_field_name("declarator")
             if d is not None:
-                out.add(d.text.decode())
+                out.add(_text(d))
         for d in n.children_by_field_name("declarator") if n.type == "declaration" else ():
             while d is not None and d.type != "identifier":
                 d = d.child_by_field_name("declarator")
             if d is not None:
-                out.add(d.text.decode())
+                out.add(_text(d))
     return out
 
 
@@ -134,7 +138,7 @@ def _function_pointer_type(desc: ts.Node, fn_types: set[str]) -> bool:
     for x in _walk(desc):
         if x.type == "abstract_function_declarator":
             return True
-        if x.type == "type_identifier" and x.text.decode() in fn_types:
+        if x.type == "type_identifier" and _text(x) in fn_types:
             return True
     return False
 
@@ -150,7 +154,7 @@ def check_code_addresses(
             desc = n.child_by_field_name("type")
             if desc is not None and _function_pointer_type(desc, fn_types):
                 return row, (
-                    f"a cast to a function-pointer type ({desc.text.decode()}): a call "
+                    f"a cast to a function-pointer type ({_text(desc)}): a call "
                     "through it can reach any address"
                 )
         elif n.type == "call_expression":
@@ -161,11 +165,11 @@ def check_code_addresses(
                 callee = _strip_parens(arg) if arg is not None else callee
             if callee is not None and callee.type not in _CALLEES:
                 return row, (
-                    f"a call through a computed address ({callee.text.decode()[:60]}): "
+                    f"a call through a computed address ({_text(callee)[:60]}): "
                     "only functions and function pointers held in variables may be called"
                 )
         elif n.type in ("identifier", "type_identifier"):  # typeof(abort): a type's name
-            name = n.text.decode()
+            name = _text(n)
             if name in local:
                 continue
             if name in LIBC_OBJECTS:

@@ -97,7 +97,7 @@ def fake(request, tmp_path_factory) -> Fake:
 
 
 def test_the_old_api_is_entered_at_its_caller(fake) -> None:
-    assert CHECK.applies(fake.base) is None
+    assert CHECK.skip_reason(fake.base) is None
     assert "__kvm_mmu_new_pgd(drv_vcpu(), pgd, role)" in CHECK.call(fake.base)
     res = fake.diff(REORDER)
     assert res.verdict == "same", res
@@ -147,5 +147,5 @@ def test_without_the_caller_the_old_lookup_is_not_run(tmp_path: Path) -> None:
     start = mmu.index("static void __kvm_mmu_new_pgd")
     files[MMU] = mmu[:start]
     ex = extract.extract(fakelinux.write(tmp_path / "t", files, "no caller"))
-    why = CHECK.applies(ex)
+    why = CHECK.skip_reason(ex)
     assert why and "__kvm_mmu_new_pgd" in why and "evicted root" in why

@@ -1,0 +1,166 @@
+/* One check's run loop, once per check in a module, with CHK(x) defined to the check's
+ * own name for x (drv_free_roots_run_range), after its dimensions, invariants and call
+ * (checks/driver.py: check_section). */
+static int CHK(digit)[DRV_NDIMS];
+
+static void CHK(apply)(void)
+{
+	int i;
+
+	CHK(fixed)();
+	for (i = 0; i < DRV_NDIMS; i++)
+		*(int *)((char *)&drv_w + CHK(dim_off)[i]) = CHK(codes)[i][CHK(digit)[i]];
+}
+
+static void CHK(decode)(uint64_t idx)
+{
+	int i;
+
+	for (i = 0; i < DRV_NDIMS; i++) {
+		CHK(digit)[i] = idx % CHK(radix)[i];
+		idx /= CHK(radix)[i];
+	}
+}
+
+static void CHK(next)(void)
+{
+	int i;
+
+	for (i = 0; i < DRV_NDIMS; i++) {
+		if (++CHK(digit)[i] < (int)CHK(radix)[i])
+			return;
+		CHK(digit)[i] = 0;
+	}
+}
+
+uint64_t CHK(nstates)(void)
+{
+	uint64_t n = 1;
+	int i;
+
+	for (i = 0; i < DRV_NDIMS; i++)
+		n *= CHK(radix)[i];
+	return n;
+}
+
+/* Runs states [lo, hi); returns how many ran: it stops right after a state that hung,
+ * so the caller decides whether to spend another CPU budget on the next one. */
+uint64_t CHK(run_range)(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *status)
+{
+	uint64_t k;
+
+	CHK(decode)(lo);
+	for (k = 0; lo + k < hi; k++) {
+		int st;
+
+		CHK(apply)();
+		drv_setup();
+		st = drv_guarded_call(CHK(call));
+		drv_digest(&digests[k * DRV_NCOMP], st);
+		status[k] = (uint8_t)st;
+		CHK(next)();
+		if (st == 2)
+			return k + 1;
+	}
+	return k;
+}
+
+uint32_t CHK(invariants)(uint64_t idx)
+{
+	CHK(decode)(idx);
+	CHK(apply)();
+	return CHK(violated)();
+}
+
+int CHK(compare)(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
+		const uint64_t *db, const uint8_t *sb, struct drv_group *groups,
+		int ngroups, int max_groups, uint64_t *crash)
+{
+	uint64_t k;
+
+	for (k = 0; k < n; k++) {
+		const uint64_t *a = &da[k * DRV_NCOMP], *b = &db[k * DRV_NCOMP];
+		uint32_t what = 0, ev = 0, inv;
+		int i, j, benign = -1;
+
+		if (sb[k] && !sa[k]) {  /* crash[0..1]: inside the invariants, [2..3]: outside */
+			/* a changed recorder (3) forges every state's result: never ranked down */
+			uint64_t *c = sb[k] != 3 && CHK(invariants)(lo + k) ? &crash[2] : &crash[0];
+
+			if (!c[1]++ || lo + k < c[0])
+				c[0] = lo + k;
+		}
+		if (!memcmp(a, b, DRV_NSTRICT * sizeof(*a)))
+			continue;
+		for (i = 0; i < DRV_NSTRICT; i++)
+			if (a[i] != b[i])
+				what |= 1u << i;
+		for (i = 0; i < DRV_NEVCOMP; i++)
+			if (i != DRV_C_EVENT_ORDER)
+				ev |= what & (1u << i);
+		if (ev)  /* the order differs only because some calls do */
+			what &= ~(1u << DRV_C_EVENT_ORDER);
+		for (j = 0; j < DRV_NNORM && benign < 0; j++) {
+			if (what & ~CHK(norm)[j].strict)
+				continue;
+			benign = j;
+			for (i = 0; i < DRV_NSTRICT; i++)
+				if ((what >> i & 1) && a[CHK(norm)[j].alt[i]] != b[CHK(norm)[j].alt[i]])
+					benign = -1;
+		}
+		inv = CHK(invariants)(lo + k);
+		for (j = 0; j < ngroups; j++)
+			if (groups[j].what == what && groups[j].inside == !inv &&
+				groups[j].benign == benign && groups[j].inv_and == inv)
+				break;
+		if (j == ngroups) {
+			if (ngroups == max_groups)
+				j = max_groups - 1;  /* table full: fold into the last group */
+			else {
+				ngroups++;
+				groups[j].what = what;
+				groups[j].inside = !inv;
+				groups[j].benign = benign;
+				groups[j].inv_and = inv;  /* outside groups: by the exact invariants violated */
+				groups[j].count = 0;
+				groups[j].first = lo + k;
+			}
+		}
+		groups[j].count++;
+		groups[j].inv_and &= inv;
+		if (lo + k < groups[j].first)
+			groups[j].first = lo + k;
+	}
+	return ngroups;
+}
+
+int CHK(run_one)(uint64_t idx, uint64_t *before, uint64_t *after)
+{
+	int st;
+
+	CHK(decode)(idx);
+	CHK(apply)();
+	memset(drv_sp, 0, sizeof(drv_sp));  /* the trace shows the sps this state leaves unused too */
+	drv_setup();
+	drv_fields(before);
+	st = drv_guarded_call(CHK(call));
+	drv_fields(after);
+	return st;
+}
+
+/* The benchmark's baseline: the same states and call, no guard, no observation. */
+uint64_t CHK(plain_range)(uint64_t lo, uint64_t hi)
+{
+	uint64_t k, events = 0;
+
+	CHK(decode)(lo);
+	for (k = lo; k < hi; k++) {
+		CHK(apply)();
+		drv_setup();
+		CHK(call)();
+		events += mmu_shim_nevents;
+		CHK(next)();
+	}
+	return events;
+}
+
