@@ -176,7 +176,8 @@ def plain_seconds_per_state(
     data: Path, tree: kernels.KernelTree, sizes: dict[str, int]
 ) -> dict[str, float]:
     """Per check, the plain loop's CPU seconds per state on the base revision (one child,
-    no guard, no observation), over the states [0, n) its runs had."""
+    no guard, no observation), over the states [0, n) its runs had; 0 for a check whose
+    plain loop faults (the floor is then a lower bound)."""
     from checks import engine
     from checks.space import all_checks
     from mmucore import sandbox
@@ -189,8 +190,10 @@ def plain_seconds_per_state(
         b, _ = engine.build_one(chk, ex, data / "build-cache")
         payload = {"lo": 0, "hi": sizes[chk.name], "check": chk.name}
         r = sandbox.run("checks.child:run_plain", payload, [b], lim)
-        if not r.ok:
-            raise SystemExit(f"plain loop of {chk.name} failed: {r.message}")
+        if not r.ok:  # unguarded: a state outside the invariants may fault (pgd_switch)
+            print(f"   (plain loop of {chk.name}: {r.message}; left out of the floor)")
+            out[chk.name] = 0.0
+            continue
         out[chk.name] = r.value["cpu"] / max(sizes[chk.name], 1)
     return out
 
