@@ -32,13 +32,13 @@ def main() -> int:
     cache = cfg.data_dir / "build-cache"
     chk = all_checks(["free_roots"])[0]
     ex = extract(tree, "HEAD")
-    base, patched, _ = engine.build_pair(chk, ex, ex, cache)
+    base, patched = (engine.build_one(chk, e, cache)[0] for e in (ex, ex))
     n = chk.size
 
     t0 = time.perf_counter()
-    raw = engine.run_states(chk, [base, patched])
+    (raw,) = engine.run_states(chk, [base, patched])
     engine_s = time.perf_counter() - t0
-    assert not raw["groups"] and raw["crash"] is None, "one revision against itself differs"
+    assert not raw.groups and raw.crash is None, "one revision against itself differs"
 
     lim = sandbox.Limits(cpu_seconds=600, wall_seconds=900)
     t0 = time.perf_counter()
@@ -51,7 +51,7 @@ def main() -> int:
     inner = out.value["seconds"]
 
     eng, plain = n / engine_s, n / plain_s
-    eng_cpu, plain_cpu = raw["cpu"], out.value["cpu"]
+    eng_cpu, plain_cpu = raw.cpu, out.value["cpu"]
     print(f"free_roots on {ex.version}: {n} states")
     print(
         f"engine (2 children, baseline + patched, guard, digests, compare): {engine_s:.2f} s"
@@ -61,7 +61,7 @@ def main() -> int:
         f"plain C loop (1 child, one build, no observation):              {plain_s:.2f} s"
         f" = {plain / 1e6:.2f} M states/s (loop alone {n / inner / 1e6:.2f} M/s)"
     )
-    print(f"ratio engine / plain: {eng / plain:.0%} (target >= 50%)")
+    print(f"ratio engine / plain: {eng / plain:.0%} (target >= 80%)")
     # other work on the machine slows the two engine children more than the one plain loop
     print(
         f"CPU time: engine {eng_cpu:.2f} s in its children (both builds), "

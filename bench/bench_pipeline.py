@@ -151,7 +151,51 @@ def bench(name: str, ts: list[Transformation], data: Path, tree: kernels.KernelT
         + ", ".join(f"{n} {k} revisions {t:.1f}s" for n, k, t in sorted(timed))
     )
     print("   warm stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in rep2["timings"].items()))
+    states = {
+        c["name"]: (c["states"], c.get("stood_for", 0)) for c in runs if "run" in c["timings"]
+    }
+    per_state = plain_seconds_per_state(data, tree, {n: a + b for n, (a, b) in states.items()})
+    # the floor: one plain C loop pass per (revision, check) the runs needed, on both cores
+    floor = sum(k * states[n][0] * per_state[n] for n, k, _ in timed) / 2
+    whole = sum(k * sum(states[n]) * per_state[n] for n, k, _ in timed) / 2
+    print(
+        f"   floor {floor:.2f} s (plain C loop over the states run, 2 cores): "
+        f"cold / floor = {cold / floor:.2f}; over the whole spaces {whole:.2f} s: "
+        f"cold / that floor = {cold / whole:.2f}"
+    )
+    fixed = sorted({f for c in runs for f in c.get("fixed_dims", ())})
+    stood = sum(k * states[n][1] for n, k, _ in timed)
+    total = sum(k * sum(states[n]) for n, k, _ in timed)
+    if fixed:
+        print(f"   not run: {stood:,} of {total:,} (revision, state) runs ({stood / total:.0%}):")
+        print("   " + "\n   ".join(fixed))
     return all(v == "same" for v in verdicts)
+
+
+def plain_seconds_per_state(
+    data: Path, tree: kernels.KernelTree, sizes: dict[str, int]
+) -> dict[str, float]:
+    """Per check, the plain loop's CPU seconds per state on the base revision (one child,
+    no guard, no observation), over the states [0, n) its runs had; 0 for a check whose
+    plain loop faults (the floor is then a lower bound)."""
+    from checks import engine
+    from checks.space import all_checks
+    from mmucore import sandbox
+    from mmucore.extract import extract
+
+    ex = extract(tree.path, "HEAD")
+    lim = sandbox.Limits(cpu_seconds=600, wall_seconds=900)
+    out = {}
+    for chk in all_checks(sorted(sizes)):
+        b, _ = engine.build_one(chk, ex, data / "build-cache")
+        payload = {"lo": 0, "hi": sizes[chk.name], "check": chk.name}
+        r = sandbox.run("checks.child:run_plain", payload, [b], lim)
+        if not r.ok:  # unguarded: a state outside the invariants may fault (pgd_switch)
+            print(f"   (plain loop of {chk.name}: {r.message}; left out of the floor)")
+            out[chk.name] = 0.0
+            continue
+        out[chk.name] = r.value["cpu"] / max(sizes[chk.name], 1)
+    return out
 
 
 def main() -> int:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import intake, runs, tree
 from bot.config import Config
@@ -22,6 +23,10 @@ from bot.report import PatchReport, Report, reproduce_command, worst
 from checks.verdict import Verdict, internal_error_reason
 from mmucore import scope
 from mmucore.errors import MmuCiError
+
+if TYPE_CHECKING:
+    from checks.result import CheckResult
+    from mmucore.extract import Extraction
 
 # progress(stage, done, total): stages "fetch", "apply", "build", "check".
 Progress = Callable[[str, int, int], None]
@@ -38,13 +43,13 @@ class _Extractions:
     def __init__(self, repo: Path, memo: Memo) -> None:
         self.repo = repo
         self.memo = memo
-        self.done: dict[str, object] = {}
+        self.done: dict[str, Extraction] = {}
         self.seconds = 0.0
 
     def _key(self, rev: str) -> tuple[str, ...]:
         return ("extract", str(self.repo), rev, code_version(("mmucore",)))
 
-    def get(self, rev: str) -> object:
+    def get(self, rev: str) -> Extraction:
         if rev not in self.done:
             from mmucore.extract import extract
 
@@ -76,7 +81,7 @@ class _Extractions:
         self.seconds += time.perf_counter() - t
 
 
-def _extract_or_none(item: tuple[Path, str]) -> object | None:
+def _extract_or_none(item: tuple[Path, str]) -> Extraction | None:
     """In a worker process: one revision's extraction, or None when it fails."""
     from mmucore.extract import extract
 
@@ -137,7 +142,10 @@ def _set_outcome(pr: PatchReport, out: runs.Outcome) -> None:
     pr.not_covered = out.not_covered
 
 
-def _check_job(pr: PatchReport, job: runs.Job, cache_dir: Path, memo: Memo, done: dict) -> None:
+Done = dict[tuple[str, ...], "CheckResult"]  # results the chains made, by memo key
+
+
+def _check_job(pr: PatchReport, job: runs.Job, cache_dir: Path, memo: Memo, done: Done) -> None:
     """Run the checks of one in-scope patch and set its verdict."""
     t = time.perf_counter()
     try:
@@ -212,19 +220,25 @@ def check_series(
             jobs.append((pr, job))
     timings["scope"] = time.perf_counter() - t
     t = time.perf_counter()
-    runs.prebuild([j for _, j in jobs], cache_dir, ex.memo, lambda d, n: progress("build", d, n))
-    timings["build"] = time.perf_counter() - t
-    t = time.perf_counter()
     whole_job = _whole_job(reports, jobs, applied.failure, base.commit, ex)
+    # the builds run beside the checks: the first chain starts once its own are built
+    builds = runs.prebuild(
+        [j for _, j in jobs], cache_dir, ex.memo, lambda d, n: progress("build", d, n)
+    )
     try:
-        done = runs.run_chains([j for _, j in jobs], whole_job, cache_dir, ex.memo)
-    except Exception:  # noqa: BLE001 - the pairwise runs below report any failure per patch
-        done = {}
-    for n, (pr, job) in enumerate(jobs, 1):
-        _check_job(pr, job, cache_dir, ex.memo, done)
-        progress("check", n, len(jobs))
-    whole = _whole_series(reports, base.commit, ex, cache_dir, done)
+        try:
+            done = runs.run_chains([j for _, j in jobs], whole_job, cache_dir, ex.memo)
+        except Exception:  # noqa: BLE001 - the pairwise runs below report it per patch
+            done = {}
+        for n, (pr, job) in enumerate(jobs, 1):
+            _check_job(pr, job, cache_dir, ex.memo, done)
+            progress("check", n, len(jobs))
+        whole = _whole_series(reports, base.commit, ex, cache_dir, done)
+    finally:
+        builds.wait()
+    # build and check overlap: "build" is the wall time until the last build was done
     timings["check"] = time.perf_counter() - t
+    timings["build"] = builds.seconds
     timings["extract"] = ex.seconds
 
     verdict = worst([p.verdict for p in reports] + ([whole.verdict] if whole else []))
@@ -256,14 +270,15 @@ def _whole_job(
         return None
     last = reports[-1].revision
     try:
-        before, after = ex.get(base_commit), ex.get(last)  # type: ignore[arg-type]
+        assert last is not None
+        before, after = ex.get(base_commit), ex.get(last)
         return runs.Job(before, after, scope.changed_pieces(before, after, code_only=True))
     except Exception:  # noqa: BLE001 - _whole_series reports it
         return None
 
 
 def _whole_series(
-    reports: list[PatchReport], base_commit: str, ex: _Extractions, cache_dir: Path, done: dict
+    reports: list[PatchReport], base_commit: str, ex: _Extractions, cache_dir: Path, done: Done
 ) -> PatchReport | None:
     """The whole series against the base, when more than one patch reached the model."""
     failed = (Verdict.BUILD_ERROR, Verdict.INTERNAL_ERROR, Verdict.CRASH)

@@ -9,15 +9,18 @@ exactly the same is skipped too: equality chains.
 from __future__ import annotations
 
 import multiprocessing
-import re
+import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.memo import Memo, code_version
 from bot.report import PatchReport, Uncovered, check_verdict, uncovered_lines
+from checks import reach
 from checks.result import CheckResult
+from checks.space import Check
 from checks.verdict import Verdict, internal_error_reason, worst
 from mmucore.errors import MmuCiError
 from mmucore.proc import set_pdeathsig
@@ -28,76 +31,24 @@ BUILD_JOBS = 2  # gcc is single-threaded: one compile per core
 UNCHANGED = "none of the code it runs changed"
 
 
+if TYPE_CHECKING:
+    from checks.plan import Chain
+    from mmucore.extract import Extraction
+
+
 @dataclass(frozen=True)
 class Job:
     """Two extractions to compare, and the pieces whose code differs between them."""
 
-    before: object
-    after: object
+    before: Extraction
+    after: Extraction
     changed: tuple[str, ...]  # "kind name", comments and layout ignored
 
 
-_IDENT = re.compile(r"[A-Za-z_]\w*")
-_REFS: dict[str, tuple[dict[str, frozenset[str]], frozenset[str]]] = {}
-
-
-def _macro_refs(ex: object) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
-    """Per function and macro of an extraction, the extracted macros its text names (an
-    object-like macro such as KVM_MMU_ROOT_CURRENT is no call); and the macros the types
-    name (an array size: they reach every check, as types do). By extraction key."""
-    key = ex.key  # type: ignore[attr-defined]
-    if key not in _REFS:
-        if len(_REFS) > 64:
-            _REFS.clear()
-        pieces = ex.pieces  # type: ignore[attr-defined]
-        macros = {p.name for p in pieces if p.kind == "macro"}
-        texts: dict[str, str] = {}
-        in_types: set[str] = set()
-        for p in pieces:
-            if p.kind in ("function", "macro"):
-                texts[p.name] = texts.get(p.name, "") + "\n" + p.text
-            elif p.kind == "type":
-                in_types |= set(_IDENT.findall(p.text)) & macros
-        refs = {n: frozenset(set(_IDENT.findall(t)) & macros - {n}) for n, t in texts.items()}
-        _REFS[key] = (refs, frozenset(in_types))
-    return _REFS[key]
-
-
-def _closure(ex: object, entries: tuple[str, ...]) -> set[str]:
-    """Every function and macro the entry functions reach in one extraction: the calls,
-    and the macros named in the reached functions' and macros' texts."""
-    functions = ex.functions  # type: ignore[attr-defined]
-    refs = _macro_refs(ex)[0]
-    seen: set[str] = set()
-    todo = list(entries)
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        if name in functions:
-            todo.extend(functions[name].calls)
-        todo.extend(refs.get(name, ()))
-    return seen
-
-
-def _reaches_all(job: Job, piece: str) -> bool:
-    """A changed type, global or feature, or a macro a type names: every check runs it."""
-    kind, _, name = piece.partition(" ")
-    if kind not in ("function", "macro"):
-        return True
-    return kind == "macro" and any(name in _macro_refs(ex)[1] for ex in (job.before, job.after))
-
-
-def untouched(chk: object, job: Job) -> bool:
-    """True when no changed piece is reachable from the check's entry functions, so both
-    builds run the same code for it. Changed types or globals reach every check."""
-    if any(_reaches_all(job, piece) for piece in job.changed):
-        return False
-    names = [piece.partition(" ")[2] for piece in job.changed]
-    entry = chk.entry  # type: ignore[attr-defined]
-    reach = _closure(job.before, entry) | _closure(job.after, entry)
-    return not reach.intersection(names)
+def untouched(chk: Check, job: Job) -> bool:
+    """True when no changed piece of ``job`` is reachable from the check's entry functions
+    (checks/reach.py), so both builds run the same code for it."""
+    return reach.untouched(chk, job.before, job.after, job.changed)
 
 
 def not_covered(
@@ -115,14 +66,17 @@ def not_covered(
         return ()
     ran = [r.name for r in results if r.name not in not_run]
     checks = all_checks()
-    reach = {c.name: _closure(job.before, c.entry) | _closure(job.after, c.entry) for c in checks}
+    reached = {
+        c.name: reach.closure(job.before, c.entry) | reach.closure(job.after, c.entry)
+        for c in checks
+    }
     out = []
     for piece in job.changed:
         name = piece.partition(" ")[2]
-        if not _reaches_all(job, piece):
-            if any(name in reach[c] for c in ran):
+        if not reach.reaches_all(job.before, job.after, piece):
+            if any(name in reached[c] for c in ran):
                 continue
-            would = tuple(c for c, names in reach.items() if name in names)
+            would = tuple(c for c, names in reached.items() if name in names)
         elif ran:
             continue  # a type, global or feature reaches every check that ran
         else:
@@ -137,15 +91,15 @@ def not_covered(
     return tuple(out)
 
 
-def _not_applying(checks: Sequence[object], job: Job, not_run: Mapping[str, str]) -> dict:
+def _not_applying(checks: Sequence[Check], job: Job, not_run: Mapping[str, str]) -> dict[str, str]:
     """Checks that did not run or do not apply to either end of ``job``, with why."""
     out = dict(not_run)
     for c in checks:
-        if c.name not in out:  # type: ignore[attr-defined]
+        if c.name not in out:
             for label, ex in (("baseline", job.before), ("patched", job.after)):
-                why = c.skip_reason(ex)  # type: ignore[attr-defined]
+                why = c.skip_reason(ex)
                 if why:
-                    out[c.name] = f"{label}: {why}"  # type: ignore[attr-defined]
+                    out[c.name] = f"{label}: {why}"
                     break
     return out
 
@@ -160,12 +114,12 @@ class Outcome:
     not_covered: tuple[Uncovered, ...] = ()
 
 
-def _key(chk: object, job: Job) -> tuple[str, ...]:
+def _key(chk: Check, job: Job) -> tuple[str, ...]:
     version = code_version(("mmucore", "checks"))
-    return ("check", chk.name, job.before.key, job.after.key, version)  # type: ignore[attr-defined]
+    return ("check", chk.name, job.before.key, job.after.key, version)
 
 
-def _build_one(item: tuple[str, object, Path]) -> None:
+def _build_one(item: tuple[str, Extraction, Path]) -> None:
     """In a worker process: build the module of one revision a check runs in (it holds
     the drivers of every check that applies to the revision)."""
     from checks.engine import build_one
@@ -178,43 +132,77 @@ def _build_one(item: tuple[str, object, Path]) -> None:
         pass
 
 
+class Prebuild:
+    """Builds under way in worker processes (one per core) while the checks already run:
+    a chain that needs a module being built waits for it (the build cache's lock per
+    module), one not started yet is built by the chain itself (never twice)."""
+
+    def __init__(
+        self, todo: list[tuple[str, Extraction, Path]], progress: Callable[[int, int], None]
+    ) -> None:
+        self.total, self._progress = len(todo), progress
+        self._t0 = self._last = time.perf_counter()
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: list[Future[None]] = []
+        progress(0, self.total)
+        if self.total < 2:
+            return  # the check run builds a single one as fast
+        # Processes, not threads: a build redirects sys.stdout while cffi talks. Each worker
+        # dies with the bot (a killed bot must not leave workers holding its stdout open).
+        # Every worker is forked here, by the one thread the process has yet.
+        ctx = multiprocessing.get_context("fork")
+        self._pool = ProcessPoolExecutor(
+            max_workers=BUILD_JOBS, mp_context=ctx, initializer=set_pdeathsig
+        )
+        self._futures = [self._pool.submit(_build_one, item) for item in todo]
+        for f in self._futures:
+            f.add_done_callback(self._finished)
+
+    def _finished(self, _: Future[None]) -> None:
+        self._last = max(self._last, time.perf_counter())
+
+    @property
+    def seconds(self) -> float:
+        """Wall time from the start until the last build was done."""
+        return self._last - self._t0
+
+    def wait(self) -> int:
+        """Wait for every build; the number of builds."""
+        if self._pool is not None:
+            for done, f in enumerate(self._futures, 1):
+                f.result()
+                self._progress(done, self.total)
+            self._pool.shutdown()
+        return self.total
+
+
 def prebuild(
     jobs: Sequence[Job], cache_dir: Path, memo: Memo, progress: Callable[[int, int], None]
-) -> int:
-    """Compile, one process per core, every build the coming check runs need (the build
-    cache keeps them); errors are left for the check run to report. A revision is built
-    once, whatever comparisons and checks it is in: its module serves them all.
-    Returns the builds."""
+) -> Prebuild:
+    """Start compiling, one process per core, every build the coming check runs need (the
+    build cache keeps them); errors are left for the check run to report. A revision is
+    built once, whatever comparisons and checks it is in: its module serves them all.
+    In the order the chains need them (the checks' order), so the first chain can start
+    while later revisions still build."""
     from checks.space import all_checks
 
     todo, seen = [], set()
-    for job in jobs:
-        for chk in all_checks():
+    for chk in all_checks():
+        for job in jobs:
             if untouched(chk, job) or chk.skip_reason(job.before) or chk.skip_reason(job.after):
                 continue
             if memo.get(_key(chk, job)) is not None:
                 continue
             for ex in (job.before, job.after):
-                if ex.key not in seen:  # type: ignore[attr-defined]
-                    seen.add(ex.key)  # type: ignore[attr-defined]
+                if ex.key not in seen:
+                    seen.add(ex.key)
                     todo.append((chk.name, ex, cache_dir))
-    progress(0, len(todo))
-    if len(todo) < 2:
-        return len(todo)  # the check run builds a single one as fast
-    # Processes, not threads: a build redirects sys.stdout while cffi talks. Each worker
-    # dies with the bot (a killed bot must not leave workers holding its stdout open).
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(
-        max_workers=BUILD_JOBS, mp_context=ctx, initializer=set_pdeathsig
-    ) as pool:
-        for done, _ in enumerate(pool.map(_build_one, todo), 1):
-            progress(done, len(todo))
-    return len(todo)
+    return Prebuild(todo, progress)
 
 
 def run_chains(
     jobs: Sequence[Job], whole: Job | None, cache_dir: Path, memo: Memo
-) -> dict[tuple[str, ...], object]:
+) -> dict[tuple[str, ...], CheckResult]:
     """Per check, run the revisions whose code for it changed as one chain (each state
     once per revision) and compare each patch's pair, and the whole series' first and last
     of them; memoised pairs are left out. Returns CheckResults by memo key, for run_checks.
@@ -222,46 +210,60 @@ def run_chains(
     ``whole`` (base against last) is given only when every patch is a job here or out of
     scope: the revisions outside a check's chain then run the same code for it, so the
     chain's ends stand for base and last."""
-    from checks.engine import run_chain
+    from checks import engine
     from checks.space import all_checks
 
-    done: dict[tuple[str, ...], object] = {}
+    done: dict[tuple[str, ...], CheckResult] = {}
     for chk in all_checks():
-        rel = [j for j in jobs if not untouched(chk, j)]
-        wanted = []  # (before, after, memo key)
-        for j in rel:
-            key = _key(chk, j)
-            if key not in done and memo.get(key) is None:
-                wanted.append((j.before, j.after, key))
-        ends = [e for j in rel for e in (j.before, j.after)]
-        if whole is not None and len(rel) >= 2 and not any(chk.skip_reason(e) for e in ends):
-            key = _key(chk, whole)
-            if memo.get(key) is None:
-                wanted.append((rel[0].before, rel[-1].after, key))
-        if len(wanted) < 2:
+        plan, keys = chain_plan(chk, jobs, whole, memo, done)
+        if plan is None:
             continue  # a single pair runs as before, in run_checks
-        nodes: list[object] = []
-        at: dict[str, int] = {}
-        for b, a, _ in wanted:
-            for e in (b, a):
-                if e.key not in at:  # type: ignore[attr-defined]
-                    at[e.key] = len(nodes)  # type: ignore[attr-defined]
-                    nodes.append(e)
-        pairs = [(at[b.key], at[a.key]) for b, a, _ in wanted]  # type: ignore[attr-defined]
-        results = run_chain(chk, nodes, pairs, cache_dir=cache_dir)
-        for (_, _, key), r in zip(wanted, results, strict=True):
+        for key, r in zip(keys, engine.run(plan, cache_dir=cache_dir), strict=True):
             done[key] = r
             if r.verdict in _CACHEABLE:
                 memo.put(key, r)
     return done
 
 
+def chain_plan(
+    chk: Check, jobs: Sequence[Job], whole: Job | None, memo: Memo,
+    done: Mapping[tuple[str, ...], CheckResult],
+) -> tuple[Chain | None, list[tuple[str, ...]]]:  # fmt: skip
+    """The chain of ``chk`` over the jobs whose code for it changed (and the whole series'
+    ends when ``whole`` is given), without memoised pairs; (None, []) for fewer than two
+    pairs. With the memo key of each pair, in the plan's order."""
+    from checks.plan import Chain
+
+    rel = [j for j in jobs if not untouched(chk, j)]
+    wanted = []  # (before, after, memo key)
+    for j in rel:
+        key = _key(chk, j)
+        if key not in done and memo.get(key) is None:
+            wanted.append((j.before, j.after, key))
+    ends = [e for j in rel for e in (j.before, j.after)]
+    if whole is not None and len(rel) >= 2 and not any(chk.skip_reason(e) for e in ends):
+        key = _key(chk, whole)
+        if memo.get(key) is None:
+            wanted.append((rel[0].before, rel[-1].after, key))
+    if len(wanted) < 2:
+        return None, []
+    nodes: list[Extraction] = []
+    at: dict[str, int] = {}
+    for b, a, _ in wanted:
+        for e in (b, a):
+            if e.key not in at:
+                at[e.key] = len(nodes)
+                nodes.append(e)
+    pairs = tuple((at[b.key], at[a.key]) for b, a, _ in wanted)
+    return Chain(chk, tuple(nodes), pairs), [k for _, _, k in wanted]
+
+
 def run_checks(
     job: Job,
     cache_dir: Path,
     memo: Memo,
-    known: Mapping[str, object] | None = None,
-    done: Mapping[tuple[str, ...], object] | None = None,
+    known: Mapping[str, CheckResult | str] | None = None,
+    done: Mapping[tuple[str, ...], CheckResult] | None = None,
 ) -> Outcome:
     """Every check of one comparison. ``known``: check name -> a result already known (a
     CheckResult), or why it is `same` (a str); ``done``: results run_chains made, by memo
@@ -280,7 +282,8 @@ def run_checks(
         if why is None and untouched(chk, job):
             why = UNCHANGED
         if why is not None:
-            results.append(CheckResult(chk.name, "skipped", 0, 0, 0, (), skipped=str(why)))
+            skip = CheckResult(chk.name, Verdict.SKIPPED, 0, 0, 0, (), skipped=str(why))
+            results.append(skip)
             continue
         key = _key(chk, job)
         r = (done or {}).get(key) or memo.get(key)
@@ -296,19 +299,20 @@ def run_checks(
     return Outcome(results, verdict, reason(results, uncovered, job.changed), uncovered)
 
 
-def run_one(chk: object, before: object, after: object, cache_dir: Path) -> CheckResult:
+def run_one(chk: Check, before: Extraction, after: Extraction, cache_dir: Path) -> CheckResult:
     """One check between two extractions; a failure of mmu-ci itself (not a MmuCiError
     about the input) is this check's `internal-error`, and the other checks still run."""
-    from checks.engine import run_check
+    from checks import engine
+    from checks.plan import Comparison
 
     try:
-        return run_check(chk, before, after, cache_dir=cache_dir)  # type: ignore[arg-type]
+        (res,) = engine.run(Comparison(chk, before, after), cache_dir=cache_dir)
+        return res
     except MmuCiError:
         raise
     except Exception as e:  # noqa: BLE001 - ours, not the patch's: say so
-        name = chk.name  # type: ignore[attr-defined]
-        why = internal_error_reason(e, f"running {name}")
-        return CheckResult(name, Verdict.INTERNAL_ERROR, 0, 0, 0, (), error=why)
+        why = internal_error_reason(e, f"running {chk.name}")
+        return CheckResult(chk.name, Verdict.INTERNAL_ERROR, 0, 0, 0, (), error=why)
 
 
 def outcome_verdict(results: Sequence[CheckResult], uncovered: Sequence[Uncovered]) -> Verdict:
@@ -337,7 +341,9 @@ def reason(
     return "no check ran: " + "; ".join(f"{r.name}: {r.skipped}" for r in results)
 
 
-def whole_series_known(reports: list[PatchReport]) -> tuple[dict[str, object], list[str]]:
+def whole_series_known(
+    reports: list[PatchReport],
+) -> tuple[dict[str, CheckResult | str], list[str]]:
     """What the patches already tell about the whole series, per check, and notes.
 
     Every patch exactly `same` for a check (or not changing its code): equality chains,
@@ -345,10 +351,11 @@ def whole_series_known(reports: list[PatchReport]) -> tuple[dict[str, object], l
     run the code of that patch's parent and of that patch, so its result is the series'.
     """
     names = sorted({r.name for p in reports for r in p.checks})
-    known: dict[str, object] = {}
-    notes = []
+    known: dict[str, CheckResult | str] = {}
+    notes: list[str] = []
     for name in names:
-        ran, exact = [], True
+        ran: list[tuple[int, CheckResult | None]] = []
+        exact = True
         for p in reports:
             if p.verdict == Verdict.OUT_OF_SCOPE:
                 continue  # no extracted piece changed: the same code

@@ -1,27 +1,37 @@
 """What runs inside the sandbox child: builds over a range of states.
 
-`run_range(mods, payload)` runs each chunk of the check `payload["check"]` in the
-baseline (mods[0]) and the patched build (mods[1]); `run_chain` runs each chunk once in
-every revision of a chain and compares the pairs it is given. Both compare the chunks'
-digests in C (one memcmp per state), fold the differing states into groups, and return
-only counts, the first state of each group and the full traces of those first states.
+`run_chain(mods, payload)` runs each chunk of the check `payload["check"]` once in every
+revision of a chain and compares the pairs it is given (a baseline and a patched build
+are a chain of two): it compares the chunks' digests in C (one memcmp per state), folds
+the differing states into groups, and returns per pair a RawRun (checks/raw.py): only
+counts, the first state of each group and the full traces of those first states.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from checks import recorder
 from checks.driver import entry
 from checks.guard import guarded
+from checks.raw import Crash, RawGroup, RawRun, StateTrace, TraceJSON
 from checks.render import EVENT_KINDS
 
 MAX_GROUPS = 256
 MAX_HANGS = 3  # hung states (either build) after which a child stops its range
 
 
-def _trace(mod: Any, check: str, idx: int) -> dict[str, Any]:
+class Module(Protocol):
+    """A built module as the sandbox child loaded it (mmucore/sandbox_child.py)."""
+
+    ffi: Any
+    lib: Any
+    build_key: str
+
+
+def _trace(mod: Module, check: str, idx: int) -> TraceJSON:
     ffi, lib = mod.ffi, mod.lib
     recorder.place(mod)
     nf = lib.drv_nfields()
@@ -57,23 +67,18 @@ def _trace(mod: Any, check: str, idx: int) -> dict[str, Any]:
     }
 
 
-def run_range(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
-    """Run states [lo, hi) in both builds; return groups, crash counts and example traces."""
-    return _run_pairs(mods, [(0, 1)], payload)[0]
-
-
-def run_chain(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
+def run_chain(mods: Sequence[Module], payload: dict[str, Any]) -> dict[str, Any]:
     """Run states [lo, hi) once in each revision of a chain (mods[0], mods[1], ...) and
-    compare the pairs ``payload["pairs"]`` (indices into mods) as run_range compares two.
-    Returns {"pairs": [one run_range result per pair]}."""
+    compare the pairs ``payload["pairs"]`` (indices into mods; a pair is a chain of two).
+    Returns {"pairs": [RawRun.to_json() per pair]}."""
     pairs = [(int(i), int(j)) for i, j in payload["pairs"]]
-    return {"pairs": _run_pairs(mods, pairs, payload)}
+    return {"pairs": [r.to_json() for r in _run_pairs(mods, pairs, payload)]}
 
 
 class _Pair:
     """One comparison of a chain: its group table and counters, in the baseline's ffi."""
 
-    def __init__(self, base: Any, patched: Any, db: Any, sb: Any) -> None:
+    def __init__(self, base: Module, patched: Module, db: Any, sb: Any) -> None:
         ffi = base.ffi
         self.base, self.patched = base, patched
         # views of the patched buffers typed for the baseline's drv_compare
@@ -85,8 +90,8 @@ class _Pair:
 
 
 def _run_pairs(
-    mods: list[Any], pairs: list[tuple[int, int]], payload: dict[str, Any]
-) -> list[dict[str, Any]]:
+    mods: Sequence[Module], pairs: list[tuple[int, int]], payload: dict[str, Any]
+) -> list[RawRun]:
     lo, hi = int(payload["lo"]), int(payload["hi"])
     check = str(payload["check"])
     for m in mods:  # the log apart from the code under test, before its first state
@@ -127,67 +132,54 @@ def _run_pairs(
         start = end
     run_seconds = time.perf_counter() - t0
     cpu_seconds = time.process_time() - c0
-    traced: dict[tuple[int, int], dict[str, Any]] = {}
+    traced: dict[tuple[int, int], TraceJSON] = {}
 
-    def trace_of(k: int, idx: int) -> dict[str, Any]:
+    def trace_of(k: int, idx: int) -> TraceJSON:
         if (k, idx) not in traced:
             traced[(k, idx)] = _trace(mods[k], check, idx)
         return traced[(k, idx)]
 
     out = []
     for (i, j), p in zip(pairs, ps, strict=True):
-        out_groups = []
-        firsts = set()
-        for g in p.groups[0 : p.ngroups]:
-            out_groups.append(
-                {
-                    "what": int(g.what),
-                    "inside": int(g.inside),
-                    "benign": int(g.benign),
-                    "inv_and": int(g.inv_and),
-                    "count": int(g.count),
-                    "first": int(g.first),
-                }
-            )
-            firsts.add(int(g.first))
-        crash = [int(p.crash[0]), int(p.crash[1])] if p.crash[1] else None
-        crash_out = [int(p.crash[2]), int(p.crash[3])] if p.crash[3] else None
-        for c in (crash, crash_out):
-            if c is not None:
-                firsts.add(c[0])
-        traces = {}
-        for idx in sorted(firsts):
-            traces[str(idx)] = {
-                "base": trace_of(i, idx),
-                "patched": trace_of(j, idx),
-                "inv": int(entry(mods[i].lib, check, "invariants")(idx)),
-            }
+        groups = tuple(
+            RawGroup(int(g.what), int(g.inside), int(g.benign), int(g.inv_and), int(g.count),
+                     int(g.first))
+            for g in p.groups[0 : p.ngroups]
+        )  # fmt: skip
+        crash = Crash(int(p.crash[0]), int(p.crash[1])) if p.crash[1] else None
+        crash_out = Crash(int(p.crash[2]), int(p.crash[3])) if p.crash[3] else None
+        firsts = {g.first for g in groups} | {c.first for c in (crash, crash_out) if c}
+        invariants = entry(mods[i].lib, check, "invariants")
+        traces = {
+            idx: StateTrace(trace_of(i, idx), trace_of(j, idx), int(invariants(idx)))
+            for idx in sorted(firsts)
+        }
         out.append(
-            {
-                "lo": lo,
-                "hi": hi,
-                "ran": ran,
-                "hangs": p.hangs,
-                "groups": out_groups,
-                "crash": crash,  # patched faults, baseline not: inside the invariants
-                "crash_outside": crash_out,  # ... only outside them
-                "base_faults": p.base_faults,
-                "traces": traces,
-                "seconds": run_seconds,
-                "cpu": cpu_seconds,
-            }
+            RawRun(
+                lo=lo,
+                hi=hi,
+                ran=ran,
+                hangs=p.hangs,
+                groups=groups,
+                crash=crash,  # patched faults, baseline not: inside the invariants
+                crash_outside=crash_out,  # ... only outside them
+                base_faults=p.base_faults,
+                traces=traces,
+                seconds=run_seconds,
+                cpu=cpu_seconds,
+            )
         )
     return out
 
 
-def invariants_of(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
+def invariants_of(mods: Sequence[Module], payload: dict[str, Any]) -> dict[str, Any]:
     """The invariant masks of the states ``payload["indices"]`` (the driver's C alone: no
     kernel code runs), for a state whose child died before it could say."""
     inv = entry(mods[0].lib, str(payload["check"]), "invariants")
     return {"inv": [int(inv(int(i))) for i in payload["indices"]]}
 
 
-def run_plain(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
+def run_plain(mods: Sequence[Module], payload: dict[str, Any]) -> dict[str, Any]:
     """The benchmark's plain loop: states [lo, hi) in one build, no guard, no comparison."""
     recorder.place(mods[0])
     plain_range = entry(mods[0].lib, str(payload["check"]), "plain_range")
@@ -197,7 +189,7 @@ def run_plain(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - t0, "cpu": cpu, "events": int(events)}
 
 
-def load_only(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any]:
+def load_only(mods: Sequence[Module], payload: dict[str, Any]) -> dict[str, Any]:
     """Nothing but loading the builds (the sandbox child does that before any call): tells
     a module that does not load from a state that kills the child."""
     return {"loaded": [m.build_key for m in mods]}

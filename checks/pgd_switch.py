@@ -87,8 +87,12 @@ PREV = tuple(
 STALE = Dim("pgd of an invalid prev root", ("INVALID_PAGE", "stale g3", "0"), "stale")
 # flush_on_reuse: the module parameter force_flush_and_sync_on_reuse (default false, root
 # can set it at any time); only 5.17's __kvm_mmu_new_pgd reads it (5.18+ fast_pgd_switch
-# does not, and both values run the same there).
-FLUSH = Dim("flush_on_reuse (module parameter)", ("false", "true"), "flush")
+# does not, and both values run the same there: a run whose revisions all lack the name
+# runs it at false only, see checks/plan.py).
+FLUSH = Dim(
+    "flush_on_reuse (module parameter)", ("false", "true"), "flush",
+    reads=("force_flush_and_sync_on_reuse",),
+)  # fmt: skip
 # common.ATTRS: the roots' sps valid, role.invalid with exactly their references, or
 # role.invalid and one more reference held elsewhere (a zapped root still in use).
 # common.MODE: the six MMU modes, i.e. the level fields / root_role that 5.17's 64-bit test

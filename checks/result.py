@@ -52,6 +52,10 @@ class CheckResult:
     invariants: dict[str, str] = field(default_factory=dict)  # name -> one-line statement
     crash_inside: int = 0  # states where only the patched build faults or hangs, inside
     crash_outside: int = 0  # ... and only outside the invariants
+    # dimensions run at one value only (checks/plan.py): "name = label only: why"; and the
+    # states their first value stands for (not run: states + stood_for = the whole space)
+    fixed_dims: tuple[str, ...] = ()
+    stood_for: int = 0
 
     def __post_init__(self) -> None:
         # every verdict is a word of the one vocabulary (a plain string is converted)

@@ -26,6 +26,9 @@ class Dim:
     and ``codes`` the world value of each label (defaults to the label's position).
     ``why`` says, in one line, which values real KVM can hold there at entry and why
     the labels cover them (or why what they leave out cannot hide a difference).
+    ``reads``: the kernel identifiers through which alone the dimension reaches the code
+    (the driver writes its world variable only into them); a trailing dimension that no
+    revision of a run names is run at its first value only (checks/plan.py).
     """
 
     name: str
@@ -33,6 +36,7 @@ class Dim:
     world: str
     codes: tuple[int, ...] = ()
     why: str = ""
+    reads: tuple[str, ...] = ()
 
     def code(self, digit: int) -> int:
         return self.codes[digit] if self.codes else digit

@@ -95,7 +95,7 @@ def test_our_own_failure_is_internal_error_never_the_patchs(env, tree_61, monkey
 
     from checks import engine
 
-    monkeypatch.setattr(engine, "run_check", broken)
+    monkeypatch.setattr(engine, "run", broken)
     code, doc = _diff(gen, env, "--check", "free_roots", "--check", "obsolete_roots")
     assert code == 3 == doc["exit_status"] and doc["verdict"] == "internal-error"
     for c in doc["checks"]:

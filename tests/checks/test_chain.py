@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from checks import engine
+from checks.plan import Chain
 from checks.space import all_checks
 from mmucore import proc
 from tests.checks.conftest import Scratch
@@ -33,10 +34,10 @@ def _stack(s: Scratch, ts) -> list:
 
 def _same_as_pairwise(s: Scratch, name: str, exs: list, pairs) -> list:
     chk = all_checks([name])[0]
-    chained = engine.run_chain(chk, exs, pairs, cache_dir=s.cache_dir)
+    chained = engine.run(Chain(chk, tuple(exs), tuple(pairs)), cache_dir=s.cache_dir)
     assert all(r.timings["chain"] == len(exs) for r in chained)
     for (i, j), got in zip(pairs, chained, strict=True):
-        want = engine.run_check(chk, exs[i], exs[j], cache_dir=s.cache_dir)
+        want = engine.compare(chk, exs[i], exs[j], cache_dir=s.cache_dir)
         assert replace(got, timings={}) == replace(want, timings={}), (i, j)
     return chained
 
@@ -86,10 +87,10 @@ def test_a_dying_chain_child_is_bisected_and_each_pair_told(scratch) -> None:
     chk = all_checks(["obsolete_roots"])[0]
     base = s.extraction(s.base)
     bb, _ = engine.build_one(chk, base, s.cache_dir)
-    raws = engine.run_chain_states(
+    raws = engine.run_states(
         chk, [bb, bb, bb], [(0, 1), (1, 2)], hi=3000, chunk=256,
         call="tests.checks.dying:run_chain",
     )  # fmt: skip
     for raw in raws:
-        assert [d["index"] for d in raw["died"]] == [dying.DIE_AT]
-        assert raw["ran"] == 3000
+        assert [d.index for d in raw.died] == [dying.DIE_AT]
+        assert raw.ran == 3000

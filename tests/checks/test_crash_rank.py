@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from checks import engine, render
+from checks import engine, explain, render
 from checks.result import DiffGroup, Example, verdict_for
 from checks.space import all_checks
 from tests.checks.edits import CRASH, CRASH_OUTSIDE, ROTATE_61
@@ -45,7 +45,8 @@ def test_a_crash_only_outside_the_invariants_is_not_the_verdict(scratch) -> None
     assert res.differing_inside == 0 and res.crash_inside == 0 and res.crash_outside > 0
     assert "I3" in res.crash.invariants_violated
     assert "crashes only outside the invariants (I3" in text
-    assert res.states == all_checks([CRASH_OUTSIDE.check])[0].size  # every state ran
+    # every state ran (or a fixed dimension's first value stood for it)
+    assert res.states + res.stood_for == all_checks([CRASH_OUTSIDE.check])[0].size
 
 
 def test_a_crash_inside_the_invariants_is_still_crash(scratch) -> None:
@@ -65,12 +66,12 @@ def test_a_dying_child_in_an_outside_state_is_ranked_by_its_invariants(scratch) 
     s = scratch["6.12"]
     chk = all_checks(["obsolete_roots"])[0]
     base = s.extraction(s.base)
-    bb, pb, _ = engine.build_pair(chk, base, base, s.cache_dir)
+    bb, pb = (engine.build_one(chk, e, s.cache_dir)[0] for e in (base, base))
     for call, at in (("run_range", dying.DIE_AT), ("run_range_inside", dying.DIE_INSIDE_AT)):
-        raw = engine.run_states(
+        (raw,) = engine.run_states(
             chk, [bb, pb], hi=3000, chunk=256, call=f"tests.checks.dying:{call}"
         )
-        res = engine.result_from_raw(chk, base, base, raw, 3000, {})
+        res = explain.result_from_raw(chk, base, base, raw, 3000, {})
         assert res.crash.index == at and "died" in res.crash.patched[0]
         if at == dying.DIE_AT:  # a previous root with no sp: I3 broken
             assert "I3" in res.crash.invariants_violated

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from checks import engine, render
+from checks import engine, explain, render
+from checks.raw import Crash
 from checks.space import all_checks
 from mmukit.transforms import Transformation, rename
 from tests.checks.edits import BEHAVIOUR, BENIGN, CRASH, HANG, MMU, OUTSIDE, REFACTORS, Case
@@ -36,7 +37,7 @@ def test_refactor_is_same(scratch, case: Case) -> None:
     res = _run(scratch, case)
     assert res.verdict == "same", f"{case.why}\n{_explain(res)}"
     assert res.groups == () and res.crash is None
-    assert res.states == all_checks([case.check])[0].size
+    assert res.states + res.stood_for == all_checks([case.check])[0].size
 
 
 @pytest.mark.parametrize("case", OUTSIDE, ids=lambda c: f"{c.tree}-{c.t.name}")
@@ -90,11 +91,11 @@ def test_null_dereference_is_a_crash_at_its_first_state_and_the_run_goes_on(scra
     chk = all_checks(["free_roots"])[0]
     base = s.extraction(s.base)
     patched = s.extraction(s.commit(CRASH.t))
-    bb, pb, _ = engine.build_pair(chk, base, patched, s.cache_dir)
-    before = engine.run_states(chk, [bb, pb], hi=res.crash.index, jobs=1)
-    assert before["crash"] is None and not before["died"]
-    at = engine.run_states(chk, [bb, pb], lo=res.crash.index, hi=res.crash.index + 1, jobs=1)
-    assert at["crash"] == [res.crash.index, 1]
+    bb, pb = (engine.build_one(chk, e, s.cache_dir)[0] for e in (base, patched))
+    (before,) = engine.run_states(chk, [bb, pb], hi=res.crash.index, jobs=1)
+    assert before.crash is None and not before.died
+    (at,) = engine.run_states(chk, [bb, pb], lo=res.crash.index, hi=res.crash.index + 1, jobs=1)
+    assert at.crash == Crash(res.crash.index, 1)
 
 
 def test_hang_is_a_crash_and_the_run_stops_after_a_few(scratch) -> None:
@@ -120,11 +121,12 @@ def test_a_dying_child_is_bisected_to_its_state(scratch) -> None:
     s = scratch["6.12"]
     chk = all_checks(["obsolete_roots"])[0]
     base = s.extraction(s.base)
-    bb, pb, _ = engine.build_pair(chk, base, base, s.cache_dir)
-    raw = engine.run_states(chk, [bb, pb], hi=3000, chunk=256, call="tests.checks.dying:run_range")
-    assert [d["index"] for d in raw["died"]] == [dying.DIE_AT]
-    assert raw["ran"] == 3000  # every other state ran
-    res = engine.result_from_raw(chk, base, base, raw, 3000, {})
+    bb, pb = (engine.build_one(chk, e, s.cache_dir)[0] for e in (base, base))
+    call = "tests.checks.dying:run_range"
+    (raw,) = engine.run_states(chk, [bb, pb], hi=3000, chunk=256, call=call)
+    assert [d.index for d in raw.died] == [dying.DIE_AT]
+    assert raw.ran == 3000  # every other state ran
+    res = explain.result_from_raw(chk, base, base, raw, 3000, {})
     # the state it dies in has a previous root with no sp (I3): a crash only outside the
     # invariants (tests/checks/test_crash_rank.py ranks one inside them too)
     assert res.verdict == "differs-outside-invariants" and res.crash.index == dying.DIE_AT

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from checks import engine
+from checks.plan import Chain
 from checks.space import all_checks
 from mmucore import extract, proc
 from mmukit.transforms import Transformation, insert_after, replace_once, within_function
@@ -100,5 +101,5 @@ def test_revisions_entered_at_different_functions_are_not_compared(fake) -> None
     tree, rev0, base, cache = fake
     patched = extract.extract(tree, treeedit.commit(tree, WITH_CALLER, base=rev0))
     (chk,) = all_checks(["pgd_switch"])
-    (chained,) = engine.run_chain(chk, [base, patched], [(0, 1)], cache_dir=cache)
+    (chained,) = engine.run(Chain(chk, (base, patched), ((0, 1),)), cache_dir=cache)
     assert chained.verdict == "skipped" and chained.skipped == res.skipped

@@ -70,7 +70,7 @@ def test_an_invalid_slot_enters_with_the_pgd_its_label_names(scratch) -> None:
     s = scratch["6.1"]
     (chk,) = all_checks(["free_roots"])
     base = s.extraction(s.base)
-    bb, _, _ = engine.build_pair(chk, base, base, s.cache_dir)
+    bb, _ = (engine.build_one(chk, e, s.cache_dir)[0] for e in (base, base))
     want = {  # (mmu->root, prev_roots[0], prev_roots[1], prev_roots[2]) -> (hpa, pgd) each
         "INVALID_PAGE (pgd 0)": 0,
         "INVALID_PAGE (pgd INVALID_PAGE)": render.INVALID_PAGE,

@@ -85,14 +85,15 @@ def test_a_truncated_cached_module_keeps_the_verdict_and_starts_no_bisection(
     ex, tmp_path: Path, children: list[str]
 ) -> None:
     chk = all_checks([CHECK])[0]
-    cold = engine.run_check(chk, ex, ex, cache_dir=tmp_path)
+    cold = engine.compare(chk, ex, ex, cache_dir=tmp_path)
     assert cold.verdict == "same"
     cold_children = len(children)
     b, _ = engine.build_one(chk, ex, tmp_path)
     _truncate(b)
     children.clear()
-    again = engine.run_check(chk, ex, ex, cache_dir=tmp_path)
-    assert again.verdict == cold.verdict and again.states == cold.states == chk.size
+    again = engine.compare(chk, ex, ex, cache_dir=tmp_path)
+    assert again.verdict == cold.verdict and again.states == cold.states
+    assert cold.states + cold.stood_for == chk.size
     assert not again.crash
     assert len(children) == cold_children  # as many children as a cold run: no bisection
 
@@ -111,9 +112,9 @@ def test_a_module_that_does_not_load_is_an_internal_error_not_a_crash(
     msg = str(e.value)
     assert "internal error of mmu-ci" in msg and "does not load" in msg
     assert str(broken) in msg and "\n" not in msg
-    assert children == ["checks.child:run_range", "checks.child:load_only"]
-    with pytest.raises(ModuleLoadError):
-        engine.run_chain_states(chk, [bad, bad], [(0, 1)], hi=64, chunk=8, jobs=1)
+    assert children == ["checks.child:run_chain", "checks.child:load_only"]
+    with pytest.raises(ModuleLoadError):  # a chain of three, too
+        engine.run_states(chk, [bad, bad, bad], [(0, 1), (1, 2)], hi=64, chunk=8, jobs=1)
 
 
 def test_mmubot_diff_after_the_cache_is_damaged_keeps_its_exit_status(

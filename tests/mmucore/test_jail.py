@@ -369,7 +369,7 @@ _CHECK_NO_USERNS = textwrap.dedent(
     from mmucore import extract
     ex = extract.extract(Path(sys.argv[1]))
     (chk,) = all_checks(["free_roots"])
-    res = engine.run_check(chk, ex, ex, cache_dir=Path(tempfile.mkdtemp()))
+    res = engine.compare(chk, ex, ex, cache_dir=Path(tempfile.mkdtemp()))
     print(res.verdict)
     print(res.error)
     """
