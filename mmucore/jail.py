@@ -3,7 +3,7 @@
 ``command(argv, ...)`` wraps a command in bwrap with new user, mount, PID, network, IPC,
 UTS (and cgroup) namespaces, itself the init of an outer PID namespace (mmucore/jailinit.c)
 that dies with the caller; uid/gid 65534 in the user namespace (started as root, that
-is the host's ``nobody`` too), no capabilities, no nested user namespaces; a read-only
+maps to host uid 0, without capabilities), no capabilities, no nested user namespaces; a read-only
 root holding only ``/usr`` (+ the usual /bin, /lib symlinks), ``/etc/ld.so.cache``, the
 paths the caller names read-only (the Python installation, our packages, a module) and
 a private size-capped tmpfs at ``/tmp`` (the cwd); a new ``/proc`` of its own PID
