@@ -5,11 +5,12 @@ is keyed by (commit sha, the extractor's own sources), a check result by (check 
 both extractions' keys, the sources of the checks and of the build). Editing mmu-ci's
 code therefore invalidates every entry it could affect, never a stale hit.
 
-Entries are pickles, so they are tamper-evident: each carries an HMAC-SHA256 under a key
-only the bot's user can read (``<memo>/.key``, 0600, made on first use), checked before
-anything is unpickled; an entry that fails it is a miss (and is rewritten). Built code
-never sees the memo (the jail does not mount the data directory); the HMAC keeps a
-planted or edited file (by anything that is not the bot) from ever being unpickled.
+Entries are tagged JSON (bot/memo_codec.py: only our own dataclasses, NamedTuples and
+Enums are rebuilt, field names checked, size-capped), never pickle. Each carries an
+HMAC-SHA256 under a key only the bot's user can read (``<memo>/.key``, 0600, made on
+first use), checked before anything is decoded; an entry that fails it, an old pickle
+entry or one the codec refuses is a miss (and is rewritten). Built code never sees the
+memo (the jail does not mount the data directory).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import contextlib
 import hashlib
 import hmac
 import os
-import pickle
 import secrets
 import tempfile
 from collections.abc import Callable, Iterable
@@ -26,9 +26,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot import memo_codec
+
 T = TypeVar("T")
 _ROOT = Path(__file__).resolve().parent.parent
-_MAGIC = b"mmu-ci memo 2\n"
+_MAGIC = b"mmu-ci memo 3 json\n"
 _KEY_FILE = ".key"
 
 
@@ -45,7 +47,7 @@ def code_version(packages: tuple[str, ...]) -> str:
 
 
 class Memo:
-    """A directory of pickled values by key, each under an HMAC; a corrupt, unreadable or
+    """A directory of JSON values by key, each under an HMAC; a corrupt, unreadable or
     unauthenticated entry is a miss."""
 
     def __init__(self, directory: Path) -> None:
@@ -79,12 +81,13 @@ class Memo:
     def get(self, parts: Iterable[str]) -> Any | None:
         """The stored value, or None (also when the entry is not authentic)."""
         path = self._path(parts)
-        with contextlib.suppress(OSError, pickle.UnpicklingError, EOFError, AttributeError):
-            blob = path.read_bytes()
+        with contextlib.suppress(OSError, memo_codec.CodecError, ImportError, AttributeError):
+            with path.open("rb") as f:
+                blob = f.read(len(_MAGIC) + 32 + memo_codec.MAX_BYTES + 1)
             n = len(_MAGIC)
             head, mac, data = blob[:n], blob[n : n + 32], blob[n + 32 :]
             if head == _MAGIC and hmac.compare_digest(mac, self._mac(path.name, data)):
-                value = pickle.loads(data)
+                value = memo_codec.loads(data)
                 self.hits += 1
                 return value
         self.misses += 1
@@ -93,7 +96,7 @@ class Memo:
     def put(self, parts: Iterable[str], value: Any) -> None:
         path = self._path(parts)
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = pickle.dumps(value)
+        data = memo_codec.dumps(value)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
             f.write(_MAGIC + self._mac(path.name, data) + data)

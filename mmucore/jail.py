@@ -1,13 +1,15 @@
 """The jail: one bubblewrap (bwrap) confinement for gcc/as and for the sandbox child.
 
 ``command(argv, ...)`` wraps a command in bwrap with new user, mount, PID, network, IPC,
-UTS (and cgroup) namespaces; uid/gid 65534 in the user namespace (started as root, that
-is the host's ``nobody`` too), no capabilities, no nested user namespaces; a read-only
+UTS (and cgroup) namespaces, itself the init of an outer PID namespace (mmucore/jailinit.c)
+that dies with the caller; uid/gid 65534 in the user namespace (started as root, that
+maps to host uid 0, without capabilities), no capabilities, no nested user namespaces; a read-only
 root holding only ``/usr`` (+ the usual /bin, /lib symlinks), ``/etc/ld.so.cache``, the
 paths the caller names read-only (the Python installation, our packages, a module) and
 a private size-capped tmpfs at ``/tmp`` (the cwd); a new ``/proc`` of its own PID
-namespace; ``/dev`` with only null, zero and urandom. bwrap's ``--die-with-parent``
-kills it all (PID namespace init first) when its parent thread dies.
+namespace; ``/dev`` with only null, zero and urandom. When the caller dies (even by
+SIGKILL, at any point of bwrap's set-up) the outer init dies and the kernel kills every
+process of the jail; bwrap's ``--die-with-parent`` alone leaves a window (jailinit.c).
 
 Fail closed: ``unavailable()`` says why the jail cannot be set up here ('' when it can);
 callers then run no built code, unless the operator set MMUCI_UNSAFE_NO_JAIL=1 (logged on
@@ -25,7 +27,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from mmucore import proc
+from mmucore import jailinit, proc
 from mmucore.errors import MmuCiError
 from mmucore.rlimits import clamp_hard
 
@@ -92,8 +94,12 @@ def command(
     bw = shutil.which("bwrap")
     if bw is None:
         raise JailUnavailable("sandbox unavailable: bwrap not found (apt-get install bubblewrap)")
+    try:
+        init = jailinit.prefix()  # bwrap as init of a PID namespace that dies with us
+    except MmuCiError as e:
+        raise JailUnavailable(f"sandbox unavailable: {e}") from e
     out = [
-        bw, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net",
+        *init, bw, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net",
         "--unshare-uts", "--unshare-cgroup-try", "--uid", str(UID), "--gid", str(UID),
         "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
         "--hostname", "mmu-ci", "--clearenv",

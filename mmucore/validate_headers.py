@@ -5,7 +5,8 @@ headers and the shim: every macro those define is in scope. A few would build wh
 validate refuses from harmless-looking tokens: glibc's ``__CONCAT(__as, m__)`` pastes
 its arguments into ``__asm__``, ``__REDIRECT`` holds an ``__asm__``, ``__attribute_used__``
 an attribute that keeps code. The list is computed from the real headers once per
-process (``gcc -E -dM`` of the same prelude the build compiles) and holds each macro
+process (``gcc -E -dM`` of the same prelude the build compiles, in the jail like every
+compile: one rule, no exception) and holds each macro
 whose replacement pastes from an argument (or onto a refused word), holds a refused
 construct, or names such a macro. The shim's own macros are trusted (``barrier()`` is
 an ``asm`` of ours, with no argument of the patch in it).
@@ -20,7 +21,7 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from mmucore import proc
+from mmucore import jail
 from mmucore.validate_lex import (
     ALLOWED_PREFIXES,
     SHIM_INTERNAL_PREFIXES,
@@ -48,11 +49,15 @@ def _prelude_macros() -> str:
         c = Path(tmp) / "probe.c"
         with contextlib.redirect_stdout(io.StringIO()):
             ffi.emit_c_code(str(c))
+        Path(tmp).chmod(0o755)  # readable by the jail's uid
         argv = [
             "gcc", "-std=gnu11", "-E", "-dM", f"-I{sysconfig.get_paths()['include']}",
             f"-I{SHIM_DIR}", str(c),
         ]  # fmt: skip
-        return proc.run(argv, timeout=60, hint="gcc reads the headers every TU sees").stdout
+        out = Path(tmp) / "macros.txt"
+        ro = [*jail.python_paths(), SHIM_DIR, Path(tmp)]
+        jail.compile_c(argv, out, ro=ro, timeout=60)
+        return out.read_text(errors="replace")
 
 
 _SUSPECT = re.compile(r'##|asm|__attribute|_Pragma|__builtin_|__seg_|[^\x00-\x7f]|R"|\?\?')

@@ -99,11 +99,6 @@ def test_sigkill_mid_build_leaves_no_process(local_inbox, env, tree_61, tmp_path
     assert left == {}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="residual race (about 1 run in 8 here): a jail started as the bot dies can "
-    "outlive it, bounded by its wall/CPU limits; see the sandbox helper's report",
-)
 def test_sigkill_mid_run_leaves_no_process(local_inbox, env, tree_61, tmp_path):  # noqa: F811
     gen = make_series(tree_61.path, tree_61.commit, [_fresh_edit()], workdir=tmp_path,
                       series_id="t-kill-run")  # fmt: skip
