@@ -121,8 +121,10 @@ def _groups(view: ReportView, parts: list[PatchView], s: ReplySettings) -> list[
                 shown += 1
                 where = f"patch {p.index}/{n}" if p.index else "the whole series"
                 what = "faults or hangs" if g.what == ("crash",) else ", ".join(g.what)
-                out += _wrap(f"{where}, check {c.name}: {what} differ in {g.count:,} "
-                             "reachable states. The engine's smallest example, at entry")  # fmt: skip
+                out += _wrap(
+                    f"{where}, check {c.name}: {what} differ in {g.count:,} "
+                    "reachable states. The engine's smallest example, at entry"
+                )
                 out += [f"    {k} = {v}" for k, v in g.state]
                 out.append("  baseline")
                 out += [f"    {ln}" for ln in g.baseline] or ["    (nothing)"]
@@ -186,8 +188,9 @@ def build(
         msg["Cc"] = ", ".join(cc[: s.max_cc])
     msg["Date"] = formatdate(usegmt=True)
     part = patch.msgid if patch else ""
-    msg["Message-ID"] = message_id(view.series_msgid, view.revision, view.digest,
-                                   s.msgid_domain, part)  # fmt: skip
+    msg["Message-ID"] = message_id(
+        view.series_msgid, view.revision, view.digest, s.msgid_domain, part
+    )
     msg["In-Reply-To"] = f"<{original.msgid}>"
     msg["References"] = " ".join([*original.references, f"<{original.msgid}>"])
     msg["X-Patchwork-Hint"] = "ignore"

@@ -1,7 +1,7 @@
 """Engine and sessions from `database.url` (default: SQLite in the data dir); migrations.
 
-    engine = open_engine(cfg)   # upgraded to the newest migration
-    with session(engine) as s: ...
+engine = open_engine(cfg)   # upgraded to the newest migration
+with session(engine) as s: ...
 """
 
 from __future__ import annotations
