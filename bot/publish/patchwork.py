@@ -20,7 +20,7 @@ from mmucore.errors import MmuCiError
 STATES = {
     Verdict.SAME: "success",
     Verdict.OUT_OF_SCOPE: "success",
-    Verdict.DIFFERS_OUTSIDE_INVARIANTS: "warning",
+    Verdict.DIFFERS_OUTSIDE: "warning",
     Verdict.NOT_COVERED: "warning",
     Verdict.INTERNAL_ERROR: "warning",
     Verdict.SKIPPED: "success",

@@ -141,10 +141,13 @@ def _groups(view: ReportView, parts: list[PatchView], s: ReplySettings) -> list[
 def _reproduce(view: ReportView, s: ReplySettings) -> list[str]:
     cmd = view.reproduce or f"mmubot check {view.series_msgid}"
     cmd = cmd.replace("mmubot check", ".venv/bin/mmubot check", 1)
+    env, sep, rest = cmd.partition(" .venv/bin/")
+    lines = [f"    {env} \\", f"      .venv/bin/{rest}"] if sep else [f"    {cmd}"]
     return [
         "To reproduce, from a fresh clone on Debian 12, as root",
-        f"  git clone {s.project_url} mmu-ci && cd mmu-ci && make demo",
-        f"  {cmd}",
+        f"    git clone {s.project_url} mmu-ci",
+        "    cd mmu-ci && make demo",
+        *lines,
     ]
 
 
