@@ -49,7 +49,12 @@ def defang(line: str) -> str:
 
 
 def _wrap(text: str, indent: str = "") -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent) or [""]
+    return textwrap.wrap(
+        text, WIDTH, initial_indent=indent, subsequent_indent=indent, **_NOBREAK
+    ) or [""]
+
+
+_NOBREAK = {"break_on_hyphens": False, "break_long_words": False}  # URLs, addresses
 
 
 def dashboard_link(view: ReportView, s: ReplySettings) -> str:
@@ -94,7 +99,9 @@ def _key_block(view: ReportView, s: ReplySettings, parts: list[PatchView]) -> li
     ]
     out = []
     for k, v in rows:
-        out += textwrap.wrap(v, WIDTH, initial_indent=f"  {k:<11}", subsequent_indent=" " * 13)
+        out += textwrap.wrap(
+            v, WIDTH, initial_indent=f"  {k:<11}", subsequent_indent=" " * 13, **_NOBREAK
+        )
     return out
 
 
@@ -132,8 +139,8 @@ def _groups(view: ReportView, parts: list[PatchView], s: ReplySettings) -> list[
                 out += [f"    {ln}" for ln in g.patched] or ["    (nothing)"]
                 out.append("")
     if total > shown:
-        link = dashboard_link(view, s) or "run the reproduce command below"
-        out += _wrap(f"{total - shown} more difference group(s) not shown; full report {link}")
+        link = dashboard_link(view, s) or "the reproduce command below, with --html FILE"
+        out += _wrap(f"{total - shown} more difference group(s) not shown; full report: {link}")
         out.append("")
     return out
 
