@@ -49,13 +49,10 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         if it.state == State.SENT or it.state == State.DROPPED:
             raise MmuCiError(f"#{it.id} is {it.state}; nothing to {cmd}")
         if cmd == "release" and it.state not in (State.HELD, State.DRY_RUN):
-            raise MmuCiError(f"#{it.id} is {it.state}, not held; use `mmubot outbox retry`")
+            raise MmuCiError(f"#{it.id} is {it.state}, not held; retry it instead of releasing it")
         if it.state in (State.HELD, State.DRY_RUN):
             it.state = State.PENDING
-        inbox = None
-        series = it.series_msgid
-    for line in send_due(cfg, engine, inbox, [args.id]):
+    for line in send_due(cfg, engine, None, [args.id]):
         print(f"outbox: {line}")
-    del series
     with session(engine) as s:
         return 0 if _get(s, args.id).state == State.SENT else 1

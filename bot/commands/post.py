@@ -23,7 +23,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     except (OSError, ValueError) as e:
         raise MmuCiError(
             f"{args.report}: cannot read the report ({e}); "
-            "write one with `mmubot check SERIES --json FILE`"
+            "write one with the --json option of mmubot check"
         ) from e
     publish_and_print(report, cfg)
     return 0

@@ -67,7 +67,7 @@ def fetch_original(inbox_url: str | None, msgid: str, timeout: float = 30.0) -> 
     if not inbox_url:
         raise MmuCiError(
             "cannot thread a reply: the report's series was read from a file, not a list; "
-            "check it by message-id (`mmubot check MSGID --post`)"
+            "check it by its message-id instead, with --post"
         )
     raw = lookup(inbox_url, msgid, timeout)
     if raw is None:

@@ -159,6 +159,6 @@ def from_json(report: dict[str, Any]) -> ReportView:
         )
     except (KeyError, TypeError, ValueError, IndexError) as e:
         raise ReportFormatError(
-            f"not a report written by `mmubot check --json` ({type(e).__name__}: {e}); "
-            "write one with `mmubot check SERIES --json FILE`"
+            f"not a report written by the --json option of mmubot check "
+            f"({type(e).__name__}: {e}); write one with it"
         ) from e
