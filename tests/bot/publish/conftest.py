@@ -75,6 +75,7 @@ def report_json(ids: list[str], lore_url: str, finding: bool = True) -> dict:
         "free_roots differs",
         True,
         checks=[bad if finding else ok],
+        scope={"files": ["arch/x86/kvm/mmu/mmu.c"]},
     )
     series = {
         "source": ids[0],
