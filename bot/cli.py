@@ -68,7 +68,32 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--html", dest="html_out", help="write the report as an HTML page")
     ck.add_argument("--tree", help="default tree for the base (name or path; see `kernel list`)")
     ck.add_argument("--revision", type=int, help="check this revision (default: the newest)")
+    ck.add_argument("--post", action="store_true", help="publish the report per policy")
     ck.set_defaults(handler=_lazy("check", "run"))
+
+    po = sub.add_parser("post", help="publish a saved report (JSON) per policy")
+    po.add_argument("report")
+    po.set_defaults(handler=_lazy("post", "run"))
+
+    ob = sub.add_parser("outbox", help="mails and patchwork checks to publish")
+    obs = ob.add_subparsers(dest="ocmd", required=True)
+    obs.add_parser("list", help="every item and its state").set_defaults(
+        handler=_lazy("outbox", "run")
+    )
+    for name, what in (
+        ("show", "one item, with the mail"),
+        ("release", "send a held item"),
+        ("retry", "send a failed item again"),
+        ("drop", "never send it"),
+    ):
+        op = obs.add_parser(name, help=what)
+        op.add_argument("id", type=int)
+        op.set_defaults(handler=_lazy("outbox", "run"))
+
+    dbp = sub.add_parser("db", help="project database").add_subparsers(dest="dcmd", required=True)
+    dbp.add_parser("upgrade", help="migrate to the newest schema").set_defaults(
+        handler=_lazy("db", "upgrade")
+    )
 
     ex = sub.add_parser("extract", help="extract and build the modelled functions of a tree")
     ex.add_argument("--tree", required=True, help="kernel git tree (path or registered name)")

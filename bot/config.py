@@ -44,7 +44,40 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "default": "debian-6.1",
         "extra": [],
     },
+    "publish": {  # README "Publishing"; quiet by default
+        "mode": "dry-run",  # dry-run | moderate | send
+        "when": "on-finding",  # on-finding | always | never
+        "reply_to": "summary",  # summary (cover letter, else patch 1) | patch
+        "max_groups": 3,  # difference groups shown per mail, then "full report: <link>"
+        "max_per_hour": 10,  # mails sent in any hour, at most
+        "max_cc": 10,  # original Cc addresses kept, at most
+        "from": "mmu-ci <mmu-ci@localhost>",
+        "msgid_domain": "mmu-ci.localhost",
+        "opt_out": [],  # author or list addresses, path globs (arch/x86/kvm/*)
+        "project_url": "https://example.org/mmu-ci.git",  # in the reproduce command
+        "dashboard_url": "",  # links "<url>/series/<msgid>/v<revision>" when set
+        "archive_grace": 900.0,  # seconds before an uncertain mail is looked up and resent
+    },
+    "smtp": {
+        "host": "localhost",
+        "port": 25,
+        "security": "plain",  # plain | starttls | ssl
+        "user": "",
+        "password": "",  # never logged; also from the environment (MMUCI_SMTP_PASSWORD)
+        "timeout": 30.0,
+        "retries": 3,  # attempts per run, exponential backoff between them
+        "backoff": 2.0,  # seconds before the second attempt, doubled each time
+    },
+    "patchwork": {
+        "url": "",  # https://patchwork.kernel.org (empty: no patchwork checks)
+        "project": "",
+        "token": "",  # never logged; also MMUCI_PATCHWORK_TOKEN
+        "timeout": 30.0,
+        "retries": 3,
+    },
+    "database": {"url": ""},  # any SQLAlchemy URL; empty: SQLite in the data dir
 }
+SECRETS = {("smtp", "password"), ("patchwork", "token")}
 
 
 def _coerce(raw: str, like: Any) -> Any:
@@ -77,6 +110,8 @@ class Config:
         out = []
         for section, keys in self.values.items():
             for key, value in keys.items():
+                if (section, key) in SECRETS and value:
+                    value = "(set)"
                 out.append((f"{section}.{key}", value, self.sources[(section, key)]))
         return out
 

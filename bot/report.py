@@ -169,7 +169,8 @@ class Report:
 
 
 def reproduce_command(ref: str, lore_url: str | None, tree: str | None) -> str:
-    """One line a reviewer can paste to get the same report."""
+    """The `mmubot check` line that gives the same report (in a clone with `make demo` run;
+    the mail prints the clone step with `publish.project_url`)."""
     env = f"MMUCI_LORE_URL={shlex.quote(lore_url)} " if lore_url else ""
     opt = f" --tree {shlex.quote(tree)}" if tree else ""
-    return f"pip install mmu-ci; {env}mmubot check {shlex.quote(ref)}{opt}"
+    return f"{env}mmubot check {shlex.quote(ref)}{opt}"

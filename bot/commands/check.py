@@ -29,4 +29,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     if getattr(args, "html_out", None):
         write_html(report, args.html_out)
         print(f"HTML report: {args.html_out}", file=sys.stderr)
+    if getattr(args, "post", False):
+        from bot.commands.post import publish_and_print
+
+        publish_and_print(report.to_json(), cfg)
     return report.exit_code

@@ -25,7 +25,7 @@ def _report(verdicts: list[str], nfc: list[bool]) -> Report:
         verdict=worst(verdicts),
         reason="summary",
         timings={"total": 1.5},
-        reproduce="pip install mmu-ci; mmubot check m0@x",
+        reproduce="mmubot check m0@x",
     )
 
 
@@ -125,7 +125,7 @@ def test_text_and_html():
     r = _report(["differs", "out-of-scope"], [True, False])
     text = render_text(r)
     assert "patch 1 says it makes no functional change, but its behaviour differs" in text
-    assert "verdict: differs" in text and "reproduce: pip install mmu-ci" in text
+    assert "verdict: differs" in text and "reproduce: mmubot check" in text
     html = render_html(r)
     assert html.startswith("<!doctype html>") and "S &lt;&amp;&gt;" in html
     assert '<span class="differs">differs</span>' in html and "claimed, but differs" in html

@@ -39,6 +39,8 @@ RUN_BY = {
     "apt-get install {}": "test_missing_tarball",
     "apt-get install public-inbox": "test_public_inbox_hint",
     "make deps": "test_public_inbox_hint",
+    "mmubot outbox retry {}": "test_outbox_suggestions",
+    "mmubot outbox list": "test_outbox_suggestions",
 }
 
 
@@ -230,3 +232,31 @@ def test_public_inbox_hint(tmp_path) -> None:
     assert _suggested(PACKAGE_HINT, "make deps") == "make deps"
     if os.geteuid() == 0:
         assert _run("make deps", tmp_path, tmp_path).returncode == 0
+
+
+def test_outbox_suggestions(tmp_path, local_inbox) -> None:
+    """A mail the SMTP server never took names `mmubot outbox retry N`; an unknown item
+    names `mmubot outbox list`. Both run as written."""
+    from tests.bot.publish.conftest import free_port, post_series, report_json
+
+    ids = post_series(local_inbox, "suggest-outbox")
+    env = {
+        "MMUCI_LORE_URL": local_inbox.url,
+        "MMUCI_PUBLISH_MODE": "send",
+        "MMUCI_SMTP_HOST": "127.0.0.1",
+        "MMUCI_SMTP_PORT": str(free_port()),
+        "MMUCI_SMTP_RETRIES": "1",
+        "MMUCI_PUBLISH_ARCHIVE_GRACE": "0",
+    }
+    report = tmp_path / "report.json"
+    report.write_text(__import__("json").dumps(report_json(ids, local_inbox.url)))
+    r = _mmubot(["post", str(report)], tmp_path, tmp_path, **env)
+    assert r.returncode == 0, r.stderr
+    words = shlex.split(_suggested(r.stdout, "mmubot outbox retry"))
+    retry = _mmubot(words[1:], tmp_path, tmp_path, **env)
+    assert retry.returncode == 1 and "not sent after 1 attempts" in retry.stdout
+    r = _mmubot(["outbox", "show", "99"], tmp_path, tmp_path, **env)
+    assert r.returncode == 2
+    words = shlex.split(_suggested(r.stderr, "mmubot outbox list"))
+    listed = _mmubot(words[1:], tmp_path, tmp_path, **env)
+    assert listed.returncode == 0 and "#1 mail failed" in listed.stdout
