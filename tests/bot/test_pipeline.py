@@ -161,7 +161,13 @@ def test_thread_without_patches_and_corrupt_mbox(local_inbox, env, tmp_path):
 
 def test_out_of_scope_series_builds_nothing(local_inbox, env, tree_61, tmp_path):
     gen = post(local_inbox, tree_61, [x86_comment(), out_of_scope_comment()], tmp_path, "t-oos")
-    cache = Path(env["MMUCI_DATA_DIR"]) / "build-cache"
+    # A data directory of its own (the prepared trees linked in): other test sessions
+    # sharing MMUCI_TEST_DATA_DIR may build into the shared cache meanwhile.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "trees").symlink_to(Path(env["MMUCI_DATA_DIR"]) / "trees")
+    env = {**env, "MMUCI_DATA_DIR": str(data)}
+    cache = data / "build-cache"
     before = sorted(cache.rglob("*")) if cache.exists() else []
     code, rep, err = check(gen.cover_message_id, env, tmp_path)
     assert rep is not None, err
