@@ -101,7 +101,8 @@ def _send_mail(engine: Engine, it: OutboxItem, d: Delivery, sm: smtp.SmtpSetting
             return f"{it.key}: state uncertain and the archive cannot be asked; left as it is"
     with session(engine) as s:
         if _sent_last_hour(s) >= d.max_per_hour:
-            return f"{it.key}: rate limit ({d.max_per_hour} mails an hour) reached; later"
+            limit = f"publish.max_per_hour = {d.max_per_hour}"
+            return f"{it.key}: rate limit reached ({limit}); sent later"
     msg: EmailMessage = message_from_bytes(it.payload, policy=policy.default)  # type: ignore[assignment]
     last = ""
     for attempt in range(d.retries):

@@ -155,3 +155,32 @@ def test_patchwork_403_is_a_clear_error(tmp_path, local_inbox, patchwork_fake):
     checks = [i for i in items(cfg_for(env)) if i.kind == "check"]
     assert checks and all("403" in i.last_error and i.state == State.FAILED for i in checks)
     assert pw.checks == {}
+
+
+def test_reply_to_patch_answers_the_patch_with_the_finding(tmp_path, local_inbox, smtp_server):
+    c, h = smtp_server
+    ids = post_series(local_inbox, "pub-perpatch")
+    env = env_for(
+        tmp_path, local_inbox, publish_mode="send", smtp_port=str(c.port), publish_reply_to="patch"
+    )
+    publish(report_json(ids, local_inbox.url), cfg_for(env))
+    assert len(h.received) == 1  # patch 2 has the finding; patch 1 is the same: no mail
+    got = h.received[0].decode()
+    assert f"In-Reply-To: <{ids[2]}>" in got
+    assert f"References: <{ids[0]}> <{ids[2]}>" in " ".join(got.split())
+    assert "Subject: Re: [PATCH 2/2] KVM: x86/mmu: toy 2" in got
+
+
+def test_max_per_hour_holds_back_the_next_mail(tmp_path, local_inbox, smtp_server):
+    c, h = smtp_server
+    first, second = post_series(local_inbox, "pub-rate1"), post_series(local_inbox, "pub-rate2")
+    env = env_for(
+        tmp_path, local_inbox, publish_mode="send", smtp_port=str(c.port), publish_max_per_hour="1"
+    )
+    publish(report_json(first, local_inbox.url), cfg_for(env))
+    notes = publish(report_json(second, local_inbox.url), cfg_for(env))
+    assert len(h.received) == 1
+    assert any("rate limit reached (publish.max_per_hour = 1)" in n for n in notes), notes
+    sent, held = items(cfg_for(env))
+    assert sent.state == State.SENT and held.state not in (State.SENT, State.SENDING)
+    assert held.attempts == 0  # never tried: it goes out in a later hour
