@@ -2,7 +2,8 @@
 
 Prepares the Debian 6.1 and 6.12 trees, starts a local public-inbox, posts a three-patch series
 made by the series factory, runs `mmubot check` on its cover letter's message-id,
-prints the report, writes it as JSON and HTML, and stops the server.
+prints the report, writes it as JSON and HTML, renders the reply it would post (dry-run, into
+an outbox of its own: `<data dir>/demo/reply.eml`, nothing sent), and stops the server.
 
 The series (the seed thread's situation, in three patches):
   1. a true refactor claiming no functional change   -> same (root cache lookup)
@@ -92,6 +93,32 @@ def demo_transformations() -> list[Transformation]:
 EXPECTED = ["same", "out-of-scope", "differs"]
 
 
+def _post_dry_run(report: dict, cfg: Config, out: Path) -> Path:
+    """Publish the report in dry-run into an outbox of the demo's own (never the operator's,
+    never sent) and keep the rendered mail as ``out/reply.eml``."""
+    from sqlalchemy import select
+
+    from bot.publish.run import publish
+    from bot.store.db import open_engine, session
+    from bot.store.models import Kind, OutboxItem
+
+    db = out / "outbox.sqlite3"
+    for f in out.glob("outbox.sqlite3*"):
+        f.unlink()
+    values = {s: dict(kv) for s, kv in cfg.values.items()}
+    values["publish"]["mode"], values["publish"]["when"] = "dry-run", "always"
+    values["database"]["url"] = f"sqlite:///{db}"
+    post_cfg = dataclasses.replace(cfg, values=values)
+    engine = open_engine(post_cfg)
+    publish(report, post_cfg, engine)
+    with session(engine) as s:
+        mail = s.scalar(select(OutboxItem).where(OutboxItem.kind == Kind.MAIL))
+    engine.dispose()
+    path = out / "reply.eml"
+    path.write_bytes(mail.payload if mail else b"")
+    return path
+
+
 def run(args: argparse.Namespace, cfg: Config) -> int:
     """Prepare both embedded trees, serve the demo series (on 6.1) on a local inbox, check it,
     write the reports."""
@@ -130,11 +157,13 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             t1 = time.perf_counter()
             with progress_bars() as progress:
                 report = pipeline.check(msgid, demo_cfg, progress=progress)
+            reply = _post_dry_run(report.to_json(), demo_cfg, out)
     print_report(report)
     report.write_json(out / "report.json")
     write_html(report, out / "report.html")
     got = [p.verdict for p in report.patches]
     print(f"\nJSON: {out / 'report.json'}\nHTML: {out / 'report.html'}")
+    print(f"the reply mmu-ci would post (dry-run, nothing sent): {reply}")
     print(f"check took {time.perf_counter() - t1:.1f}s; demo {time.perf_counter() - t0:.1f}s")
     if got != EXPECTED:
         print(f"unexpected verdicts {got}, the demo series is designed for {EXPECTED}")

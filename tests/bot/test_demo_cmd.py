@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import json
 import sys
 from pathlib import Path
@@ -29,3 +30,9 @@ def test_demo_prepares_both_trees_and_checks_the_sample_series(data_dir: Path) -
     assert report["verdict"] == "differs"
     assert (data_dir / "demo" / "report.html").read_text().count("differs") >= 1
     assert "claims no functional change but differs" in " ".join(r.stdout.split())
+    # the reply it would post: rendered in dry-run into an outbox of its own, nothing sent
+    reply = email.message_from_bytes((data_dir / "demo" / "reply.eml").read_bytes())
+    assert reply["In-Reply-To"] == f"<{report['series']['msgids'][0]}>"
+    assert reply["Subject"].startswith("Re: [PATCH 0/3]")
+    assert "patch 3/3 claims no functional" in reply.get_payload(decode=True).decode()
+    assert "the reply mmu-ci would post (dry-run, nothing sent)" in r.stdout
