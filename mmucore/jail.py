@@ -237,4 +237,5 @@ def compile_c(argv: list[str], output: Path, *, ro: Iterable[Path], timeout: flo
     finally:
         os.close(fd)
     output.write_bytes(res.stdout)  # type: ignore[arg-type]
+    output.chmod(0o644)  # a module is loaded by the jail's uid, whatever our umask
     return res.stderr
