@@ -39,10 +39,13 @@ deps:
 
 venv: $(VENV)/.installed
 
+# Started as root, the jail runs as uid 65534 (deploy/OPERATORS.md): the venv and our
+# packages must be world-readable, whatever the caller's umask.
 $(VENV)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	umask 022; test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	umask 022; $(BIN)/python -m pip install -q --upgrade pip
+	umask 022; $(BIN)/python -m pip install -q -e '.[test]'
+	chmod -R a+rX $(VENV) mmucore checks tests
 	touch $@
 
 lint: venv

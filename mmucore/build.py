@@ -257,7 +257,8 @@ def _compile(
         head += "cffi could not declare (not callable from Python):\n  " + "\n  ".join(dropped)
         head += "\n"
     try:
-        tmp.chmod(0o755)  # the jail's uid reads the C file; it writes nothing here
+        tmp.chmod(0o755)  # the jail's uid (65534) reads the C file; it writes nothing here
+        c_path.chmod(0o644)
         ro = [tmp, SHIM_DIR, Path(include)]
         log = head + jail.compile_c(argv, so, ro=ro, timeout=300)
     except CommandError as e:

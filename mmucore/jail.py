@@ -2,8 +2,10 @@
 
 ``command(argv, ...)`` wraps a command in bwrap with new user, mount, PID, network, IPC,
 UTS (and cgroup) namespaces, itself the init of an outer PID namespace (mmucore/jailinit.c)
-that dies with the caller; uid/gid 65534 in the user namespace (started as root, that
-maps to host uid 0, without capabilities), no capabilities, no nested user namespaces; a read-only
+that dies with the caller; uid/gid 65534 in the user namespace, and host uid/gid 65534 too:
+started as root, the outer init drops to 65534 before bwrap starts, so bwrap runs
+unprivileged (never host uid 0) and the paths named read-only are staged for that uid
+first (``jailinit.c``); no capabilities, no nested user namespaces; a read-only
 root holding only ``/usr`` (+ the usual /bin, /lib symlinks), ``/etc/ld.so.cache``, the
 paths the caller names read-only (the Python installation, our packages, a module) and
 a private size-capped tmpfs at ``/tmp`` (the cwd); a new ``/proc`` of its own PID
@@ -94,8 +96,12 @@ def command(
     bw = shutil.which("bwrap")
     if bw is None:
         raise JailUnavailable("sandbox unavailable: bwrap not found (apt-get install bubblewrap)")
+    binds = sorted({str(Path(p)) for p in ro})
+    # as root, every path bound beyond the system's own is staged for the jail's uid
+    stage = [p for p in binds if jailinit.drops() and not _system_path(p)]
     try:
-        init = jailinit.prefix()  # bwrap as init of a PID namespace that dies with us
+        init = jailinit.prefix(stage)  # bwrap as init of a PID namespace that dies with us
+        source = {p: jailinit.staged(i) for i, p in enumerate(stage)}
     except MmuCiError as e:
         raise JailUnavailable(f"sandbox unavailable: {e}") from e
     out = [
@@ -116,8 +122,8 @@ def command(
             out += ["--ro-bind", str(target), str(target)]
     for f in _LOADER_FILES:
         out += ["--ro-bind-try", f, f]
-    for p in sorted({str(Path(p)) for p in ro}):
-        out += ["--ro-bind", p, p]
+    for p in binds:
+        out += ["--ro-bind", source.get(p, p), p]
     out += ["--proc", "/proc", "--dir", "/dev"]
     for d in _DEVICES:
         out += ["--dev-bind", d, d]
@@ -132,9 +138,37 @@ def command(
     return out + list(argv)
 
 
+def _system_path(p: str) -> bool:
+    """World-readable system paths every uid reaches: never staged."""
+    return any(Path(p).is_relative_to(s) for s in _HOST_RO)
+
+
+def userns_disabled(sysctl: Path = Path("/proc/sys")) -> str:
+    """Why unprivileged user namespaces are off ('' when they are not): the jail needs
+    them even when mmu-ci runs as root, since it drops to uid 65534 before bwrap."""
+    for name, fix in (
+        ("kernel/unprivileged_userns_clone", "1"),
+        ("user/max_user_namespaces", "10000"),
+    ):
+        try:
+            value = (sysctl / name).read_text().strip()
+        except OSError:
+            continue  # not this kernel's knob (unprivileged_userns_clone is Debian's)
+        if value == "0":
+            key = name.replace("/", ".")
+            return (
+                f"sandbox unavailable: unprivileged user namespaces are disabled ({key} = 0);"
+                f" the jail runs as uid {UID} even when mmu-ci runs as root, and needs them:"
+                f" sysctl -w {key}={fix} (and keep it in /etc/sysctl.d/)"
+            )
+    return ""
+
+
 @functools.cache
 def unavailable() -> str:
     """Why the jail cannot be set up on this machine ('' when it can); probed once."""
+    if why := userns_disabled():
+        return why
     try:
         argv = command(["/usr/bin/true"], tmpfs_mb=1)
     except JailUnavailable as e:
@@ -203,4 +237,5 @@ def compile_c(argv: list[str], output: Path, *, ro: Iterable[Path], timeout: flo
     finally:
         os.close(fd)
     output.write_bytes(res.stdout)  # type: ignore[arg-type]
+    output.chmod(0o644)  # a module is loaded by the jail's uid, whatever our umask
     return res.stderr

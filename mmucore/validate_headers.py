@@ -49,7 +49,8 @@ def _prelude_macros() -> str:
         c = Path(tmp) / "probe.c"
         with contextlib.redirect_stdout(io.StringIO()):
             ffi.emit_c_code(str(c))
-        Path(tmp).chmod(0o755)  # readable by the jail's uid
+        Path(tmp).chmod(0o755)  # readable by the jail's uid (65534)
+        c.chmod(0o644)
         argv = [
             "gcc", "-std=gnu11", "-E", "-dM", f"-I{sysconfig.get_paths()['include']}",
             f"-I{SHIM_DIR}", str(c),

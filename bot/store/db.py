@@ -7,6 +7,7 @@ with session(engine) as s: ...
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +30,15 @@ def database_url(cfg: Config) -> str:
     if url:
         return url
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{cfg.data_dir / 'mmu-ci.sqlite3'}"
+    path = cfg.data_dir / "mmu-ci.sqlite3"
+    # the bot's user only (SQLite gives its -wal and -shm files the same mode): the outbox
+    # holds mail, addresses and patchwork state, whatever the umask
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # also a database an older version made with the umask's mode
+    finally:
+        os.close(fd)
+    return f"sqlite:///{path}"
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection

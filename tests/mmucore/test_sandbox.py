@@ -186,7 +186,7 @@ def test_child_has_no_capabilities(builds: list[Build], tmp_path: Path) -> None:
     secret = tmp_path / "someone-elses"
     secret.write_text("hunter2")
     secret.chmod(0o600)
-    os.chown(secret, 65534, 65534)  # nobody's file: root reads it only with CAP_DAC_OVERRIDE
+    os.chown(secret, 1, 1)  # another user's file: read only with CAP_DAC_OVERRIDE
     out = sandbox.run(f"{CALLS}:capabilities", {"path": str(secret)}, builds[:1])
     assert out.ok, out.detail
     assert int(out.value["CapEff"], 16) == 0 and int(out.value["CapBnd"], 16) == 0
