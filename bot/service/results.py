@@ -56,7 +56,9 @@ def record_revision(
         number = int(series.get("revision") or 1)
         patches = list(series.get("patches") or ())
     except (KeyError, IndexError, TypeError, ValueError) as e:
-        raise ReportError(f"the series block lacks {e}: not a `mmubot check --json` report") from e
+        raise ReportError(
+            f"the series block lacks {e}: not a report that mmubot check --json FILE writes"
+        ) from e
     rev = s.scalar(select(Revision).where(Revision.msgid == first))
     if rev is not None:
         return rev
@@ -124,7 +126,9 @@ def store_report(
         if done is not None:
             return done
     if not isinstance(report, dict) or "series" not in report or "verdict" not in report:
-        raise ReportError("not a `mmubot check --json` report: it has no series and verdict")
+        raise ReportError(
+            "not a report that mmubot check --json FILE writes: it has no series and verdict"
+        )
     rev = record_revision(s, report["series"], list_name=list_name)
     base = report.get("base") or {}
     run = Run(

@@ -102,7 +102,7 @@ def test_the_same_revision_number_posted_again_is_a_new_revision(engine):
 
 
 def test_not_a_report_is_refused_with_what_it_lacks(engine):
-    with db.session(engine) as s, pytest.raises(ReportError, match="not a `mmubot check --json`"):
+    with db.session(engine) as s, pytest.raises(ReportError, match="not a report that mmubot check --json"):
         store_report(s, {"verdict": "same"})
     broken = _report(1)
     del broken["series"]["msgids"]
