@@ -70,10 +70,6 @@ class Pool:
         _POOLS.discard(self)
         return not any(t.is_alive() for t in self._threads)
 
-    @property
-    def busy(self) -> bool:
-        return bool(self._threads) and not self._stop.is_set()
-
     def _loop(self, i: int) -> None:
         worker = lease.worker_name(f"pool{i}")
         while not self._stop.is_set():
