@@ -21,6 +21,7 @@ leaving orphaned pool children running; its leases run out and the jobs are take
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -70,7 +71,14 @@ def make_app(cfg: Config, engine: Engine | None = None) -> Celery:
         @app.task(name=TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
         def run(job_id: int) -> str:
             worker = lease.worker_name(threading.current_thread().name)
-            return run_job(cfg, engine, int(job_id), worker).line()
+            try:
+                return run_job(cfg, engine, int(job_id), worker).line()
+            except Exception:
+                # Not even claimed (the database away): this message is acknowledged as
+                # failed, so let the next dispatch send a new one.
+                with contextlib.suppress(Exception):
+                    lease.unsend(engine, int(job_id))
+                raise
 
     return app
 

@@ -177,6 +177,14 @@ def claim(engine: Engine, job_id: int, worker: str, st: JobSettings) -> Claim | 
         )
 
 
+def unsend(engine: Engine, job_id: int) -> None:
+    """Forget that a message was sent for a job still queued: dispatch sends a new one."""
+    with session(engine) as s:
+        s.execute(
+            update(Job).where(Job.id == job_id, Job.state == JobState.QUEUED).values(sent_at=None)
+        )
+
+
 def _fence(c: Claim) -> Any:
     return and_(
         Job.id == c.job_id,

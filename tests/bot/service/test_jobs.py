@@ -5,18 +5,22 @@ checked is an outcome, not a retry loop; the embedded pool runs what dispatch ha
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select, update
 
 from bot import config
-from bot.service import jobs
+from bot.publish.run import publish
+from bot.service import jobs, lease
 from bot.service.pool import Pool
 from bot.service.queue import enqueue
+from bot.service.results import store_report
 from bot.store import db
-from bot.store.models import Job, JobState, Run
+from bot.store.models import Job, JobState, Kind, OutboxItem, Run, utcnow
 from mmukit.seriesgen import write_mbox
-from tests.bot.publish.conftest import mail
+from tests.bot.publish.conftest import mail, post_series, report_json
 
 from .servers import wait_for
 
@@ -120,3 +124,38 @@ def test_dispatch_wakes_the_embedded_pool_which_runs_each_job_once(setup):
     assert sorted(o.job_id for o in pool.outcomes) == ids  # each claimed once, by one thread
     assert all(job_row(engine, i).attempts == 1 for i in ids)
     assert jobs.dispatch(cfg, engine) == []  # nothing claimable is left
+
+
+def test_a_job_whose_worker_died_after_storing_only_publishes_once(tmp_path, local_inbox):
+    """The Run was stored, then the worker died before the reply: the next attempt finds
+    the Run, publishes it (one mail), stores nothing twice; a further publish adds none."""
+
+    ids = post_series(local_inbox, "jobs-resume")
+    env = {
+        "MMUCI_DATA_DIR": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+        "MMUCI_LORE_URL": local_inbox.url,
+    }
+    cfg = config.load(environ=env)
+    engine = db.open_engine(cfg)
+    report = report_json(ids, local_inbox.url)
+    report["series"]["patches"] = [
+        {"index": i, "subject": f"KVM: x86/mmu: toy {i}", "msgid": ids[i]} for i in (1, 2)
+    ]
+    jid = add_job(engine, ids[0], "rev:jobs-resume")
+    st = lease.JobSettings.from_config(cfg)
+    first = lease.claim(engine, jid, "host:1", st)
+    assert first is not None
+    with db.session(engine) as s:
+        store_report(s, report, job=lease.hold(s, first))
+        s.execute(update(Job).where(Job.id == jid).values(lease_until=utcnow() - timedelta(0, 1)))
+
+    out = jobs.run_job(cfg, engine, jid, "host:2")
+    assert out.state == JobState.DONE and out.attempt == 2 and out.run_id is not None
+    assert "dry-run: mail" in out.reason
+    with db.session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Run)) == 1
+        mails = s.scalar(select(func.count()).where(OutboxItem.kind == Kind.MAIL))
+        assert mails == 1
+    notes = publish(report, cfg, engine)
+    assert any("already in the outbox" in n for n in notes)
