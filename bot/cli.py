@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="run a sample series through the whole pipeline").set_defaults(
         handler=_lazy("demo", "run")
     )
+    wk = sub.add_parser("worker", help="run queued jobs (embedded pool or Celery) until stopped")
+    wk.add_argument("--backend", choices=("embedded", "celery"), help="default: jobs.backend")
+    wk.add_argument("--workers", type=int, help="jobs at once (default: jobs.workers)")
+    wk.set_defaults(handler=_lazy("worker", "run"))
     sub.add_parser("serve", help="web dashboard").set_defaults(handler=_not_yet("serve"))
     sub.add_parser("watch", help="watch a list for new series").set_defaults(
         handler=_not_yet("watch")

@@ -76,6 +76,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "retries": 3,
     },
     "database": {"url": ""},  # any SQLAlchemy URL; empty: SQLite in the data dir
+    "jobs": {  # README "Workers": who runs the queued jobs
+        "backend": "embedded",  # embedded (a pool in watch/serve/worker) | celery
+        "broker_url": "redis://127.0.0.1:6379/0",  # celery: the Redis the workers share
+        "workers": 1,  # jobs run at once per process (pool threads, celery concurrency)
+        "lease_seconds": 120.0,  # a claim lasts this long, renewed every third of it
+        "max_attempts": 3,  # failed attempts (ours, or a worker lost) before `failed`
+        "poll_seconds": 10.0,  # how often idle workers look for claimable rows
+        "visibility_timeout": 21600,  # celery: above the longest job (Redis redelivers)
+    },
 }
 SECRETS = {("smtp", "password"), ("patchwork", "token")}
 

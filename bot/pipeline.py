@@ -8,6 +8,7 @@ with a reason: one series never takes the bot down.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
@@ -333,13 +334,17 @@ def check(
     *,
     tree_name: str | None = None,
     revision: int | None = None,
+    base: str | None = None,
     progress: Progress = _noop,
 ) -> Report:
-    """`mmubot check`: fetch the series ``ref`` and check it. Bad input raises MmuCiError."""
+    """`mmubot check`: fetch the series ``ref`` and check it. Bad input raises MmuCiError.
+    ``base`` (a job's, from `#mmu-ci test <tree> <base>`) stands for the series' base-commit."""
     t0 = time.perf_counter()
     progress("fetch", 0, 1)
     limits = intake.Limits.from_config(cfg)
     series = intake.load(ref, cfg.get("lore", "url"), revision=revision, limits=limits)
+    if base:
+        series = dataclasses.replace(series, base_commit=base)
     progress("fetch", 1, 1)
     fetch = time.perf_counter() - t0
     report = check_series(

@@ -1,0 +1,41 @@
+"""Fixtures of the service tests: a throw-away PostgreSQL cluster and a redis-server,
+each started once per session on 127.0.0.1 (tests/bot/service/servers.py)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from . import servers
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    with servers.postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database of the session's cluster."""
+    return servers.fresh_database(postgres_server, f"t{next(_names)}")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    with servers.redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The session's redis-server, emptied."""
+    import redis
+
+    r = redis.Redis.from_url(redis_server)
+    r.flushall()
+    r.close()
+    return redis_server
