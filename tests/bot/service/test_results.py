@@ -102,7 +102,8 @@ def test_the_same_revision_number_posted_again_is_a_new_revision(engine):
 
 
 def test_not_a_report_is_refused_with_what_it_lacks(engine):
-    with db.session(engine) as s, pytest.raises(ReportError, match="not a report that mmubot check --json"):
+    refused = pytest.raises(ReportError, match="not a report that mmubot check --json")
+    with db.session(engine) as s, refused:
         store_report(s, {"verdict": "same"})
     broken = _report(1)
     del broken["series"]["msgids"]
