@@ -112,7 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="run a sample series through the whole pipeline").set_defaults(
         handler=_lazy("demo", "run")
     )
-    sub.add_parser("serve", help="web dashboard").set_defaults(handler=_not_yet("serve"))
+    sv = sub.add_parser("serve", help="the web dashboard (README: Dashboard)")
+    sv.add_argument("--host", help="address to listen on (default: web.host, 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="TCP port (default: web.port, 8470; 0: any free)")
+    sv.set_defaults(handler=_lazy("serve", "run"))
+    im = sub.add_parser("import", help="store saved `check --json` reports for the dashboard")
+    im.add_argument("reports", nargs="+", metavar="REPORT.json")
+    im.add_argument("--list", dest="list_name", default="", help="the list they came from")
+    im.set_defaults(handler=_lazy("import_cmd", "run"))
     sub.add_parser("watch", help="watch a list for new series").set_defaults(
         handler=_not_yet("watch")
     )

@@ -76,8 +76,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "retries": 3,
     },
     "database": {"url": ""},  # any SQLAlchemy URL; empty: SQLite in the data dir
+    "web": {  # `mmubot serve`: the dashboard (README "Dashboard")
+        "host": "127.0.0.1",
+        "port": 8470,
+        "token": "",  # manual runs (POST /api/runs) need it; empty: they are refused
+        "runs_per_hour": 20,  # manual-run requests per client address, token or not
+        "requests_per_minute": 600,  # any request per client address
+        "page_size": 50,  # series per page of the list
+    },
 }
-SECRETS = {("smtp", "password"), ("patchwork", "token")}
+SECRETS = {("smtp", "password"), ("patchwork", "token"), ("web", "token")}
 
 
 def _coerce(raw: str, like: Any) -> Any:
