@@ -140,6 +140,7 @@ def create_app(cfg: Config, engine: Engine) -> Starlette:
     app.state.links = Links(
         cfg.get("lore", "url"), cfg.get("patchwork", "url"), cfg.get("patchwork", "project")
     )
+    app.state.plots = {}
     app.state.token = str(cfg.get("web", "token") or "")
     app.state.page_size = int(cfg.get("web", "page_size"))
     app.state.runs_limit = RateLimit(int(cfg.get("web", "runs_per_hour")), 3600.0)

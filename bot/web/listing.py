@@ -94,33 +94,43 @@ class SeriesList:
         }
 
 
-def _newest(s_table: Any) -> tuple[Any, Any, Select[Any]]:
-    """(revision alias, run, statement) joining each series to its newest revision and
-    that revision's newest run (none yet: NULLs)."""
+def _newest() -> tuple[Any, dict[str, Any], Select[Any]]:
+    """(revision alias, the newest run's columns, statement): each series with its newest
+    revision and that revision's newest run (none yet: NULLs). The run's id, verdict and
+    tree are read from the index ix_runs_revision_newest alone (migration 0005_web), never
+    from the runs table, whose rows hold the reports: most of the database."""
     rev = aliased(Revision)
     newest_rev = (
         select(Revision.id)
-        .where(Revision.series_id == s_table.id)
+        .where(Revision.series_id == Series.id)
         .order_by(Revision.revision.desc())
         .limit(1)
-        .correlate(s_table)
+        .correlate(Series)
         .scalar_subquery()
     )
-    newest_run = (
-        select(Run.id)
-        .where(Run.revision_id == rev.id)
-        .order_by(Run.id.desc())
-        .limit(1)
-        .correlate(rev)
-        .scalar_subquery()
-    )
+
+    def newest_run(col: Any) -> Any:
+        q = select(col).where(Run.revision_id == rev.id).order_by(Run.id.desc()).limit(1)
+        return q.correlate(rev).scalar_subquery()
+
+    run = {"run_id": newest_run(Run.id), "verdict": newest_run(Run.verdict),
+           "tree": newest_run(Run.tree)}  # fmt: skip
     stmt = (
-        select(s_table, rev, Run)
-        .select_from(s_table)
+        select(
+            Series.id,
+            Series.subject,
+            Series.author,
+            Series.list_name,
+            Series.updated_at,
+            rev.revision,
+            rev.msgid,
+            rev.n_patches,
+            *(c.label(k) for k, c in run.items()),
+        )
+        .select_from(Series)
         .join(rev, rev.id == newest_rev)
-        .outerjoin(Run, Run.id == newest_run)
     )
-    return rev, Run, stmt
+    return rev, run, stmt
 
 
 def _msgid_of(q: str) -> str | None:
@@ -148,45 +158,36 @@ def filters_of(request: Request) -> Filters:
 
 def series_list(s: Session, f: Filters, page_size: int) -> SeriesList:
     """One page of series, newest first, with the filters applied."""
-    rev, run, stmt = _newest(Series)
+    rev, run, stmt = _newest()
+    on_run: list[Any] = []  # conditions on the newest run
     if f.verdict == NO_RUN:
-        stmt = stmt.where(run.id.is_(None))
+        on_run.append(run["run_id"].is_(None))
     elif f.verdict:
-        stmt = stmt.where(run.verdict == f.verdict)
+        on_run.append(run["verdict"] == f.verdict)
     if f.tree:
-        stmt = stmt.where(run.tree == f.tree)
+        on_run.append(run["tree"] == f.tree)
+    on_series: list[Any] = []
     if f.list_name:
-        stmt = stmt.where(Series.list_name == f.list_name)
+        on_series.append(Series.list_name == f.list_name)
     if f.author:
-        stmt = stmt.where(Series.author.icontains(f.author, autoescape=True))
+        on_series.append(Series.author.icontains(f.author, autoescape=True))
     if f.q:
         msgid = _msgid_of(f.q)
         if msgid:
             by_rev = select(Revision.series_id).where(Revision.msgid == msgid)
             by_patch = select(Revision.series_id).join(Patch.revision).where(Patch.msgid == msgid)
-            stmt = stmt.where(or_(Series.id.in_(by_rev), Series.id.in_(by_patch)))
+            on_series.append(or_(Series.id.in_(by_rev), Series.id.in_(by_patch)))
         else:
-            stmt = stmt.where(Series.subject.icontains(f.q, autoescape=True))
-    total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+            on_series.append(Series.subject.icontains(f.q, autoescape=True))
+    stmt = stmt.where(*on_series, *on_run)
+    if on_run:
+        total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    else:  # a series always has a revision: count without finding the newest ones
+        total = s.scalar(select(func.count()).select_from(Series).where(*on_series)) or 0
     pages = max(1, math.ceil(total / page_size))
     stmt = stmt.order_by(Series.updated_at.desc(), Series.id.desc())
-    rows = []
-    for ser, r, rn in s.execute(stmt.limit(page_size).offset((f.page - 1) * page_size)):
-        rows.append(
-            SeriesRow(
-                id=ser.id,
-                subject=ser.subject,
-                author=ser.author,
-                list_name=ser.list_name,
-                revision=r.revision,
-                msgid=r.msgid,
-                n_patches=r.n_patches,
-                verdict=rn.verdict if rn else None,
-                tree=rn.tree if rn else None,
-                run_id=rn.id if rn else None,
-                updated_at=ser.updated_at,
-            )
-        )
+    page = stmt.limit(page_size).offset((f.page - 1) * page_size)
+    rows = [SeriesRow(**row._asdict()) for row in s.execute(page)]
     trees = [t for t in s.scalars(select(Run.tree).distinct().order_by(Run.tree)) if t]
     lists = [x for x in s.scalars(select(Series.list_name).distinct().order_by(Series.list_name))]
     return SeriesList(rows, total, pages, f, trees, [x for x in lists if x])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from checks.verdict import Verdict
 
@@ -35,6 +35,18 @@ def _svg(fig) -> str:  # noqa: ANN001 - a matplotlib Figure
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     return buf.getvalue()
+
+
+def _dates(ax, days: Sequence[date]) -> None:  # noqa: ANN001 - a matplotlib Axes
+    """Date ticks over the data's own span (a few days either side)."""
+    import matplotlib.dates as mdates
+
+    lo, hi = min(days), max(days)
+    pad = max(timedelta(days=3), (hi - lo) / 20)
+    ax.set_xlim(lo - pad, hi + pad)
+    loc = mdates.AutoDateLocator(maxticks=8)
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
 
 
 def _empty(plt, title: str) -> str:  # noqa: ANN001
@@ -66,6 +78,9 @@ def verdicts_per_week(weeks: Sequence[date], counts: dict[str, Sequence[int]]) -
         ax.set_xticks(x, [w.strftime("%Y-%m-%d") for w in weeks], rotation=45, ha="right")
         ax.set_title(title)
         ax.set_ylabel("runs")
+        from matplotlib.ticker import MaxNLocator
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
         out = _svg(fig)
         plt.close(fig)
@@ -83,7 +98,8 @@ def hours_to_verdict(points: Sequence[tuple[date, float]]) -> str:
         ax.plot([p[0] for p in points], [p[1] for p in points], "o", markersize=3, color="#336")
         ax.set_title(title)
         ax.set_ylabel("hours")
-        fig.autofmt_xdate()
+        ax.set_ylim(bottom=0)
+        _dates(ax, [p[0] for p in points])
         out = _svg(fig)
         plt.close(fig)
         return out
@@ -103,7 +119,7 @@ def states_per_second(points: dict[str, Sequence[tuple[date, float]]]) -> str:
         ax.set_title(title)
         ax.set_ylabel("states / s")
         ax.legend(fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
-        fig.autofmt_xdate()
+        _dates(ax, [p[0] for pts in points.values() for p in pts])
         out = _svg(fig)
         plt.close(fig)
         return out
