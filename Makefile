@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 LINT_PATHS := bot mmucore checks mmukit tests $(wildcard bench)
 APT_PACKAGES := git xz-utils gcc make binutils python3 python3-venv python3-dev \
 	linux-source-6.1 linux-source-6.12 public-inbox bubblewrap libseccomp2 \
-	redis-server postgresql
+	redis-server postgresql chromium fonts-dejavu-core
 
 .PHONY: demo test check deps venv lint bench clean
 

@@ -85,8 +85,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "poll_seconds": 10.0,  # how often idle workers look for claimable rows
         "visibility_timeout": 21600,  # celery: above the longest job (Redis redelivers)
     },
+    "web": {  # `mmubot serve`: the dashboard (README "Dashboard")
+        "host": "127.0.0.1",
+        "port": 8470,
+        "token": "",  # manual runs (POST /api/runs) need it; empty: they are refused
+        "runs_per_hour": 20,  # manual-run requests per client address, token or not
+        "requests_per_minute": 600,  # any request per client address
+        "page_size": 50,  # series per page of the list
+    },
 }
-SECRETS = {("smtp", "password"), ("patchwork", "token")}
+SECRETS = {("smtp", "password"), ("patchwork", "token"), ("web", "token")}
 
 
 def _coerce(raw: str, like: Any) -> Any:

@@ -128,7 +128,10 @@ def _example_lines(ex: Example, indent: str = "    ") -> list[str]:
     return out
 
 
-def _group_lines(g: DiffGroup, invariants: dict[str, str]) -> list[str]:
+def group_summary(g: DiffGroup, invariants: dict[str, str]) -> list[str]:
+    """What one group of differences is, as the mail and the dashboard say it: what
+    differs, in how many states, inside or outside the invariants (and which ones it needs
+    broken), the benign normalisation under which it vanishes."""
     where = "inside the invariants" if g.inside_invariants else "only outside the invariants"
     head = f"  - {', '.join(g.what)} differ: {g.count:,} states, {where}"
     if g.also_outside:
@@ -140,8 +143,16 @@ def _group_lines(g: DiffGroup, invariants: dict[str, str]) -> list[str]:
         joined = (" or " if g.needs_any else " and ").join(g.invariants_needed)
         out.append(f"    needs {joined} broken:")
         out += [f"      {n}: {invariants.get(n, '')}".rstrip() for n in g.invariants_needed]
-    out += _example_lines(g.example)
     return out
+
+
+def _group_lines(g: DiffGroup, invariants: dict[str, str]) -> list[str]:
+    return group_summary(g, invariants) + _example_lines(g.example)
+
+
+def crash_summary(r: CheckResult) -> str:
+    """Where the patched code crashes, in one line (inside the invariants or only outside)."""
+    return _crash_head(r).strip().rstrip(":")
 
 
 def _crash_head(r: CheckResult) -> str:
@@ -245,6 +256,51 @@ def result_to_json(r: CheckResult) -> dict[str, Any]:
     d["differing"] = r.differing
     d["benign"] = [b.to_json() for b in r.benign]
     return d
+
+
+def _example_from_json(d: dict[str, Any]) -> Example:
+    return Example(
+        state=dict(d.get("state") or {}),
+        baseline=[str(x) for x in d.get("baseline") or ()],
+        patched=[str(x) for x in d.get("patched") or ()],
+        index=int(d.get("index", -1)),
+        invariants_violated=tuple(d.get("invariants_violated") or ()),
+    )
+
+
+def result_from_json(d: dict[str, Any]) -> CheckResult:
+    """The inverse of `result_to_json`: a stored report's check back as a CheckResult, so
+    a saved report is explained by the same functions as a fresh one."""
+    crash = d.get("crash")
+    return CheckResult(
+        name=str(d["name"]),
+        verdict=Verdict(d["verdict"]),
+        states=int(d.get("states") or 0),
+        differing_inside=int(d.get("differing_inside") or 0),
+        differing_outside=int(d.get("differing_outside") or 0),
+        groups=tuple(
+            DiffGroup(
+                what=tuple(g.get("what") or ()),
+                count=int(g.get("count") or 0),
+                inside_invariants=bool(g.get("inside_invariants")),
+                invariants_needed=tuple(g.get("invariants_needed") or ()),
+                benign=g.get("benign"),
+                example=_example_from_json(g.get("example") or {}),
+                needs_any=bool(g.get("needs_any")),
+                also_outside=int(g.get("also_outside") or 0),
+            )
+            for g in d.get("groups") or ()
+        ),
+        crash=_example_from_json(crash) if crash else None,
+        skipped=d.get("skipped"),
+        error=d.get("error"),
+        timings=dict(d.get("timings") or {}),
+        invariants=dict(d.get("invariants") or {}),
+        crash_inside=int(d.get("crash_inside") or 0),
+        crash_outside=int(d.get("crash_outside") or 0),
+        fixed_dims=tuple(d.get("fixed_dims") or ()),
+        stood_for=int(d.get("stood_for") or 0),
+    )
 
 
 def to_json(

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -162,6 +163,11 @@ class Run(Base):
     """The result of one check of one revision: the full report JSON and its verdict."""
 
     __tablename__ = "runs"
+    # 0005_web: a revision's newest run, its verdict and tree, without reading the report
+    __table_args__ = (
+        Index("ix_runs_revision_newest", "revision_id", "id", "verdict", "tree"),
+        Index("ix_runs_history", "created_at", "id", "verdict", "revision_id", "job_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int | None] = mapped_column(
@@ -186,6 +192,8 @@ class CheckRow(Base):
     """One check's result on one patch of a run (patch 0: the whole series)."""
 
     __tablename__ = "check_results"
+    # 0005_web: the history's states per second without reading the table
+    __table_args__ = (Index("ix_check_results_speed", "run_id", "check", "states", "seconds"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)

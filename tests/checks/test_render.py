@@ -80,3 +80,26 @@ def test_every_check_declares_the_same_things() -> None:
         assert c.decode(0) == {d.name: d.labels[0] for d in c.dims}
         assert c.decode(c.size - 1) == {d.name: d.labels[-1] for d in c.dims}
     assert all_checks(["free_roots"])[0].size >= 10**7
+
+
+def test_a_stored_check_reads_back_as_the_same_result() -> None:
+    """result_from_json inverts result_to_json: a saved report is explained by the same
+    functions as a fresh one (the dashboard renders stored reports)."""
+    crash = Example({"mmu->root": "INVALID_PAGE"}, ["*** fault ***"], [], 3, ("I2",))
+    r = CheckResult(
+        "free_roots", "differs", 100, 7, 2,
+        (_group(True), _group(False, needs=("I1", "I8"), any_=True), _group(True, "pgd")),
+        crash=crash, invariants={"I1": "one", "I8": "eight"}, crash_outside=1,
+        fixed_dims=("flush_on_reuse = false only: why",), stood_for=50, timings={"run": 0.5},
+    )  # fmt: skip
+    stored = json.loads(json.dumps(render.result_to_json(r)))
+    back = render.result_from_json(stored)
+    assert back == r
+    assert render.render_result(back) == render.render_result(r)
+    assert render.group_summary(back.groups[1], back.invariants) == [
+        "  - locks differ: 3 states, only outside the invariants",
+        "    needs I1 or I8 broken:",
+        "      I1: one",
+        "      I8: eight",
+    ]
+    assert render.crash_summary(back).startswith("crashes only outside the invariants (I2")

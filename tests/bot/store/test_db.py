@@ -9,7 +9,7 @@ from bot import config
 from bot.store import db
 from bot.store.models import Base
 
-HEAD = "0004_jobs"
+HEAD = "0005_web"
 
 
 def test_upgrade_creates_every_table_and_is_idempotent(tmp_path):
