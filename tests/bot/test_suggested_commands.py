@@ -199,7 +199,7 @@ def test_base_in_no_tree_with_several_trees(tree_61, tree_612, tmp_path) -> None
 
 
 def test_not_implemented(tmp_path) -> None:
-    r = _mmubot(["serve"], tmp_path, tmp_path)
+    r = _mmubot(["watch"], tmp_path, tmp_path)
     assert r.returncode == 2
     help_ = _run(_suggested(r.stderr, "mmubot check"), tmp_path, tmp_path)
     assert help_.returncode == 0 and "SERIES" in help_.stdout.upper()
