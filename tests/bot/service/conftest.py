@@ -39,3 +39,13 @@ def redis_url(redis_server):
     r.flushall()
     r.close()
     return redis_server
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """A migrated SQLite project database of the test's own."""
+    from bot.store import db
+
+    e = db.make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    db.upgrade(e)
+    return e

@@ -10,13 +10,6 @@ from bot.store import db
 from bot.store.models import Job, JobState
 
 
-@pytest.fixture
-def engine(tmp_path):
-    e = db.make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    db.upgrade(e)
-    return e
-
-
 def test_one_key_one_job(engine):
     with db.session(engine) as s:
         job, new = enqueue(s, key="rev:a@b", ref="a@b", trigger="watch")

@@ -46,13 +46,6 @@ def _report(revision: int = 1, change_id: str | None = "20261202-roots-abc") -> 
     }
 
 
-@pytest.fixture
-def engine(tmp_path):
-    e = db.make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    db.upgrade(e)
-    return e
-
-
 def test_revisions_of_one_series_share_its_row(engine):
     with db.session(engine) as s:
         store_report(s, _report(1), list_name="kvm")
