@@ -55,7 +55,7 @@ def test_a_bad_file_imports_nothing_and_says_why(tmp_path: Path) -> None:
     good.write_text(json.dumps(make_report(1)))
     bad.write_text('{"hello": 1}')
     r = _mmubot(tmp_path, str(good), str(bad), check=False)
-    assert r.returncode == 2 and "not a `mmubot check --json` report" in r.stderr
+    assert r.returncode == 2 and "not a report that mmubot check --json FILE writes" in r.stderr
     assert _counts(tmp_path) == (0, 0)
     r = _mmubot(tmp_path, str(tmp_path / "missing.json"), check=False)
     assert r.returncode == 2 and "cannot read" in r.stderr and "Traceback" not in r.stderr
