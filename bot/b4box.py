@@ -16,7 +16,7 @@ import b4
 import liblore
 import requests
 
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 
 class B4Error(MmuCiError):

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable
 
 from bot import config
-from mmucore import proc
-from mmucore.errors import InternalError, MmuCiError
+from mmuci import proc
+from mmuci.errors import InternalError, MmuCiError
 from mmucore.textsafe import printable
 
 Handler = Callable[[argparse.Namespace, config.Config], int]

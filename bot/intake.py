@@ -24,7 +24,7 @@ import liblore.utils
 
 from bot import b4box, fetch, mailcheck
 from bot.worker import WorkerError, with_deadline
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 # "no functional change", "No functional change intended", "NFC" (case-insensitive).
 NFC_RE = re.compile(r"\bno functional changes?\b|\bNFCI?\b", re.I)

@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
 from pathlib import Path, PurePosixPath
 
-from mmucore import extract, proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
+from mmucore import extract
 
 # What a KVM x86 MMU series touches, plus the headers the extractor reads.
 SUBSET = (

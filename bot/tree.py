@@ -24,8 +24,8 @@ from pathlib import Path
 from bot import kernels
 from bot.config import Config
 from bot.intake import Patch, Series
-from mmucore import proc
-from mmucore.errors import CommandError, MmuCiError
+from mmuci import proc
+from mmuci.errors import CommandError, MmuCiError
 
 # Fixed committer: the same series gives the same revisions, so build caches stay warm.
 _AM_ENV = {

@@ -23,8 +23,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mmucore import proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
 
 # Characters public-inbox leaves unescaped in a Message-ID path component.
 _MID_SAFE = "@!$&'()*+,;=:.-_~"

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmucore import proc
+from mmuci import proc
 from mmukit.inbox import LocalInbox
 from mmukit.transforms import Transformation, TransformError
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bot.config import Config
 from bot.store.db import open_engine, session
 from bot.store.models import OutboxItem, State
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 
 def _get(s, item_id: int) -> OutboxItem:  # noqa: ANN001 - a Session

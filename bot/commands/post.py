@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from bot.config import Config
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 
 def publish_and_print(report: dict, cfg: Config) -> None:

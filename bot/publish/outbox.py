@@ -25,7 +25,7 @@ from bot.config import Config
 from bot.publish import original, smtp
 from bot.store.db import session
 from bot.store.models import Kind, OutboxItem, State, utcnow
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 DUE = (State.PENDING, State.SENDING, State.FAILED)
 

@@ -15,7 +15,7 @@ from bot.publish.view import PatchView, ReportView
 from bot.store.db import session
 from bot.store.models import Kind, OutboxItem, State, utcnow
 from checks.verdict import Verdict
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 STATES = {
     Verdict.SAME: "success",

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.config import Config
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

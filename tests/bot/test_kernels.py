@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot import kernels
-from mmucore import extract, proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
+from mmucore import extract
 from tests.debian import V61, V612
 
 REPO = Path(__file__).resolve().parents[2]
