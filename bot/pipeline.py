@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot import intake, runs, tree
 from bot.config import Config
@@ -158,7 +158,11 @@ def _check_job(pr: PatchReport, job: runs.Job, cache_dir: Path, memo: Memo, done
 
 
 def _to_extract(
-    series: intake.Series, by_index: dict, ex: _Extractions, index: scope.ModelFilesCache, base: str
+    series: intake.Series,
+    by_index: dict[int, tree.AppliedPatch],
+    ex: _Extractions,
+    index: scope.ModelFilesCache,
+    base: str,
 ) -> list[str]:
     """The revisions the scope stage will extract: both ends of every applied patch that
     touches a file the base's model reads (an out-of-scope series needs none but the base)."""
@@ -243,7 +247,7 @@ def check_series(
     timings["build"] = builds.seconds
     timings["extract"] = ex.seconds
 
-    verdict = worst([p.verdict for p in reports] + ([whole.verdict] if whole else []))
+    verdict = worst([*(p.verdict for p in reports), *([whole.verdict] if whole else [])])
     return Report(
         series=_series_json(series),
         base=base.to_json(),
@@ -319,7 +323,7 @@ def _summary(reports: list[PatchReport], failure: object, whole: PatchReport | N
     return text
 
 
-def _series_json(s: intake.Series) -> dict:
+def _series_json(s: intake.Series) -> dict[str, Any]:
     d = asdict(s)
     d["patches"] = [{k: v for k, v in p.items() if k not in ("mbox", "diff")} for p in d["patches"]]
     for k in ("revisions", "msgids"):

@@ -65,7 +65,7 @@ class LocalInbox:
     name: str = "kvm"
     address: str = "kvm@vger.kernel.org"
     port: int | None = None
-    _server: subprocess.Popen | None = field(default=None, repr=False)
+    _server: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def config_path(self) -> Path:
