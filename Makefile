@@ -27,7 +27,7 @@ check: venv
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
-	$(BIN)/pytest -q -m "not slow" -p no:cacheprovider
+	$(BIN)/pytest -q -m "not slow" -p no:cacheprovider -n auto
 
 # Installs only the Debian packages that are missing, so a second run is instant.
 deps:
