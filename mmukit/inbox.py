@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse

@@ -45,11 +45,13 @@ class Thread:
     series: tuple[Series, ...]
     waiting: tuple[Waiting, ...] = ()
     unusable: tuple[Unusable, ...] = ()
+    messages: tuple[str, ...] = ()  # every message-id of the thread
 
 
 def touched_files(s: Series) -> frozenset[str]:
     """Every path the series' diffs change (both sides of a rename)."""
-    return frozenset(p for patch in s.patches for m in _DIFF_RE.finditer(patch.diff) for p in m.groups())
+    diffs = (patch.diff for patch in s.patches)
+    return frozenset(p for d in diffs for m in _DIFF_RE.finditer(d) for p in m.groups())
 
 
 def in_scope(s: Series, model_files: tuple[str, ...] = ROOTS.model_files) -> bool:
@@ -95,8 +97,11 @@ def _group(data: bytes, origin: str, lore_url: str, limits: Limits) -> dict[str,
             continue
         series.append(intake._to_json(s))
     return {
+        "messages": [str(m.get("Message-ID", "")).strip().strip("<>") for m in msgs],
         "series": series,
-        "waiting": [{"revision": w.revision, "expected": w.expected, "missing": w.missing} for w in waiting],
+        "waiting": [
+            {"revision": w.revision, "expected": w.expected, "missing": w.missing} for w in waiting
+        ],
         "unusable": unusable,
     }
 
@@ -117,6 +122,7 @@ def group(data: bytes, origin: str, lore_url: str, limits: Limits | None = None)
             Waiting(w["revision"], w["expected"], tuple(w["missing"])) for w in d["waiting"]
         ),
         unusable=tuple(Unusable(u["revision"], u["reason"]) for u in d["unusable"]),
+        messages=tuple(d["messages"]),
     )
 
 
