@@ -292,7 +292,7 @@ class LocalInbox:
     def _wait_searchable(self, msgid: str | None, timeout: float = 30.0) -> None:
         """Tell the server to reopen the archive (SIGHUP) and wait until its search
         finds ``msgid``; nothing to do while not served."""
-        if self._server is None or self.port is None or not msgid:
+        if self._server is None or self.port is None or not msgid or self.indexlevel == "basic":
             return
         os.kill(self._server.pid, signal.SIGHUP)
         q = urllib.parse.urlencode({"q": f"m:{msgid}", "x": "A"})

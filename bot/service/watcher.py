@@ -124,7 +124,7 @@ def _known(engine: Engine, msgid: str) -> bool:
 
 
 def _record(
-    engine: Engine, list_url: str, found: intake.Series, started: datetime
+    engine: Engine, list_url: str, found: threads.Found, started: datetime
 ) -> tuple[int, bool]:
     """One transaction: the revision, its job, the cursor's poll time. (job id, new)."""
     with session(engine) as s:
