@@ -117,3 +117,44 @@ def test_watch_once_command(own_inbox, tmp_path) -> None:
     assert r.returncode == 0 and "0 job(s) queued" in r.stdout
     down = _mmubot(["watch", "--once"], {**env, "MMUCI_WATCH_LISTS": "http://127.0.0.1:9/kvm/"})
     assert down.returncode == 2 and "error: could not search http://127.0.0.1:9/kvm/" in down.stdout
+
+
+def test_end_to_end_watch_once_then_the_job(own_inbox, tmp_path, data_dir, tree_61) -> None:
+    """A generated series on the 6.1 tree posted to the list: `mmubot watch --once` queues
+    it, the job runs, its Run is stored and its reply is in the outbox."""
+    from bot import config
+    from bot.service import jobs
+    from bot.store.models import OutboxItem, Run
+    from mmukit.seriesgen import deliver, make_series
+    from tests.bot.test_tree import note
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "trees").symlink_to(data_dir / "trees")
+    gen = make_series(
+        tree_61.path, tree_61.commit, [note("kvm_mmu_unload", "c0")],
+        workdir=tmp_path / "gen", series_id="e2e",
+    )  # fmt: skip
+    deliver(own_inbox, gen)
+    env = {
+        "MMUCI_DATA_DIR": str(data),
+        "MMUCI_LORE_URL": own_inbox.url,
+        "MMUCI_WATCH_LISTS": own_inbox.url,
+        "MMUCI_PUBLISH_WHEN": "always",
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+    }
+    r = _mmubot(["watch", "--once"], env)
+    assert r.returncode == 0 and "1 job(s) queued" in r.stdout, r.stdout + r.stderr
+    cfg = config.load(environ=env)
+    engine = db.open_engine(cfg)
+    with session(engine) as s:
+        (job,) = s.scalars(select(Job)).all()
+    out = jobs.run_job(cfg, engine, job.id, "test")
+    assert out.state == "done", out.reason
+    with session(engine) as s:
+        (run,) = s.scalars(select(Run)).all()
+        assert run.job_id == job.id and run.revision_id == job.revision_id
+        (reply,) = s.scalars(select(OutboxItem)).all()
+        assert f"In-Reply-To: {gen.cover_message_id}".encode() in reply.payload
+    assert _mmubot(["watch", "--once"], env).returncode == 0
+    assert _count(engine, Job) == 1
