@@ -158,3 +158,60 @@ def test_end_to_end_watch_once_then_the_job(own_inbox, tmp_path, data_dir, tree_
         assert f"In-Reply-To: {gen.cover_message_id}".encode() in reply.payload
     assert _mmubot(["watch", "--once"], env).returncode == 0
     assert _count(engine, Job) == 1
+
+
+def test_loop_polls_until_stopped(own_inbox, watch_cfg, engine) -> None:
+    import threading
+
+    own_inbox.deliver_many(listmail.toy_series("loop"))
+    watch_cfg.values["watch"]["interval"] = 0.05
+    stop, seen, lines = threading.Event(), [], []
+
+    def tick(r: watcher.PollResult) -> None:
+        seen.append(r.enqueued)
+        if len(seen) == 3:
+            stop.set()
+
+    watcher.loop(watch_cfg, engine, tick=tick, stop=stop, log=lines.append)
+    assert seen == [1, 0, 0] and "1 job(s) queued" in lines[0]
+
+
+def test_watch_runs_the_jobs_it_queues(own_inbox, tmp_path, data_dir) -> None:
+    """`mmubot watch` (no --once) with the embedded pool: the toy series (our own C, it
+    does not apply to 6.1) is queued, checked (apply-error), answered; SIGTERM ends it."""
+    from bot import config
+    from bot.store.models import JobState, OutboxItem, Run
+
+    from .servers import MMUBOT, stop, wait_for
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "trees").symlink_to(data_dir / "trees")
+    own_inbox.deliver_many(listmail.toy_series("run"))
+    env = {
+        "MMUCI_DATA_DIR": str(data),
+        "MMUCI_LORE_URL": own_inbox.url,
+        "MMUCI_WATCH_LISTS": own_inbox.url,
+        "MMUCI_WATCH_INTERVAL": "0.5",
+        "MMUCI_JOBS_POLL_SECONDS": "0.5",
+        "MMUCI_PUBLISH_WHEN": "always",
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+    }
+    engine = db.open_engine(config.load(environ=env))
+    p = proc.spawn([*MMUBOT, "watch"], extra_env=env, log=tmp_path / "watch.log")
+    try:
+
+        def done():
+            with session(engine) as s:
+                j = s.scalars(select(Job)).first()
+                return j is not None and j.state == JobState.DONE and j
+
+        job = wait_for("the watcher's pool to finish the job", done, timeout=180)
+    finally:
+        stop(p)
+    assert p.returncode == 0, (tmp_path / "watch.log").read_text()[-2000:]
+    with session(engine) as s:
+        (run,) = s.scalars(select(Run)).all()
+        assert run.job_id == job.id and run.verdict == "apply-error"
+        assert len(s.scalars(select(OutboxItem)).all()) == 1
+    assert _count(engine, Job) == 1
