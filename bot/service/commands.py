@@ -201,7 +201,7 @@ def _line(
     job, new = queue.enqueue(
         s,
         key=f"cmd:{mail.msgid}:{n}",
-        ref=f"{list_url.rstrip('/')}/{rev.msgid}/",
+        ref=queue.message_ref(list_url, rev.msgid),
         trigger="command",
         revision_id=rev.id,
         tree=tree,

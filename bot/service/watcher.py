@@ -103,11 +103,6 @@ def _epoch(t: datetime) -> int:
     return int(t.replace(tzinfo=UTC).timestamp())
 
 
-def job_ref(list_url: str, msgid: str) -> str:
-    """What a job checks: the message's URL on its list (never a path)."""
-    return f"{list_url.rstrip('/')}/{msgid}/"
-
-
 def _cursor(s: Session, list_url: str) -> PollCursor:
     row = s.get(PollCursor, list_url)
     if row is None:
@@ -135,7 +130,7 @@ def _record(
         job, new = queue.enqueue(
             s,
             key=f"rev:{found.msgids[0]}",
-            ref=job_ref(list_url, found.msgids[0]),
+            ref=queue.message_ref(list_url, found.msgids[0]),
             trigger="watch",
             revision_id=rev.id,
         )
