@@ -24,7 +24,7 @@ import liblore.utils
 
 from bot import b4box, fetch, mailcheck
 from bot.worker import WorkerError, with_deadline
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 # "no functional change", "No functional change intended", "NFC" (case-insensitive).
 NFC_RE = re.compile(r"\bno functional changes?\b|\bNFCI?\b", re.I)
@@ -319,8 +319,8 @@ def build_series(
         cover = lser.patches[0]
         texts = ([cover.body] if cover is not None else []) + [p.diff for p in patches[-1:]]
         texts += [lm.body for lm in lser.patches[1:] if lm is not None]
-        base = next((m.group(1) for t in texts if (m := _BASE_RE.search(t))), None)
-        change = next((m.group(1) for t in texts if (m := _CHANGE_RE.search(t))), None)
+        base = next((b.group(1) for t in texts if (b := _BASE_RE.search(t))), None)
+        change = next((c.group(1) for t in texts if (c := _CHANGE_RE.search(t))), None)
         return Series(
             source=source,
             msgid=msgid,

@@ -20,12 +20,13 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot import kernels
 from bot.config import Config
 from bot.intake import Patch, Series
-from mmucore import proc
-from mmucore.errors import CommandError, MmuCiError
+from mmuci import proc
+from mmuci.errors import CommandError, MmuCiError
 
 # Fixed committer: the same series gives the same revisions, so build caches stay warm.
 _AM_ENV = {
@@ -44,7 +45,7 @@ class Base:
     commit: str
     reason: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "tree": self.tree.name,
             "path": str(self.tree.path),
@@ -296,12 +297,11 @@ def apply_series(series: Series, base: Base, data_dir: Path) -> AppliedSeries:
             p.mbox if p.mbox.endswith(b"\n") else p.mbox + b"\n" for p in series.patches
         )
         am = ["am", "--quiet", "--committer-date-is-author-date", "--no-3way"]
+        err: CommandError | None = None
         try:
             proc.git(wt, *am, input=mbox, extra_env=_AM_ENV)
         except CommandError as e:
             err = e
-        else:
-            err = None
         revs = proc.git(wt, "rev-list", "--reverse", f"{base.commit}..HEAD").split()
         if err is not None:
             patch = series.patches[min(len(revs), len(series.patches) - 1)]

@@ -1,7 +1,7 @@
 """Extraction (+ driver) -> a cffi extension module, cached by content hash.
 
 cffi API mode: `FFI.set_source` gives the C file (`emit_c_code`), gcc compiles it
-through `mmucore.proc`, so flags, diagnostics and the log are ours. One module per
+through `mmuci.proc`, so flags, diagnostics and the log are ours. One module per
 key, named after it, so baseline and patched builds load side by side. The module
 is never imported here: only the sandbox child loads it.
 """
@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mmuci.errors import CommandError, MmuCiError
+from mmuci.owncode import code_version
 from mmucore import cdef, jail, validate, validate_object
-from mmucore.errors import CommandError, MmuCiError
 from mmucore.extract import SHIM_DIR, Extraction
 
 log = logging.getLogger(__name__)
@@ -82,13 +83,13 @@ class BuildError(MmuCiError):
         super().__init__(message)
 
 
-def _own_code() -> str:
-    """The code that turns an extraction into a module: a change to it is a new key."""
-    here = Path(__file__).resolve().parent
-    # the checks are part of it: a module built under older rules is not reused
-    checks = ("validate.py", "validate_lex.py", "validate_ast.py", "validate_headers.py")
-    files = ("build.py", "cdef.py", *checks, "validate_object.py")
-    return "".join((here / f).read_text() for f in files)
+# The code that turns an extraction into a module: a change to it is a new key. The checks
+# are part of it: a module built under older rules is not reused.
+_OWN_CODE = tuple(
+    f"mmucore/{f}"
+    for f in ("build.py", "cdef.py", "validate.py", "validate_lex.py", "validate_ast.py",
+              "validate_headers.py", "validate_object.py")
+)  # fmt: skip
 
 
 def build_key(extraction: Extraction, driver: Driver | None, sanitize: bool) -> str:
@@ -96,7 +97,7 @@ def build_key(extraction: Extraction, driver: Driver | None, sanitize: bool) -> 
     h = hashlib.sha256()
     for part in (
         BUILD_FORMAT,
-        _own_code(),
+        code_version(*_OWN_CODE),
         extraction.key,
         driver.name if driver else "",
         driver.source if driver else "",

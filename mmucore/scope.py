@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mmucore import proc
+from mmuci import proc
 from mmucore.validate_lex import LexError, tokenize
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def decide(diff: str, before: Extraction, after: Extraction, new_texts: Mapping[
     return Scope(False, files, funcs, (), why)
 
 
-class FileIndex:
+class ModelFilesCache:
     """Per base commit, the files the model reads: a small JSON cache so the quick test
     needs no extraction on the next series against the same base."""
 

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
-from mmucore import proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
 
 # Characters public-inbox leaves unescaped in a Message-ID path component.
 _MID_SAFE = "@!$&'()*+,;=:.-_~"
@@ -92,7 +92,7 @@ class LocalInbox:
     address: str = "kvm@vger.kernel.org"
     port: int | None = None
     indexlevel: str = "full"  # search needs Xapian (full or medium); basic has none
-    _server: subprocess.Popen | None = field(default=None, repr=False)
+    _server: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def config_path(self) -> Path:

@@ -35,7 +35,7 @@ from bot.service import queue
 from bot.store.db import session
 from bot.store.models import Command, Kind, OutboxItem, Patch, Revision, Series
 from bot.worker import WorkerError, with_deadline
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 from mmucore.textsafe import printable
 
 PREFIX = "#mmu-ci"

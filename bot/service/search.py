@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from bot import fetch
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 PAGE = 200  # public-inbox's largest (and default) page
 MAX_PAGES = 50  # 10,000 hits: a poll window wider than that is a configuration error

@@ -31,7 +31,7 @@ from bot.service import commands, queue, search, threads
 from bot.service.results import record_revision
 from bot.store.db import session
 from bot.store.models import Command, Patch, PollCursor, Revision, utcnow
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 from mmucore.manifest import ROOTS
 
 log = logging.getLogger("mmu-ci.watch")

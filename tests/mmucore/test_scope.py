@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mmucore import proc, scope
+from mmuci import proc
+from mmucore import scope
 from mmucore.extract import extract
 from mmukit.transforms import Transformation, regex_once, within_function
 
@@ -79,7 +80,7 @@ def test_untouched_model_files_decide_without_extraction(clone):
 
 
 def test_file_index_cache(tmp_path):
-    idx = scope.FileIndex(tmp_path)
+    idx = scope.ModelFilesCache(tmp_path)
     assert idx.get("abc") is None
     idx.put("abc", [MMU_C, KVM_HOST])
     assert idx.get("abc") == frozenset({MMU_C, KVM_HOST})

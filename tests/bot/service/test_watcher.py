@@ -13,7 +13,7 @@ from bot.service import watcher
 from bot.store import db
 from bot.store.db import session
 from bot.store.models import Job, PollCursor, Revision, Series
-from mmucore import proc
+from mmuci import proc
 from mmukit import listmail
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[3]
