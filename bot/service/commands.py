@@ -34,7 +34,7 @@ from bot.publish.policy import Policy
 from bot.service import queue
 from bot.store.db import session
 from bot.store.models import Command, Kind, OutboxItem, Patch, Revision, Series
-from bot.worker import WorkerError, with_deadline
+from bot.worker import with_deadline
 from mmuci.errors import MmuCiError
 from mmucore.textsafe import printable
 
@@ -49,7 +49,8 @@ _MSGID = re.compile(r"<([^<>\s]+)>")
 
 
 class CommandError(MmuCiError):
-    """A command mail that could not be read (it is left for a later poll)."""
+    """A command mail that cannot be read (too large, headers refused, too slow to parse):
+    the watcher skips it."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def read_mail(raw: bytes, cfg: Config) -> Mail:
         d = with_deadline(
             lambda: _read(raw, cfg), float(cfg.get("intake", "timeout")), "a command mail"
         )
-    except WorkerError as e:
+    except MmuCiError as e:  # WorkerError, or a mailcheck refusal from the worker
         raise CommandError(str(e)) from e
     return Mail(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}  # type: ignore[arg-type]
@@ -325,8 +326,8 @@ def handle_msgid(cfg: Config, engine: Engine, list_url: str, msgid: str) -> Hand
     """Fetch one command mail from the list (``<msgid>/raw``) and handle it in one
     transaction."""
     raw = original.lookup(list_url, msgid, float(cfg.get("lore", "timeout")))
-    if raw is None:
-        raise CommandError(f"<{msgid}> is not on {list_url} (yet)")
+    if raw is None:  # the search found it: the archive will have it on the next poll
+        raise MmuCiError(f"<{msgid}> is not on {list_url} yet")
     mail = read_mail(raw, cfg)
     with session(engine) as s:
         return handle(s, cfg, mail, list_url)

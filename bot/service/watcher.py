@@ -46,14 +46,19 @@ class ListPoll:
     in_scope: int = 0  # complete series revisions touching the model, new or known
     enqueued: int = 0  # new jobs for new revisions
     commands: int = 0  # command lines recorded (queued, refused or unknown)
-    errors: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()  # ours or the list's: the window is read again next time
+    skipped: tuple[str, ...] = ()  # the mail's fault (unreadable thread): never retried
 
     def line(self) -> str:
         head = (
             f"{self.list_url}: {self.seen} message(s) seen, {self.in_scope} in-scope "
             f"series revision(s), {self.enqueued} job(s) queued, {self.commands} command(s)"
         )
-        return head + "".join(f"\n  error: {e}" for e in self.errors)
+        return (
+            head
+            + "".join(f"\n  error: {e}" for e in self.errors)
+            + "".join(f"\n  skipped: {e}" for e in self.skipped)
+        )
 
 
 @dataclass(frozen=True)
@@ -142,20 +147,29 @@ def _record(
 def _series(
     engine: Engine, st: WatchSettings, list_url: str, since: datetime, started: datetime,
     limits: Limits,
-) -> tuple[int, int, int, list[str]]:  # fmt: skip
-    """(messages seen, in-scope revisions, jobs queued, errors) of the series search."""
+) -> tuple[int, int, int, list[str], list[str]]:  # fmt: skip
+    """(messages seen, in-scope revisions, jobs queued, errors, skipped threads) of the
+    series search. A thread that could not be fetched is an error (the cursor stays); one
+    that cannot be read is skipped (it would fail the same way every time)."""
     hits = search.search(list_url, series_query(since), timeout=st.timeout, max_bytes=st.max_bytes)
     covered: set[str] = set()
     in_scope = enqueued = 0
     errors: list[str] = []
+    skipped: list[str] = []
     for hit in hits:
         if hit.msgid in covered or _known(engine, hit.msgid):
             continue
         try:
             msgid, url, raw = intake.fetch_thread(hit.msgid, list_url, limits)
-            thread = threads.group(raw, f"thread of <{msgid}>", list_url.rstrip("/"), limits)
         except IntakeError as e:
             errors.append(str(e).splitlines()[0])
+            continue
+        try:
+            thread = threads.group(raw, f"thread of <{msgid}>", list_url.rstrip("/"), limits)
+        except IntakeError as e:
+            skipped.append(str(e).splitlines()[0])
+            log.warning("skipped: %s", skipped[-1])
+            covered.add(hit.msgid)
             continue
         covered.add(hit.msgid)
         covered.update(thread.messages)
@@ -171,29 +185,33 @@ def _series(
                 enqueued += 1
                 log.info("queued job %d: v%d of %r (%s)", job_id, found.revision,
                          found.subject, found.msgids[0])  # fmt: skip
-    return len(hits), in_scope, enqueued, errors
+    return len(hits), in_scope, enqueued, errors, skipped
 
 
 def _commands(
     cfg: Config, engine: Engine, st: WatchSettings, list_url: str, since: datetime
-) -> tuple[int, int, list[str], bool]:
-    """(messages seen, command lines recorded, errors, whether an answer was staged)."""
+) -> tuple[int, int, list[str], list[str], bool]:
+    """(messages seen, command lines recorded, errors, skipped mails, whether an answer
+    was staged)."""
     hits = search.search(
         list_url, commands_query(since), timeout=st.timeout, max_bytes=st.max_bytes
     )
-    recorded, errors, answered = 0, [], False
+    recorded, errors, skipped, answered = 0, [], [], False
     for hit in hits:
         with session(engine) as s:
             if s.scalar(select(Command.id).where(Command.msgid == hit.msgid).limit(1)):
                 continue  # handled in an earlier poll
         try:
             done = commands.handle_msgid(cfg, engine, list_url, hit.msgid)
+        except commands.CommandError as e:  # the mail cannot be read: never will be
+            skipped.append(f"command mail <{hit.msgid}>: {str(e).splitlines()[0]}")
+            continue
         except MmuCiError as e:
             errors.append(f"command mail <{hit.msgid}>: {str(e).splitlines()[0]}")
             continue
         recorded += len(done.outcomes)
         answered = answered or done.answer_key is not None
-    return len(hits), recorded, errors, answered
+    return len(hits), recorded, errors, skipped, answered
 
 
 def poll_list(cfg: Config, engine: Engine, st: WatchSettings, list_url: str) -> ListPoll:
@@ -209,12 +227,16 @@ def poll_list(cfg: Config, engine: Engine, st: WatchSettings, list_url: str) -> 
     limits = Limits.from_config(cfg)
     seen = in_scope = enqueued = recorded = 0
     errors: list[str] = []
+    skipped: list[str] = []
     answered = False
     try:
-        seen, in_scope, enqueued, errors = _series(engine, st, list_url, since, started, limits)
-        n, recorded, cmd_errors, answered = _commands(cfg, engine, st, list_url, since)
+        seen, in_scope, enqueued, errors, skipped = _series(
+            engine, st, list_url, since, started, limits
+        )
+        n, recorded, cmd_errors, cmd_skipped, answered = _commands(cfg, engine, st, list_url, since)
         seen += n
         errors += cmd_errors
+        skipped += cmd_skipped
     except search.SearchError as e:
         errors.append(str(e).splitlines()[0])
     if answered:
@@ -229,7 +251,7 @@ def poll_list(cfg: Config, engine: Engine, st: WatchSettings, list_url: str) -> 
         c.last_error = "; ".join(errors)[:2000] or None
         if not errors:
             c.last_received_at = started  # a failed round is read again next time
-    return ListPoll(list_url, seen, in_scope, enqueued, recorded, tuple(errors))
+    return ListPoll(list_url, seen, in_scope, enqueued, recorded, tuple(errors), tuple(skipped))
 
 
 def poll_once(cfg: Config, engine: Engine) -> PollResult:

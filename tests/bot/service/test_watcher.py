@@ -215,3 +215,17 @@ def test_watch_runs_the_jobs_it_queues(own_inbox, tmp_path, data_dir) -> None:
         assert run.job_id == job.id and run.verdict == "apply-error"
         assert len(s.scalars(select(OutboxItem)).all()) == 1
     assert _count(engine, Job) == 1
+
+
+def test_an_unreadable_thread_is_skipped_not_retried(own_inbox, watch_cfg, engine) -> None:
+    """A thread intake cannot read (a patch header over intake.max_header_bytes) is the
+    mail's fault: skipped with its reason, the cursor moves, the rest is queued."""
+    bad = listmail.toy_series("bad", patches=1, cover=False)[0]
+    bad = bad.replace(b"\nMIME-Version:", b"\nX-Long: " + b"x" * 20000 + b"\nMIME-Version:", 1)
+    own_inbox.deliver(bad)
+    own_inbox.deliver_many(listmail.toy_series("good"))
+    (lp,) = watcher.poll_once(watch_cfg, engine).lists
+    assert lp.enqueued == 1 and lp.errors == () and len(lp.skipped) == 1
+    assert "intake.max_header_bytes" in lp.skipped[0] or "header" in lp.skipped[0]
+    with session(engine) as s:
+        assert s.get(PollCursor, own_inbox.url).last_received_at is not None
