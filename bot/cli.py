@@ -14,17 +14,6 @@ from mmucore.textsafe import printable
 Handler = Callable[[argparse.Namespace, config.Config], int]
 
 
-def _not_yet(name: str) -> Handler:
-    def handler(args: argparse.Namespace, cfg: config.Config) -> int:
-        print(
-            f"mmubot {name}: not implemented yet; `mmubot check --help` shows what works now",
-            file=sys.stderr,
-        )
-        return 2
-
-    return handler
-
-
 def _lazy(module: str, func: str) -> Handler:
     """Import the subcommand module only when it runs, so `mmubot --help` stays fast."""
 
@@ -125,9 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("reports", nargs="+", metavar="REPORT.json")
     im.add_argument("--list", dest="list_name", default="", help="the list they came from")
     im.set_defaults(handler=_lazy("import_cmd", "run"))
-    sub.add_parser("watch", help="watch a list for new series").set_defaults(
-        handler=_not_yet("watch")
-    )
+    wa = sub.add_parser("watch", help="poll the lists, queue new series, answer commands")
+    wa.add_argument("--once", action="store_true", help="one poll, then exit (2: a list failed)")
+    wa.set_defaults(handler=_lazy("watch", "run"))
     return p
 
 

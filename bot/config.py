@@ -85,6 +85,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "poll_seconds": 10.0,  # how often idle workers look for claimable rows
         "visibility_timeout": 21600,  # celery: above the longest job (Redis redelivers)
     },
+    "watch": {  # `mmubot watch` (README "Watching the list")
+        "lists": [],  # public-inbox URLs to poll; empty: lore.url
+        "interval": 300.0,  # seconds between polls
+        "overlap": 900.0,  # seconds each window reaches back before the last poll's start
+        "lookback": 86400.0,  # the first poll of a list reaches back this far
+    },
+    "commands": {  # `#mmu-ci test` replies (README "Commands by reply")
+        "maintainers": [],  # addresses allowed besides each series' author
+    },
     "web": {  # `mmubot serve`: the dashboard (README "Dashboard")
         "host": "127.0.0.1",
         "port": 8470,
@@ -164,6 +173,13 @@ def load(
                     isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
                 ):
                     raise MmuCiError(f"{cfg_path}: {section}.{key} must be a positive number")
+                if isinstance(like, list) and (
+                    not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+                ):
+                    raise MmuCiError(
+                        f"{cfg_path}: {section}.{key} must be a list of strings, "
+                        f'e.g. {key} = ["a", "b"]'
+                    )
                 values[section][key] = value
                 sources[(section, key)] = str(cfg_path)
     for name, raw in env.items():

@@ -1,7 +1,11 @@
 """A real local mailing list: a public-inbox (v2) served over HTTP on 127.0.0.1.
 
 Tests and `mmubot demo` post generated series to it with ``public-inbox-mda`` and the
-bot fetches them back the way it fetches from lore: ``<url><msgid>/t.mbox.gz``.
+bot fetches them back the way it fetches from lore: ``<url><msgid>/t.mbox.gz``, and
+searches it as the watcher searches lore (indexlevel full: Xapian with positions, so
+``dfn:`` phrases work). Delivery stamps a ``Received:`` header with the delivery time
+(public-inbox's ``rt:``, what the watcher's window reads) and returns once the search
+finds the message.
 
     with LocalInbox(tmp / "pi") as inbox:
         inbox.deliver(mail_bytes)
@@ -16,11 +20,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from mmuci import proc
@@ -52,6 +59,25 @@ class InboxError(MmuCiError):
     """The local public-inbox could not be set up, fed or served."""
 
 
+def stamp_received(mail: bytes, when: float | None = None) -> bytes:
+    """``mail`` with a ``Received:`` header (now) on top, after any mbox ``From`` line:
+    public-inbox's received time (``rt:``), as a list server's MTA would add it."""
+    stamp = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(when))
+    line = f"Received: from localhost by mmukit.localinbox; {stamp}\n".encode()
+    if mail.startswith(b"From "):
+        first, _, rest = mail.partition(b"\n")
+        return first + b"\n" + line + rest
+    return line + mail
+
+
+def _msgid_of(mail: bytes) -> str | None:
+    head = mail.split(b"\n\n", 1)[0]
+    if head.startswith(b"From "):
+        head = head.partition(b"\n")[2]
+    mid = BytesHeaderParser().parsebytes(head + b"\n\n").get("Message-ID")
+    return str(mid).strip().strip("<>") if mid else None
+
+
 @dataclass
 class LocalInbox:
     """One public-inbox named ``name`` under ``root``, with its own config and server.
@@ -65,6 +91,7 @@ class LocalInbox:
     name: str = "kvm"
     address: str = "kvm@vger.kernel.org"
     port: int | None = None
+    indexlevel: str = "full"  # search needs Xapian (full or medium); basic has none
     _server: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -108,7 +135,7 @@ class LocalInbox:
                 "public-inbox-init",
                 "-V2",
                 "-L",
-                "basic",
+                self.indexlevel,
                 self.name,
                 self.inboxdir,
                 f"http://127.0.0.1/{self.name}",
@@ -216,19 +243,21 @@ class LocalInbox:
 
         Returns False when the very same message is already archived (re-delivery is
         harmless). public-inbox-mda exits 0 even when its checks refuse a message (it
-        files it in the emergency Maildir instead), so we look there and raise.
+        files it in the emergency Maildir instead), so we look there and raise. While
+        served, it returns once the search finds the message.
         """
         if not self.config_path.is_file():
             self.init()
         before = self._emergency_files()
         done = proc.run(
             ["public-inbox-mda"],
-            input=mail,
+            input=stamp_received(mail),
             extra_env=self._env(),
             hint=f"delivery to {self.address} failed",
         )
         refused = self._emergency_files() - before
         if not refused:
+            self._wait_searchable(_msgid_of(mail))
             return True
         if "CONFLICT: Message-ID" in done.stderr:
             for p in refused:  # an identical copy is archived already
@@ -240,6 +269,43 @@ class LocalInbox:
             f"{self.emergency_dir}); it needs a Message-ID, a Date, a From, a Subject "
             f"and {self.address} in To: or Cc:. Headers:\n{head}"
         )
+
+    def deliver_many(self, mails: Iterable[bytes]) -> int:
+        """Import many messages in one process (``pi_import.pl``: one git and Xapian
+        commit for all, not one per message); the number added. For benchmarks."""
+        if not self.config_path.is_file():
+            self.init()
+        last = None
+        with tempfile.TemporaryDirectory(prefix="mmukit-import-") as tmp:
+            for n, mail in enumerate(mails):
+                (Path(tmp) / f"{n:07d}.eml").write_bytes(stamp_received(mail))
+                last = mail
+            done = proc.run(
+                ["perl", str(Path(__file__).with_name("pi_import.pl")), self.name, tmp],
+                extra_env=self._env(),
+                hint=f"bulk import into {self.inboxdir} failed; {PACKAGE_HINT}",
+            )
+        if last is not None:
+            self._wait_searchable(_msgid_of(last))
+        return int(done.stdout.strip() or 0)
+
+    def _wait_searchable(self, msgid: str | None, timeout: float = 30.0) -> None:
+        """Tell the server to reopen the archive (SIGHUP) and wait until its search
+        finds ``msgid``; nothing to do while not served."""
+        if self._server is None or self.port is None or not msgid or self.indexlevel == "basic":
+            return
+        os.kill(self._server.pid, signal.SIGHUP)
+        q = urllib.parse.urlencode({"q": f"m:{msgid}", "x": "A"})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}?{q}", timeout=5) as r:
+                    if r.status == 200 and b"<entry>" in r.read():
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        raise InboxError(f"{self.url}: search did not find <{msgid}> within {timeout}s")
 
     def _emergency_files(self) -> set[Path]:
         new = self.emergency_dir / "new"

@@ -59,7 +59,15 @@ def local_inbox(tmp_path_factory: pytest.TempPathFactory):
 
 # A test that takes one of these needs a prepared kernel tree or a real server: slow.
 _SLOW_FIXTURES = frozenset(
-    {"data_dir", "tree_61", "tree_612", "local_inbox", "postgres_server", "redis_server"}
+    {
+        "data_dir",
+        "tree_61",
+        "tree_612",
+        "local_inbox",
+        "own_inbox",
+        "postgres_server",
+        "redis_server",
+    }
 )
 
 

@@ -169,9 +169,10 @@ FOOTER = (
     "mmu-ci is a CI bot: it runs the x86 MMU root-management functions of "
     "the tree before and after each patch over every state of a modelled "
     "state space and reports the differences. It may be wrong: the model "
-    "is not KVM; please say so in a reply. It reads no commands from mail "
-    "yet; to stop these mails for your address, a path or a list, ask "
-    "{sender} (opt-out list)."
+    "is not KVM; please say so in a reply. To check the series again, the "
+    'author or a maintainer replies with a line "#mmu-ci test [tree '
+    '[base]]" (at the start of the line, not quoted); to stop these mails '
+    "for your address, a path or a list, ask {sender} (opt-out list)."
 )
 
 

@@ -6,6 +6,7 @@ from email.utils import getaddresses
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.publish import outbox, patchwork, reply
@@ -84,19 +85,22 @@ def publish(report: dict[str, Any], cfg: Config, engine: Engine | None = None) -
     link = reply.dashboard_link(view, settings(cfg))
     checks = patchwork.items(view, pol.initial_state, link) if pw and pol.when != "never" else []
     with session(engine) as s:
-        for item in mails + checks:
-            stored, new = outbox.add(s, item)
-            if not new:
-                notes.append(f"{stored.key}: already in the outbox (#{stored.id}, {stored.state})")
-                continue
-            if item.kind == Kind.MAIL and item.state == State.DRY_RUN:
-                path = outbox.dry_run_path(cfg, item.key)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(item.payload)
-                notes.append(f"dry-run: mail #{stored.id} written to {path}, not sent")
-            else:
-                notes.append(f"#{stored.id} {item.kind} {item.state}: {item.summary}")
+        notes += [stage(s, cfg, item) for item in mails + checks]
     return notes + send_due(cfg, engine, view.lore_url)
+
+
+def stage(s: Session, cfg: Config, item: OutboxItem) -> str:
+    """Store ``item`` in the outbox inside the caller's transaction (a dry-run mail is
+    also written to its file); one line saying what happened. Sending is send_due's."""
+    stored, new = outbox.add(s, item)
+    if not new:
+        return f"{stored.key}: already in the outbox (#{stored.id}, {stored.state})"
+    if item.kind == Kind.MAIL and item.state == State.DRY_RUN:
+        path = outbox.dry_run_path(cfg, item.key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(item.payload)
+        return f"dry-run: mail #{stored.id} written to {path}, not sent"
+    return f"#{stored.id} {item.kind} {item.state}: {item.summary}"
 
 
 def send_due(

@@ -7,6 +7,8 @@ row) and never twice, also across restarts; a worker backend picks queued rows u
 
 from __future__ import annotations
 
+import urllib.parse
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -14,6 +16,13 @@ from sqlalchemy.orm import Session
 from bot.store.models import Job, JobState
 
 TRIGGERS = ("watch", "command", "manual")
+_MID_SAFE = "@!$&'()*+,;=:.-_~"  # what public-inbox leaves unescaped in a message-id
+
+
+def message_ref(list_url: str, msgid: str) -> str:
+    """A job's ref: the message's URL on its list (``<list>/<msgid>/``), never a path."""
+    mid = urllib.parse.quote(msgid.strip().strip("<>"), safe=_MID_SAFE)
+    return f"{list_url.rstrip('/')}/{mid}/"
 
 
 def enqueue(

@@ -50,12 +50,6 @@ def test_argument_errors_exit_2_with_usage(tmp_path: Path, args: tuple[str, ...]
     assert r.returncode == 2 and "usage: mmubot" in r.stderr and not r.stdout
 
 
-@pytest.mark.parametrize("cmd", ["watch"])
-def test_commands_not_written_yet_say_so_and_exit_2(tmp_path: Path, cmd: str) -> None:
-    r = mmubot(tmp_path, cmd)
-    assert r.returncode == 2 and f"mmubot {cmd}: not implemented yet" in r.stderr
-
-
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     r = mmubot(tmp_path, "check", str(tmp_path / "missing.mbox"))
     assert r.returncode == 2

@@ -106,3 +106,19 @@ def test_intake_limits_from_file_and_environment(tmp_path: Path) -> None:
             config.load(f, environ={})
     with pytest.raises(MmuCiError, match="MMUCI_LORE_TIMEOUT='soon': not a number"):
         config.load(environ={"MMUCI_LORE_TIMEOUT": "soon"})
+
+
+def test_watch_and_commands_keys(tmp_path: Path) -> None:
+    f = tmp_path / "mmu-ci.toml"
+    f.write_text(
+        '[watch]\nlists = ["http://127.0.0.1:9/kvm/"]\ninterval = 60\n'
+        '[commands]\nmaintainers = ["Mai Ntainer <maint@example.org>"]\n'
+    )
+    cfg = config.load(f, environ={"MMUCI_WATCH_OVERLAP": "120"})
+    assert cfg.get("watch", "lists") == ["http://127.0.0.1:9/kvm/"]
+    assert cfg.get("watch", "interval") == 60 and cfg.get("watch", "overlap") == 120.0
+    assert cfg.get("commands", "maintainers") == ["Mai Ntainer <maint@example.org>"]
+    assert cfg.sources[("watch", "overlap")] == "$MMUCI_WATCH_OVERLAP"
+    f.write_text('[watch]\nlists = "http://127.0.0.1:9/kvm/"\n')
+    with pytest.raises(MmuCiError, match=r"watch.lists must be a list of strings"):
+        config.load(f, environ={})

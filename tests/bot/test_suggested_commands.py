@@ -35,7 +35,6 @@ RUN_BY = {
     "mmubot kernel prepare 6.1": "test_nothing_registered",
     "mmubot kernel prepare {} --version X.Y[.Z]": "test_makefile_less_tree",
     "{}mmubot check {} --tree {}": "test_base_in_no_tree_with_several_trees",
-    "mmubot check --help": "test_not_implemented",
     "apt-get install {}": "test_missing_tarball",
     "apt-get install public-inbox": "test_public_inbox_hint",
     "make deps": "test_public_inbox_hint",
@@ -196,13 +195,6 @@ def test_base_in_no_tree_with_several_trees(tree_61, tree_612, tmp_path) -> None
     assert done.returncode == 0, done.stdout + done.stderr
     out = " ".join(done.stdout.split())  # rich wraps long lines at 120 columns in a log
     assert "base: kvm " in out and "in no registered tree (kvm, next); using kvm HEAD" in out
-
-
-def test_not_implemented(tmp_path) -> None:
-    r = _mmubot(["watch"], tmp_path, tmp_path)
-    assert r.returncode == 2
-    help_ = _run(_suggested(r.stderr, "mmubot check"), tmp_path, tmp_path)
-    assert help_.returncode == 0 and "SERIES" in help_.stdout.upper()
 
 
 def _apt_simulated(cmd: str, tmp_path: Path) -> proc.Completed:

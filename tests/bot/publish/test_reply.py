@@ -70,6 +70,9 @@ def test_body_order_width_and_no_trailers():
     trailers, _ = b4.LoreMessage.find_trailers(body, followup=False)
     assert trailers == []
     assert not PATCHWORK_TAGS.search(body)
+    # the footer names the command, never as a command line of its own
+    assert '"#mmu-ci test [tree [base]]"' in " ".join(body.split("\n-- \n")[1].split())
+    assert not any(ln.startswith("#mmu-ci") for ln in body.splitlines())
 
 
 def test_defang_breaks_trailer_lines():

@@ -49,3 +49,27 @@ def engine(tmp_path):
     e = db.make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     db.upgrade(e)
     return e
+
+
+@pytest.fixture
+def own_inbox(tmp_path):
+    """A public-inbox of the test's own (the watcher sees every message of a list)."""
+    from mmukit.inbox import LocalInbox
+
+    with LocalInbox(tmp_path / "public-inbox") as inbox:
+        yield inbox
+
+
+@pytest.fixture
+def watch_cfg(tmp_path, own_inbox):
+    """A configuration polling ``own_inbox``, data and outbox in the test's directory."""
+    from bot import config
+
+    env = {
+        "MMUCI_DATA_DIR": str(tmp_path / "data"),
+        "MMUCI_LORE_URL": own_inbox.url,
+        "MMUCI_WATCH_LISTS": own_inbox.url,
+        "MMUCI_COMMANDS_MAINTAINERS": "Mai Ntainer <maint@example.org>",
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+    }
+    return config.load(environ=env)

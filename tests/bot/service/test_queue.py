@@ -34,3 +34,13 @@ def test_a_later_session_gets_the_first_job_beside_its_own_writes(engine):
 def test_an_unknown_trigger_is_refused(engine):
     with db.session(engine) as s, pytest.raises(ValueError, match="one of watch"):
         enqueue(s, key="k", ref="r", trigger="cron")
+
+
+def test_message_ref_round_trips_through_intake() -> None:
+    from bot.intake import parse_ref
+    from bot.service.queue import message_ref
+
+    for mid in ("a/b@example.org", "<x+y=z@example.org>", "20260101.1234-1-a@b.c"):
+        ref = message_ref("http://127.0.0.1:1/kvm/", mid)
+        assert ref.startswith("http://127.0.0.1:1/kvm/") and ref.endswith("/")
+        assert parse_ref(ref, "unused") == (mid.strip("<>"), "http://127.0.0.1:1/kvm")
