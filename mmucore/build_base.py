@@ -72,10 +72,14 @@ def sources(tu_text: str, piece_texts: list[str], shared: str, revision: str) ->
     )
 
 
-def shared_key(text: str, flags: tuple[str, ...], own_code: str) -> str:
-    """The cache key of a shared part: its text, the flags and the build code."""
+def shared_key(text: str, flags: tuple[str, ...], own_code: str, shim_dir: Path) -> str:
+    """The cache key of a shared part: its text, the shim's files it includes, the flags
+    and the build code."""
     h = hashlib.sha256()
-    for part in (SHARED_FORMAT, own_code, text, " ".join(flags)):
+    shim = [
+        (shim_dir / f).read_text() for f in sorted(os.listdir(shim_dir)) if f.endswith((".c", ".h"))
+    ]
+    for part in (SHARED_FORMAT, own_code, text, *shim, " ".join(flags)):
         h.update(part.encode() + b"\0")
     return h.hexdigest()
 
@@ -94,12 +98,20 @@ def _load(final: Path) -> Path | None:
         return None
 
 
-def compile_shared(text: str, flags: tuple[str, ...], own_code: str, *, cache_dir: Path) -> Shared:
-    """shared.o of ``text`` under cache_dir (``_shared_<key>/``), compiled in the jail with
-    ``flags`` once per key; an entry that is not whole is rebuilt. Raises
-    SharedBuildError when gcc refuses it (its log kept in cache_dir/logs)."""
+def compile_shared(
+    text: str,
+    flags: tuple[str, ...],
+    own_code: str,
+    *,
+    cache_dir: Path,
+    shim_dir: Path = SHIM_DIR,
+) -> Shared:
+    """shared.o of ``text`` (which includes the shim's C from ``shim_dir``) under cache_dir
+    (``_shared_<key>/``), compiled in the jail with ``flags`` once per key; an entry that is
+    not whole is rebuilt. Raises SharedBuildError when gcc refuses it (its log kept in
+    cache_dir/logs)."""
     t0 = time.monotonic()
-    key = shared_key(text, flags, own_code)
+    key = shared_key(text, flags, own_code, shim_dir)
     final = Path(cache_dir) / f"_shared_{key[:20]}"
     hit = _load(final)
     if hit is not None:
@@ -121,9 +133,9 @@ def compile_shared(text: str, flags: tuple[str, ...], own_code: str, *, cache_di
             tmp.chmod(0o755)  # the jail's uid reads the C file
             c_path.chmod(0o644)
             obj = tmp / "shared.o"
-            argv = ["gcc", *flags, "-c", f"-I{SHIM_DIR}", str(c_path)]
+            argv = ["gcc", *flags, "-c", f"-I{shim_dir}", str(c_path)]
             try:
-                log = jail.compile_c(argv, obj, ro=[tmp, SHIM_DIR], timeout=300)
+                log = jail.compile_c(argv, obj, ro=[tmp, shim_dir], timeout=300)
             except CommandError as e:
                 logs = final.parent / "logs"
                 logs.mkdir(exist_ok=True)

@@ -366,7 +366,7 @@ def assemble(c: Closure, banner: str) -> tuple[str, list[tuple[str, str, str, in
 
 @dataclass(frozen=True)
 class Parts:
-    """A TU cut at its markers: each part's text, lines as the TU has them."""
+    """A TU cut at its markers (left out): each part's text, lines as the TU has them."""
 
     banner: str
     head: str  # with the shim's C (SHIM_C_INCLUDE): only the shared object includes it
@@ -396,11 +396,11 @@ def split(text: str, piece_texts: Iterable[str]) -> Parts:
     code, tail = marks
     if not 0 < code < tail or lines[2] != SHIM_C_INCLUDE:
         raise ValueError("the TU's parts are not in the order assemble() writes them")
-    return Parts(
+    return Parts(  # the markers left out: they name the revision (its pieces' digest)
         banner=lines[0],
         head="\n".join(lines[1:code]) + "\n",
-        code="\n".join(lines[code:tail]) + "\n",
-        tail="\n".join(lines[tail:]),
+        code="\n".join(lines[code + 1 : tail]) + "\n",
+        tail="\n".join(lines[tail + 1 :]),
     )
 
 
