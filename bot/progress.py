@@ -13,8 +13,10 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 Update = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -27,6 +29,9 @@ def progress_bars(enabled: bool | None = None, *, lines: bool = False) -> Iterat
     if not enabled:
         yield _quarters() if lines else (lambda stage, done, total: None)
         return
+    from rich.console import Console  # only for bars: off a terminal rich is not needed
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     bars = Progress(
         TextColumn("{task.description:>6}"),
         BarColumn(),

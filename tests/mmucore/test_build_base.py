@@ -19,6 +19,7 @@ from mmucore.shim_api import SHIM_DIR
 from mmucore.validate import RefusedInput
 from mmukit.seriesgen import make_series
 from mmukit.transforms import Transformation, at_body_start, regex_once
+from tests.checks.conftest import build_cache, scratch, scratch_61, scratch_612  # noqa: F401
 from tests.checks.edits import BEHAVIOUR, BENIGN, CRASH, MMU, OUTSIDE, REFACTORS, Case
 
 pytestmark = pytest.mark.slow
@@ -135,9 +136,12 @@ def test_a_hostile_revision_is_refused_by_the_split_build(tree_61, base_61, tmp_
 CORPUS = [*BEHAVIOUR, *REFACTORS, *OUTSIDE, BENIGN, CRASH]
 
 
+_SPLIT_DRIVER = engine._driver
+
+
 def _whole_driver(checks, ex) -> Driver:
     """The driver of a module built in one piece, as before the split."""
-    d = engine._driver(checks, ex)
+    d = _SPLIT_DRIVER(checks, ex)
     return Driver(d.name, driver.module_source(checks, ex), d.cdef, exports_only=True)
 
 
@@ -153,7 +157,12 @@ def whole_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=lambda c: f"{c.tree}-{c.check}-{c.t.name}")
-def test_verdicts_are_those_of_the_whole_tu_build(scratch, case: Case, whole_cache, monkeypatch):
+def test_verdicts_are_those_of_the_whole_tu_build(
+    scratch,  # noqa: F811 - the session fixture of tests/checks/conftest.py
+    case: Case,
+    whole_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     s = scratch[case.tree]
     split = s.diff(case.t, case.check)
     assert split.verdict == case.verdict, case.why
