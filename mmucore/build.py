@@ -256,6 +256,8 @@ def _compile(
         head = f"shared part {obj.path} ({state}; mmucore/build_base.py)\n"
     elif driver:
         source += f'\n/* driver {driver.name} */\n#line 1 "{DRIVER_FILE}"\n{driver.source}\n'
+    if shared:  # cffi's glue follows: wrappers called once per chunk, not per state
+        source += '\n#pragma GCC optimize ("O0")\n'
     ffi.set_source(module, source)
     c_path = tmp / f"{module}.c"
     with contextlib.redirect_stdout(io.StringIO()):  # cffi prints "generating ..."
