@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
