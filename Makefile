@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # bench/ may not exist yet in a fresh clone (git keeps no empty directory).
-LINT_PATHS := bot mmucore checks mmukit tests $(wildcard bench)
+LINT_PATHS := bot mmuci mmucore checks mmukit tests $(wildcard bench)
 APT_PACKAGES := git xz-utils gcc make binutils python3 python3-venv python3-dev \
 	linux-source-6.1 linux-source-6.12 public-inbox bubblewrap libseccomp2 \
 	redis-server postgresql chromium fonts-dejavu-core
@@ -46,7 +46,7 @@ $(VENV)/.installed: pyproject.toml
 	umask 022; test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	umask 022; $(BIN)/python -m pip install -q --upgrade pip
 	umask 022; $(BIN)/python -m pip install -q -e '.[test]'
-	chmod -R a+rX $(VENV) mmucore checks tests
+	chmod -R a+rX $(VENV) mmuci mmucore checks tests
 	touch $@
 
 lint: venv

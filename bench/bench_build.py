@@ -62,7 +62,7 @@ def bench_split(tree: Path, n: int = 6) -> None:
     from bench_pipeline import code_refactors
 
     from checks import driver, engine
-    from mmucore import proc
+    from mmuci import proc
     from mmukit.seriesgen import make_series
 
     with tempfile.TemporaryDirectory(prefix="mmuci-bench-") as d:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from bot import kernels  # noqa: E402
 from bot.commands.demo import refactor_nfc  # noqa: E402
-from mmucore import proc  # noqa: E402
+from mmuci import proc  # noqa: E402
 from mmukit.inbox import LocalInbox  # noqa: E402
 from mmukit.seriesgen import deliver, make_series  # noqa: E402
 from mmukit.transforms import Transformation, regex_once, replace_once, within_function  # noqa: E402

@@ -16,7 +16,7 @@ import b4
 import liblore
 import requests
 
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 
 class B4Error(MmuCiError):
@@ -31,7 +31,7 @@ class _NoNetwork(requests.Session):
 
 
 @contextlib.contextmanager
-def isolated(lore_url: str) -> Iterator[object]:
+def isolated(lore_url: str) -> Iterator[Any]:
     """b4 configured for one inbox URL only, with no user or system git config read."""
     saved_env = {k: os.environ.get(k) for k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")}
     saved = (b4.MAIN_CONFIG, b4.USER_CONFIG, b4.LORENODE)

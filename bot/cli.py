@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable
 
 from bot import config
-from mmucore import proc
-from mmucore.errors import InternalError, MmuCiError
+from mmuci import proc
+from mmuci.errors import InternalError, MmuCiError
 from mmucore.textsafe import printable
 
 Handler = Callable[[argparse.Namespace, config.Config], int]
@@ -31,7 +31,8 @@ def _lazy(module: str, func: str) -> Handler:
     def handler(args: argparse.Namespace, cfg: config.Config) -> int:
         import importlib
 
-        return getattr(importlib.import_module(f"bot.commands.{module}"), func)(args, cfg)
+        run: Handler = getattr(importlib.import_module(f"bot.commands.{module}"), func)
+        return run(args, cfg)
 
     return handler
 
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     proc.exit_on_sigterm()  # SIGTERM: kill the jails, unwind (temporary files removed)
     try:
         cfg = config.load(args.config)
-        return args.handler(args, cfg)
+        handler: Handler = args.handler
+        return handler(args, cfg)
     except MmuCiError as e:  # bad input, could not fetch/apply/build: what to do next
         print(f"mmubot: {printable(str(e))}", file=sys.stderr)  # may quote mail text
         return 2

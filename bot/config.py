@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 
 def _xdg(var: str, fallback: str) -> Path:

@@ -17,7 +17,7 @@ import urllib.parse
 import zlib
 from dataclasses import dataclass
 
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_REDIRECTS = 5

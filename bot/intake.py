@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import fetch, mailcheck
 from bot.worker import WorkerError, with_deadline
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 if TYPE_CHECKING:
     from bot.memo import Memo
@@ -325,8 +325,8 @@ def build_series(
         cover = lser.patches[0]
         texts = ([cover.body] if cover is not None else []) + [p.diff for p in patches[-1:]]
         texts += [lm.body for lm in lser.patches[1:] if lm is not None]
-        base = next((m.group(1) for t in texts if (m := _BASE_RE.search(t))), None)
-        change = next((m.group(1) for t in texts if (m := _CHANGE_RE.search(t))), None)
+        base = next((b.group(1) for t in texts if (b := _BASE_RE.search(t))), None)
+        change = next((c.group(1) for t in texts if (c := _CHANGE_RE.search(t))), None)
         return Series(
             source=source,
             msgid=msgid,
@@ -391,11 +391,11 @@ def parse(
     failure is not remembered)."""
     limits = limits or Limits()
     if memo is not None:
-        from bot.memo import code_version
+        from mmuci.owncode import code_version
 
         digest = hashlib.sha256(data).hexdigest()
         args = [source, origin, msgid, lore_url, revision, limits]
-        key = ("thread", digest, repr(args), code_version(("bot",)))
+        key = ("thread", digest, repr(args), code_version("bot"))
         known = memo.get(key)
         if isinstance(known, dict):
             return _from_json(known)

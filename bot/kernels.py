@@ -12,8 +12,8 @@ registered, never modified; its version comes from its top Makefile, else from
 from __future__ import annotations
 
 import fcntl
+import io
 import json
-import lzma
 import os
 import re
 import shlex
@@ -23,9 +23,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
-from mmucore import extract, proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
+from mmucore import extract
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 # What a KVM x86 MMU series touches, plus the headers the extractor reads.
 SUBSET = (
@@ -67,7 +72,7 @@ class KernelTree:
     # "tag linux-5.19 at HEAD" or "--version" (entries of older registries: the Makefile)
     version_from: str = "Makefile"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["path"] = str(self.path)
         return d
@@ -93,7 +98,7 @@ def load_registry(data_dir: Path) -> dict[str, KernelTree]:
     }
 
 
-def save(data_dir: Path, tree: KernelTree, stamp: dict | None = None) -> None:
+def save(data_dir: Path, tree: KernelTree, stamp: dict[str, Any] | None = None) -> None:
     """Record ``tree`` in the registry of ``data_dir`` (replacing one of the same name)."""
     p = _registry_path(data_dir)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -106,11 +111,12 @@ def save(data_dir: Path, tree: KernelTree, stamp: dict | None = None) -> None:
     tmp.replace(p)
 
 
-def _stamp_of(data_dir: Path, name: str) -> dict | None:
+def _stamp_of(data_dir: Path, name: str) -> dict[str, Any] | None:
     p = _registry_path(data_dir)
     if not p.is_file():
         return None
-    return json.loads(p.read_text()).get("stamps", {}).get(name)
+    stamp: dict[str, Any] | None = json.loads(p.read_text()).get("stamps", {}).get(name)
+    return stamp
 
 
 def find_tree(data_dir: Path, name_or_path: str) -> KernelTree:
@@ -169,29 +175,33 @@ def _wanted(rel: str) -> bool:
     return any(rel == s or (s.endswith("/") and rel.startswith(s)) for s in SUBSET)
 
 
-class _CountingReader:
+class _CountingReader(io.RawIOBase):
     """Wraps the compressed file to report how far extraction has got."""
 
-    def __init__(self, f, total: int, progress: Progress | None) -> None:
+    def __init__(self, f: io.BufferedIOBase, total: int, progress: Progress | None) -> None:
+        super().__init__()
         self.f, self.total, self.progress, self.done = f, total, progress, 0
 
-    def read(self, n: int = -1) -> bytes:
-        b = self.f.read(n)
-        self.done += len(b)
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: WriteableBuffer) -> int:
+        n = self.f.readinto(buf)
+        self.done += n
         if self.progress:
             self.progress(self.done, self.total)
-        return b
+        return n
 
 
 def _open_tar(path: Path, reader: _CountingReader) -> tarfile.TarFile:
     name = path.name
     if name.endswith((".tar.xz", ".txz")):
-        return tarfile.open(fileobj=lzma.LZMAFile(reader), mode="r|")  # type: ignore[arg-type]
+        return tarfile.open(fileobj=io.BufferedReader(reader), mode="r|xz")
     if name.endswith((".tar.gz", ".tgz")):
-        return tarfile.open(fileobj=reader, mode="r|gz")  # type: ignore[arg-type]
+        return tarfile.open(fileobj=io.BufferedReader(reader), mode="r|gz")
     if name.endswith(".tar.bz2"):
-        return tarfile.open(fileobj=reader, mode="r|bz2")  # type: ignore[arg-type]
-    return tarfile.open(fileobj=reader, mode="r|")  # type: ignore[arg-type]
+        return tarfile.open(fileobj=io.BufferedReader(reader), mode="r|bz2")
+    return tarfile.open(fileobj=io.BufferedReader(reader), mode="r|")
 
 
 def _extract_subset(tarball: Path, dest: Path, progress: Progress | None) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from email.message import EmailMessage
 
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 MAX_HEADERS = 1000  # header fields per message
 # b4's trailer parser is cubic in the longest run of non-blank characters of a line shaped

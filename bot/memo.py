@@ -22,28 +22,14 @@ import os
 import secrets
 import tempfile
 from collections.abc import Callable, Iterable
-from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bot import memo_codec
 
 T = TypeVar("T")
-_ROOT = Path(__file__).resolve().parent.parent
 _MAGIC = b"mmu-ci memo 3 json\n"
 _KEY_FILE = ".key"
-
-
-@cache
-def code_version(packages: tuple[str, ...]) -> str:
-    """A hash over the sources of the given top-level packages of mmu-ci."""
-    h = hashlib.sha256()
-    for pkg in packages:
-        for p in sorted((_ROOT / pkg).rglob("*")):
-            if p.suffix in (".py", ".h", ".c", ".toml", ".json") and "__pycache__" not in p.parts:
-                h.update(str(p.relative_to(_ROOT)).encode())
-                h.update(p.read_bytes())
-    return h.hexdigest()[:20]
 
 
 class Memo:

@@ -64,7 +64,8 @@ def _cls(name: Any, kind: str) -> type:
     }[kind]
     if not ok:
         raise CodecError(f"memo: {name} is not a {kind}")
-    return obj
+    cls: type = obj
+    return cls
 
 
 def _dec(v: Any) -> Any:
@@ -93,7 +94,7 @@ def _dec(v: Any) -> Any:
         names = {f.name for f in dataclasses.fields(cls)}
         if set(x) != names:
             raise CodecError(f"memo: fields of {_name(cls)} differ from the stored ones")
-        obj = cls.__new__(cls)  # as pickle does: no __init__ side effects
+        obj: Any = object.__new__(cls)  # as pickle does: no __init__ side effects
         for k, i in x.items():
             object.__setattr__(obj, k, _dec(i))
         return obj

@@ -15,15 +15,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot import intake, runs, tree
 from bot.config import Config
-from bot.memo import Memo, code_version
+from bot.memo import Memo
 from bot.report import PatchReport, Report, reproduce_command, worst
 from checks.verdict import Verdict, internal_error_reason
+from mmuci.errors import MmuCiError
+from mmuci.owncode import code_version
 from mmucore import scope
-from mmucore.errors import MmuCiError
 
 if TYPE_CHECKING:
     from checks.result import CheckResult
@@ -48,7 +49,7 @@ class _Extractions:
         self.seconds = 0.0
 
     def _key(self, rev: str) -> tuple[str, ...]:
-        return ("extract", str(self.repo), rev, code_version(("mmucore",)))
+        return ("extract", str(self.repo), rev, code_version("mmuci", "mmucore"))
 
     def get(self, rev: str) -> Extraction:
         if rev not in self.done:
@@ -106,7 +107,7 @@ def _failure_reason(e: BaseException, stage: str) -> tuple[Verdict, str]:
 
 
 def _scope_patch(
-    pr: PatchReport, diff: str, ex: _Extractions, index: scope.FileIndex, base_commit: str
+    pr: PatchReport, diff: str, ex: _Extractions, index: scope.ModelFilesCache, base_commit: str
 ) -> runs.Job | None:
     """Decide the scope of one applied patch; the job of checks to run, if in scope."""
     t0 = time.perf_counter()
@@ -157,7 +158,11 @@ def _check_job(pr: PatchReport, job: runs.Job, cache_dir: Path, memo: Memo, done
 
 
 def _to_extract(
-    series: intake.Series, by_index: dict, ex: _Extractions, index: scope.FileIndex, base: str
+    series: intake.Series,
+    by_index: dict[int, tree.AppliedPatch],
+    ex: _Extractions,
+    index: scope.ModelFilesCache,
+    base: str,
 ) -> list[str]:
     """The revisions the scope stage will extract: both ends of every applied patch that
     touches a file the base's model reads (an out-of-scope series needs none but the base)."""
@@ -197,7 +202,7 @@ def check_series(
 
     cache_dir = cfg.data_dir / "build-cache"
     ex = _Extractions(applied.repo, Memo(cfg.data_dir / "memo"))
-    index = scope.FileIndex(cfg.data_dir)
+    index = scope.ModelFilesCache(cfg.data_dir)
     by_index = {a.index: a for a in applied.patches}
     reports: list[PatchReport] = []
     t = time.perf_counter()
@@ -242,7 +247,7 @@ def check_series(
     timings["build"] = builds.seconds
     timings["extract"] = ex.seconds
 
-    verdict = worst([p.verdict for p in reports] + ([whole.verdict] if whole else []))
+    verdict = worst([*(p.verdict for p in reports), *([whole.verdict] if whole else [])])
     return Report(
         series=_series_json(series),
         base=base.to_json(),
@@ -318,7 +323,7 @@ def _summary(reports: list[PatchReport], failure: object, whole: PatchReport | N
     return text
 
 
-def _series_json(s: intake.Series) -> dict:
+def _series_json(s: intake.Series) -> dict[str, Any]:
     d = asdict(s)
     d["patches"] = [{k: v for k, v in p.items() if k not in ("mbox", "diff")} for p in d["patches"]]
     for k in ("revisions", "msgids"):

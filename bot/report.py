@@ -73,9 +73,9 @@ class PatchReport:
     nfc_claim: bool
     parent: str | None = None
     revision: str | None = None
-    scope: dict | None = None
+    scope: dict[str, Any] | None = None
     checks: list[CheckResult] = field(default_factory=list)
-    apply_error: dict | None = None  # {"message", "file", "hunk"}
+    apply_error: dict[str, Any] | None = None  # {"message", "file", "hunk"}
     timings: dict[str, float] = field(default_factory=dict)
     not_covered: tuple[Uncovered, ...] = ()  # changed pieces no check that ran executes
 

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.memo import Memo, code_version
+from bot.memo import Memo
 from bot.report import PatchReport, Uncovered, check_verdict, uncovered_lines
 from checks import reach
 from checks.result import CheckResult
 from checks.space import Check
 from checks.verdict import Verdict, internal_error_reason, worst
-from mmucore.errors import MmuCiError
-from mmucore.proc import set_pdeathsig
+from mmuci.errors import MmuCiError
+from mmuci.owncode import code_version
+from mmuci.proc import set_pdeathsig
 
 _CACHEABLE = (Verdict.SAME, Verdict.DIFFERS, Verdict.DIFFERS_OUTSIDE, Verdict.SKIPPED)
 _RERUN = (Verdict.BUILD_ERROR, Verdict.INTERNAL_ERROR)  # never stands for the series' result
@@ -115,7 +116,7 @@ class Outcome:
 
 
 def _key(chk: Check, job: Job) -> tuple[str, ...]:
-    version = code_version(("mmucore", "checks"))
+    version = code_version("mmuci", "mmucore", "checks")
     return ("check", chk.name, job.before.key, job.after.key, version)
 
 

@@ -22,12 +22,13 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot import kernels
 from bot.config import Config
 from bot.intake import Patch, Series
-from mmucore import proc
-from mmucore.errors import CommandError, MmuCiError
+from mmuci import proc
+from mmuci.errors import CommandError, MmuCiError
 
 # Fixed committer: the same series gives the same revisions, so build caches stay warm.
 _AM_ENV = {
@@ -46,7 +47,7 @@ class Base:
     commit: str
     reason: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "tree": self.tree.name,
             "path": str(self.tree.path),

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mmucore.errors import InternalError, MmuCiError
+from mmuci.errors import InternalError, MmuCiError
 
 MAX_ANSWER = 1 << 30
 _PARSERS = {"email", "b4", "liblore"}  # package directories of the mail parsers

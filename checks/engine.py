@@ -28,14 +28,14 @@ from checks.raw import Died, RawRun, gave_up, merge, unnarrowed
 from checks.result import CheckResult
 from checks.space import Check, all_checks
 from checks.verdict import Verdict
-from mmucore.errors import ModuleLoadError
+from mmuci.errors import ModuleLoadError
 
 if TYPE_CHECKING:
     from mmucore.build import Build, Driver
     from mmucore.sandbox import Limits, Outcome
 
 __all__ = ["Budget", "Chain", "Comparison", "build_one", "compare", "run", "run_states"]
-__all__ += ["start_series", "run_checks"]
+__all__ += ["start_series", "compare_each"]
 
 HANG_SECONDS = 1.0  # CPU seconds one state may take before it counts as a hang
 CALL = "checks.child:run_chain"  # the child function (a test may stand in for it)
@@ -313,7 +313,7 @@ def compare(
     return res
 
 
-def run_checks(
+def compare_each(
     base: Any, patched: Any, *, cache_dir: Path, names: Sequence[str] | None = None,
     limits: Limits | None = None,
 ) -> list[CheckResult]:  # fmt: skip

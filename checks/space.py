@@ -146,7 +146,7 @@ def all_checks(names: Sequence[str] | None = None) -> list[Check]:
         return [found[n] for n in sorted(found)]
     unknown = [n for n in names if n not in found]
     if unknown:
-        from mmucore.errors import MmuCiError
+        from mmuci.errors import MmuCiError
 
         raise MmuCiError(
             f"unknown check {', '.join(unknown)}; known checks: {', '.join(sorted(found))}"

@@ -141,7 +141,7 @@ def exit_status(verdicts: Iterable[str]) -> int:
     return next((c for c in EXIT_PRECEDENCE if c in codes), CLEAN)
 
 
-_PACKAGES = {"bot", "checks", "mmucore"}
+_PACKAGES = {"bot", "checks", "mmuci", "mmucore"}
 
 
 def internal_error_reason(e: BaseException, stage: str) -> str:

@@ -1,7 +1,7 @@
 """Extraction (+ driver) -> a cffi extension module, cached by content hash.
 
 cffi API mode: `FFI.set_source` gives the C file (`emit_c_code`), gcc compiles it
-through `mmucore.proc`, so flags, diagnostics and the log are ours. One module per
+through `mmuci.proc`, so flags, diagnostics and the log are ours. One module per
 key, named after it, so baseline and patched builds load side by side. The module
 is never imported here: only the sandbox child loads it.
 """
@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mmuci.errors import CommandError, MmuCiError
+from mmuci.owncode import code_version
 from mmucore import build_base, cdef, jail, validate, validate_object
-from mmucore.errors import CommandError, MmuCiError
 from mmucore.extract import SHIM_DIR, Extraction
 
 log = logging.getLogger(__name__)
@@ -86,13 +87,18 @@ class BuildError(MmuCiError):
         super().__init__(message)
 
 
-def _own_code() -> str:
-    """The code that turns an extraction into a module: a change to it is a new key."""
-    here = Path(__file__).resolve().parent
-    # the checks are part of it: a module built under older rules is not reused
-    checks = ("validate.py", "validate_lex.py", "validate_ast.py", "validate_headers.py")
-    files = ("build.py", "build_base.py", "cdef.py", *checks, "validate_object.py")
-    return "".join((here / f).read_text() for f in files)
+# The code that turns an extraction into a module: a change to it is a new key. The checks
+# are part of it: a module built under older rules is not reused.
+_OWN_CODE = tuple(
+    f"mmucore/{f}"
+    for f in ("build.py", "build_base.py", "cdef.py", "validate.py", "validate_lex.py",
+              "validate_ast.py", "validate_headers.py", "validate_object.py")
+)  # fmt: skip
+
+
+def own_code() -> str:
+    """The hash of the code that turns an extraction into a module (a key's part)."""
+    return code_version(*_OWN_CODE)
 
 
 def build_key(extraction: Extraction, driver: Driver | None, sanitize: bool) -> str:
@@ -100,7 +106,7 @@ def build_key(extraction: Extraction, driver: Driver | None, sanitize: bool) -> 
     h = hashlib.sha256()
     for part in (
         BUILD_FORMAT,
-        _own_code(),
+        code_version(*_OWN_CODE),
         extraction.key,
         driver.name if driver else "",
         driver.source if driver else "",
@@ -321,7 +327,7 @@ def _split(
         ) from None
     try:
         return src.revision, build_base.compile_shared(
-            src.shared, flags, _own_code(), cache_dir=cache_dir
+            src.shared, flags, own_code(), cache_dir=cache_dir
         )
     except build_base.SharedBuildError as e:
         diags = diagnostics(e.stderr)

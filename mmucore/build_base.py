@@ -26,8 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmuci.errors import CommandError
 from mmucore import jail, tu
-from mmucore.errors import CommandError
 from mmucore.shim_api import SHIM_DIR
 
 SHARED_FORMAT = "1"  # bump when the shared object's layout or command changes

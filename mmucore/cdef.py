@@ -13,8 +13,8 @@ import re
 from cffi import FFI, CDefError
 from tree_sitter import Node
 
+from mmuci.errors import MmuCiError
 from mmucore import cparse
-from mmucore.errors import MmuCiError
 from mmucore.extract import FALLBACKS, SHIM_DIR, Extraction, Piece
 
 SHIM_TYPES = """

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmucore import cparse, cpp, generations, proc, tu
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
+from mmucore import cparse, cpp, generations, tu
 from mmucore.manifest import Manifest, default
 from mmucore.shim_api import SHIM_DIR
 from mmucore.tu import ExtractError

@@ -29,8 +29,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from mmucore import jailinit, proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
+from mmucore import jailinit
 from mmucore.rlimits import clamp_hard
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from mmucore import proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
 
 SOURCE = Path(__file__).with_name("jailinit.c")
 JAIL_UID = 65534  # nobody/nogroup: the host uid and gid of the jail when we are root

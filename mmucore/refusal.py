@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 if TYPE_CHECKING:
     from mmucore.extract import Piece

@@ -61,7 +61,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmucore import jail, proc
+from mmuci import proc
+from mmucore import jail
 
 if TYPE_CHECKING:
     from mmucore.build import Build
@@ -297,7 +298,10 @@ def _start(
     child = [sys.executable, "-P", "-B", "-m", "mmucore.sandbox_child", "--result-fd", str(fd)]
     if unjailed_cwd is None:
         top = call.partition(":")[0].split(".")[0]
-        ro = [*jail.python_paths(), *(PROJECT_ROOT / p for p in {"mmucore", "checks", top})]
+        ro = [
+            *jail.python_paths(),
+            *(PROJECT_ROOT / p for p in {"mmuci", "mmucore", "checks", top}),
+        ]
         ro = [p for p in ro if p.exists()] + [Path(b.path) for b in builds]
         env = _child_env(jail.TMP, sanitize)
         argv, cwd = jail.command(child, ro=ro, tmpfs_mb=limits.file_mb, env=env), priv

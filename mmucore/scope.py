@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mmucore import proc
+from mmuci import proc
 from mmucore.validate_lex import LexError, tokenize
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def definition_extents(path: str, text: str) -> list[tuple[str, str, int, int]]:
 
 
 def hunk_definitions(
-    diff: str, new_texts: Mapping[str, str], cache: FileIndex | None = None
+    diff: str, new_texts: Mapping[str, str], cache: ModelFilesCache | None = None
 ) -> tuple[str, ...]:
     """ "kind name" of each definition the diff's changed lines fall in (file -> new text);
     with ``cache`` a file's extents are parsed once per text."""
@@ -186,7 +186,7 @@ def decide(
     before: Extraction,
     after: Extraction,
     new_texts: Mapping[str, str],
-    cache: FileIndex | None = None,
+    cache: ModelFilesCache | None = None,
 ) -> Scope:
     """The exact scope of one change from the extractions before and after it."""
     files = files_touched(diff)
@@ -203,9 +203,10 @@ def decide(
     return Scope(False, files, funcs, (), why)
 
 
-class FileIndex:
+class ModelFilesCache:
     """Per base commit, the files the model reads: a small JSON cache so the quick test
-    needs no extraction on the next series against the same base."""
+    needs no extraction on the next series against the same base; and per file text its
+    definition extents (`extents`)."""
 
     def __init__(self, cache_dir: Path) -> None:
         self.dir = cache_dir / "scope"

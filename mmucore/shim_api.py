@@ -8,8 +8,8 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmuci.errors import MmuCiError
 from mmucore import cparse
-from mmucore.errors import MmuCiError
 from mmucore.validate_lex import tokenize
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"

@@ -14,8 +14,8 @@ from typing import Literal
 
 from tree_sitter import Node
 
+from mmuci.errors import MmuCiError
 from mmucore import bitfields, cparse, generations
-from mmucore.errors import MmuCiError
 from mmucore.manifest import Manifest
 
 TU_NAME = "mmu-ci-tu.c"

@@ -1,7 +1,7 @@
 """Refuse a built module whose object holds more than the driver and the extracted code.
 
 The source checks should leave nothing to find here; this is the second look, on what
-gcc and the linker actually wrote (``readelf`` and ``nm`` through mmucore.proc):
+gcc and the linker actually wrote (``readelf`` and ``nm`` through mmuci.proc):
 only the sections a cffi module of plain C has; no constructor or destructor beyond the
 C runtime's own one each (``.init_array``/``.fini_array``: 8 bytes, 16 with the
 sanitizer runtime's); no section or symbol larger than a model needs (a blob embedded
@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmucore import proc
+from mmuci import proc
 
 # what gcc -shared -fPIC and ld give a cffi module of plain C (with or without sanitizers)
 ALLOWED_SECTIONS = frozenset(

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mmucore import proc, validate_object
+from mmuci import proc
+from mmucore import validate_object
 from mmucore.refusal import RefusedInput, refuse
 from mmucore.validate_lex import ALLOWED_PREFIXES, LexError, tokenize
 

@@ -23,8 +23,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mmucore import proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
 
 # Characters public-inbox leaves unescaped in a Message-ID path component.
 _MID_SAFE = "@!$&'()*+,;=:.-_~"
@@ -65,7 +65,7 @@ class LocalInbox:
     name: str = "kvm"
     address: str = "kvm@vger.kernel.org"
     port: int | None = None
-    _server: subprocess.Popen | None = field(default=None, repr=False)
+    _server: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def config_path(self) -> Path:

@@ -47,7 +47,7 @@ def _clean(p: dict[str, Any], verdict: str) -> None:
 
 def variant(template: dict[str, Any], i: int, rng: random.Random) -> dict[str, Any]:
     """The ``i``-th report shaped like ``template``: its own series and verdict."""
-    r = json.loads(json.dumps(template))  # a deep copy, faster for JSON
+    r: dict[str, Any] = json.loads(json.dumps(template))  # a deep copy, faster for JSON
     verdict = rng.choices([v for v, _ in MIX], [w for _, w in MIX])[0]
     s = r["series"]
     topic = TOPICS[i % len(TOPICS)]

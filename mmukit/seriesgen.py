@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmucore import proc
+from mmuci import proc
 from mmukit.inbox import LocalInbox
 from mmukit.transforms import Transformation, TransformError
 
@@ -160,15 +160,15 @@ def make_series(
     if version > 1:  # kernel convention: v1 carries no version tag
         argv.append(f"-v{version}")
     g(*argv, f"{base}..HEAD")
-    files = sorted(out.glob("*.patch"))
-    if len(files) != len(transformations) + 1:
+    mails = sorted(out.glob("*.patch"))
+    if len(mails) != len(transformations) + 1:
         want = len(transformations) + 1
-        raise TransformError(f"git format-patch wrote {len(files)} files, expected {want}")
+        raise TransformError(f"git format-patch wrote {len(mails)} files, expected {want}")
     n = len(transformations)
     mid = [f"<{series_id}-v{version}-{i}-{n}@{msgid_domain}>" for i in range(n + 1)]
     parent = [in_reply_to] if in_reply_to else []
     cover_refs = [*references, *parent]
-    cover_text = files[0].read_bytes()
+    cover_text = mails[0].read_bytes()
     cover_text = cover_text.replace(b"*** SUBJECT HERE ***", cover_subject.encode(), 1)
     cover_text = cover_text.replace(b"*** BLURB HERE ***", cover_body.strip().encode(), 1)
     cover = _rethread(cover_text, mid[0], cover_refs)
@@ -178,7 +178,7 @@ def make_series(
             subject=t.subject,
             commit=commits[i - 1],
             message_id=mid[i],
-            mail=_rethread(files[i].read_bytes(), mid[i], [*cover_refs, mid[0]]),
+            mail=_rethread(mails[i].read_bytes(), mid[i], [*cover_refs, mid[0]]),
         )
         for i, t in enumerate(transformations, 1)
     )

@@ -24,8 +24,8 @@ from pathlib import Path
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser
 
+from mmuci.errors import MmuCiError
 from mmucore import cparse
-from mmucore.errors import MmuCiError
 
 Edit = Callable[[str], str]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from mmucore import proc
+from mmuci import proc
 
 MIN_LEN = 25
 THRESHOLD = 8

@@ -20,6 +20,7 @@ import functools
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bot import kernels, pipeline
 from bot.config import Config
@@ -93,7 +94,7 @@ def demo_transformations() -> list[Transformation]:
 EXPECTED = ["same", "out-of-scope", "differs"]
 
 
-def _post_dry_run(report: dict, cfg: Config, out: Path) -> Path:
+def _post_dry_run(report: dict[str, Any], cfg: Config, out: Path) -> Path:
     """Publish the report in dry-run into an outbox of the demo's own (never the operator's,
     never sent) and keep the rendered mail as ``out/reply.eml``."""
     from sqlalchemy import select

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from bot import kernels
 from bot.config import Config
-from mmucore import proc
-from mmucore.errors import CommandError, MmuCiError
+from mmuci import proc
+from mmuci.errors import CommandError, MmuCiError
 
 if TYPE_CHECKING:
     from checks.result import CheckResult

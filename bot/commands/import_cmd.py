@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from bot.config import Config
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 from mmucore.textsafe import printable
 
 

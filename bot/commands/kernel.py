@@ -8,7 +8,7 @@ import functools
 from bot import kernels
 from bot.config import Config
 from bot.progress import progress_bars
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 
 def prepare(args: argparse.Namespace, cfg: Config) -> int:

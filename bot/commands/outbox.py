@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.store.db import open_engine, session
 from bot.store.models import OutboxItem, State
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 
-def _get(s, item_id: int) -> OutboxItem:  # noqa: ANN001 - a Session
+def _get(s: Session, item_id: int) -> OutboxItem:
     it = s.get(OutboxItem, item_id)
     if it is None:
         raise MmuCiError(f"no outbox item #{item_id}; `mmubot outbox list` shows them")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from bot.config import Config
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 
-def publish_and_print(report: dict, cfg: Config) -> None:
+def publish_and_print(report: dict[str, Any], cfg: Config) -> None:
     from bot.publish.run import publish
 
     for line in publish(report, cfg):

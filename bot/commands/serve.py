@@ -8,7 +8,7 @@ import argparse
 import socket
 
 from bot.config import Config
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 
 def _listen(host: str, port: int) -> socket.socket:

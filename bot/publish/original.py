@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from email.utils import getaddresses
 
 from bot import fetch
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 _MID_SAFE = "@!$&'()*+,;=:.-_~"
 

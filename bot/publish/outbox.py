@@ -10,6 +10,7 @@ checks first (`patchwork.deliver`).
 
 from __future__ import annotations
 
+import smtplib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from bot.config import Config
 from bot.publish import original, smtp
 from bot.store.db import session
 from bot.store.models import Kind, OutboxItem, State, utcnow
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 DUE = (State.PENDING, State.SENDING, State.FAILED)
 
@@ -103,7 +104,8 @@ def _send_mail(engine: Engine, it: OutboxItem, d: Delivery, sm: smtp.SmtpSetting
         if _sent_last_hour(s) >= d.max_per_hour:
             limit = f"publish.max_per_hour = {d.max_per_hour}"
             return f"{it.key}: rate limit reached ({limit}); sent later"
-    msg: EmailMessage = message_from_bytes(it.payload, policy=policy.default)  # type: ignore[assignment]
+    msg = message_from_bytes(it.payload, policy=policy.default)
+    assert isinstance(msg, EmailMessage)  # policy.default makes EmailMessage
     last = ""
     for attempt in range(d.retries):
         if attempt:
@@ -117,7 +119,7 @@ def _send_mail(engine: Engine, it: OutboxItem, d: Delivery, sm: smtp.SmtpSetting
         )
         try:
             smtp.send(sm, msg, str(msg["From"]), it.target.split())
-        except (OSError, smtp.smtplib.SMTPException) as e:
+        except (OSError, smtplib.SMTPException) as e:
             last = f"{type(e).__name__}: {e}"[:500]
             _mark(engine, it.id, state=State.FAILED, last_error=f"{sm!r}: {last}")
             continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from sqlalchemy import Engine
@@ -15,7 +16,7 @@ from bot.publish.view import PatchView, ReportView
 from bot.store.db import session
 from bot.store.models import Kind, OutboxItem, State, utcnow
 from checks.verdict import Verdict
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 STATES = {
     Verdict.SAME: "success",
@@ -57,7 +58,9 @@ class Patchwork:
     def __repr__(self) -> str:
         return f"Patchwork({self.url}, project={self.project!r})"
 
-    def _req(self, method: str, path: str, **kw: object) -> object:
+    def _req(
+        self, method: str, path: str, *, params: dict[str, str] | None = None, body: Any = None
+    ) -> object:
         headers = {"Authorization": f"Token {self.token}", "Accept": "application/json"}
         last = ""
         for attempt in range(self.retries):
@@ -65,7 +68,12 @@ class Patchwork:
                 time.sleep(0.5 * 2 ** (attempt - 1))
             try:
                 r = requests.request(
-                    method, self.url + path, headers=headers, timeout=self.timeout, **kw
+                    method,
+                    self.url + path,
+                    headers=headers,
+                    timeout=self.timeout,
+                    params=params,
+                    json=body,
                 )
             except requests.RequestException as e:
                 last = f"{type(e).__name__}: {e}"
@@ -91,12 +99,12 @@ class Patchwork:
         )
         return int(found[0]["id"]) if isinstance(found, list) and found else None
 
-    def checks(self, patch_id: int) -> list[dict]:
+    def checks(self, patch_id: int) -> list[dict[str, Any]]:
         got = self._req("GET", f"/api/1.2/patches/{patch_id}/checks/")
         return list(got) if isinstance(got, list) else []
 
-    def post(self, patch_id: int, check: dict) -> None:
-        self._req("POST", f"/api/1.2/patches/{patch_id}/checks/", json=check)
+    def post(self, patch_id: int, check: dict[str, Any]) -> None:
+        self._req("POST", f"/api/1.2/patches/{patch_id}/checks/", body=check)
 
     def deliver(self, engine: Engine, it: OutboxItem) -> str:
         """Post one stored check unless patchwork has it already (same context and values)."""
@@ -125,7 +133,7 @@ class Patchwork:
         return f"{it.key}: {how}"
 
 
-def _one(p: PatchView, context: str, verdict: Verdict, target_url: str) -> dict:
+def _one(p: PatchView, context: str, verdict: Verdict, target_url: str) -> dict[str, Any]:
     state = STATES.get(verdict, "fail")
     desc = f"{verdict}: {p.reason}".splitlines()[0] if p.reason else str(verdict)
     return {"state": state, "context": context, "description": desc[:200], "target_url": target_url}

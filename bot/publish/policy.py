@@ -10,7 +10,7 @@ from bot.config import Config
 from bot.publish.original import Original
 from bot.publish.view import ReportView
 from bot.store.models import State
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 MODES = {"dry-run": State.DRY_RUN, "moderate": State.HELD, "send": State.PENDING}
 WHENS = ("on-finding", "always", "never")

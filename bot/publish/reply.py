@@ -50,11 +50,13 @@ def defang(line: str) -> str:
 
 def _wrap(text: str, indent: str = "") -> list[str]:
     return textwrap.wrap(
-        text, WIDTH, initial_indent=indent, subsequent_indent=indent, **_NOBREAK
+        text,
+        WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+        break_long_words=False,
     ) or [""]
-
-
-_NOBREAK = {"break_on_hyphens": False, "break_long_words": False}  # URLs, addresses
 
 
 def dashboard_link(view: ReportView, s: ReplySettings) -> str:
@@ -100,7 +102,12 @@ def _key_block(view: ReportView, s: ReplySettings, parts: list[PatchView]) -> li
     out = []
     for k, v in rows:
         out += textwrap.wrap(
-            v, WIDTH, initial_indent=f"  {k:<11}", subsequent_indent=" " * 13, **_NOBREAK
+            v,
+            WIDTH,
+            initial_indent=f"  {k:<11}",
+            subsequent_indent=" " * 13,
+            break_on_hyphens=False,
+            break_long_words=False,
         )
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.utils import getaddresses
 from typing import Any
 
 from sqlalchemy import Engine
@@ -11,7 +12,7 @@ from bot.publish import outbox, patchwork, reply
 from bot.publish.original import fetch_original
 from bot.publish.policy import Policy
 from bot.publish.smtp import SmtpSettings
-from bot.publish.view import ReportView, from_json
+from bot.publish.view import PatchView, ReportView, from_json
 from bot.store.db import open_engine, session
 from bot.store.models import Kind, OutboxItem, State
 
@@ -43,7 +44,9 @@ def _mails(view: ReportView, pol: Policy, cfg: Config) -> tuple[list[OutboxItem]
     s = settings(cfg)
     timeout = float(cfg.get("lore", "timeout"))
     if pol.reply_to == "patch":
-        targets = [(p.msgid, p) for p in (reply.finding_patches(view) or view.patches)]
+        targets: list[tuple[str, PatchView | None]] = [
+            (p.msgid, p) for p in (reply.finding_patches(view) or view.patches)
+        ]
     else:
         targets = [(reply.summary_target(view), None)]
     out, notes = [], []
@@ -53,9 +56,7 @@ def _mails(view: ReportView, pol: Policy, cfg: Config) -> tuple[list[OutboxItem]
             notes.append(f"no mail: {why}")
             continue
         msg = reply.build(view, orig, s, patch)
-        rcpts = " ".join(
-            a for _, a in reply.getaddresses(msg.get_all("To", []) + msg.get_all("Cc", []))
-        )
+        rcpts = " ".join(a for _, a in getaddresses(msg.get_all("To", []) + msg.get_all("Cc", [])))
         out.append(
             OutboxItem(
                 kind=Kind.MAIL,

@@ -37,9 +37,12 @@ class SmtpSettings:
 def send(s: SmtpSettings, msg: EmailMessage, sender: str, recipients: list[str]) -> None:
     """Submit ``msg``; raises OSError / smtplib.SMTPException when it was not accepted."""
     ctx = ssl.create_default_context()
-    cls = smtplib.SMTP_SSL if s.security == "ssl" else smtplib.SMTP
-    kw = {"context": ctx} if s.security == "ssl" else {}
-    with cls(s.host, s.port, timeout=s.timeout, **kw) as conn:
+    conn: smtplib.SMTP
+    if s.security == "ssl":
+        conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ctx)
+    else:
+        conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+    with conn:
         if s.security == "starttls":
             conn.starttls(context=ctx)
         if s.user:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.verdict import Verdict
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 FINDINGS = {Verdict.CRASH, Verdict.DIFFERS, Verdict.APPLY_ERROR, Verdict.BUILD_ERROR}
 

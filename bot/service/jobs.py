@@ -30,7 +30,7 @@ from bot.service.lease import Claim, JobSettings
 from bot.store.db import session
 from bot.store.models import Job, JobState, utcnow
 from checks.verdict import internal_error_reason
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 from mmucore.textsafe import printable
 
 log = logging.getLogger("mmu-ci.jobs")

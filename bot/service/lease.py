@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from bot.config import Config
 from bot.store.db import session
 from bot.store.models import Job, JobState, Run, utcnow
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 BACKENDS = ("embedded", "celery")
 

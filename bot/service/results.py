@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.publish.view import digest
 from bot.store.models import CheckRow, Job, Patch, Revision, Run, Series, utcnow
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 _PREFIX_RE = re.compile(r"^\s*(\[[^\]]*\]\s*)+")  # "[PATCH v2 1/3] ", "[RFC PATCH] "
 _EMAIL_RE = re.compile(r"<([^>]+)>")

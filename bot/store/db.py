@@ -10,13 +10,17 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.config import Config
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -28,7 +32,7 @@ class StoreError(MmuCiError):
 def database_url(cfg: Config) -> str:
     url = cfg.get("database", "url")
     if url:
-        return url
+        return str(url)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     path = cfg.data_dir / "mmu-ci.sqlite3"
     # the bot's user only (SQLite gives its -wal and -shm files the same mode): the outbox
@@ -41,7 +45,7 @@ def database_url(cfg: Config) -> str:
     return f"sqlite:///{path}"
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
+def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:  # a DB-API connection
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the sender
     cur.execute("PRAGMA busy_timeout=10000")
@@ -58,7 +62,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def alembic_config(url: str):  # noqa: ANN201 - alembic.config.Config
+def alembic_config(url: str) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 
     ac = AlembicConfig()

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
 
 from checks.verdict import Verdict
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 _LOCK = threading.Lock()  # pyplot's state is global; one figure at a time
 
 
-def _setup():  # noqa: ANN202 - matplotlib.pyplot
+def _setup() -> Any:  # matplotlib.pyplot (untyped)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,25 +36,26 @@ def _setup():  # noqa: ANN202 - matplotlib.pyplot
     return plt
 
 
-def _svg(fig) -> str:  # noqa: ANN001 - a matplotlib Figure
+def _svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     return buf.getvalue()
 
 
-def _dates(ax, days: Sequence[date]) -> None:  # noqa: ANN001 - a matplotlib Axes
+def _dates(ax: Axes, days: Sequence[date]) -> None:
     """Date ticks over the data's own span (a few days either side)."""
     import matplotlib.dates as mdates
 
     lo, hi = min(days), max(days)
     pad = max(timedelta(days=3), (hi - lo) / 20)
-    ax.set_xlim(lo - pad, hi + pad)
-    loc = mdates.AutoDateLocator(maxticks=8)
+    # dates pass matplotlib's unit converters; its stubs know only floats
+    ax.set_xlim(lo - pad, hi + pad)  # type: ignore[arg-type]
+    loc: Any = mdates.AutoDateLocator(maxticks=8)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(loc)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))  # type: ignore[no-untyped-call]
 
 
-def _empty(plt, title: str) -> str:  # noqa: ANN001
+def _empty(plt: Any, title: str) -> str:
     fig, ax = plt.subplots(figsize=(7, 2.2))
     ax.set_title(title)
     ax.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=ax.transAxes)
@@ -59,7 +65,7 @@ def _empty(plt, title: str) -> str:  # noqa: ANN001
     return out
 
 
-def verdicts_per_week(weeks: Sequence[date], counts: dict[str, Sequence[int]]) -> str:
+def verdicts_per_week(weeks: Sequence[date], counts: Mapping[str, Sequence[int]]) -> str:
     """Stacked bars: per week, how many runs ended in each verdict (worst at the bottom)."""
     title = "verdicts per week (runs)"
     with _LOCK:
@@ -105,7 +111,7 @@ def hours_to_verdict(points: Sequence[tuple[date, float]]) -> str:
         return out
 
 
-def states_per_second(points: dict[str, Sequence[tuple[date, float]]]) -> str:
+def states_per_second(points: Mapping[str, Sequence[tuple[date, float]]]) -> str:
     """Per check: the states per second of each run of it, over time (log scale)."""
     title = "states per second, per check"
     with _LOCK:

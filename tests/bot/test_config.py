@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot import config
-from mmucore import proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,8 @@ import pytest
 
 from bot import cli, kernels, runs
 from bot.memo import Memo
-from mmucore import proc, scope
+from mmuci import proc
+from mmucore import scope
 from mmucore.extract import extract
 from mmukit.seriesgen import make_series
 from mmukit.transforms import (

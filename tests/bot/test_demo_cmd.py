@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from mmucore import proc
+from mmuci import proc
 from tests.debian import V61, V612
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bot import cli
-from mmucore import proc
+from mmuci import proc
 from tests.checks.edits import REFACTORS
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bot import config
 from bot.store import db
 from bot.store.models import Run, Series
-from mmucore import proc
+from mmuci import proc
 from tests.bot.web.conftest import make_report
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot import kernels
-from mmucore import extract, proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
+from mmucore import extract
 from tests.debian import V61, V612
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,15 +75,16 @@ def test_registering_a_git_tree_never_modifies_it(tree_61, tmp_path: Path) -> No
     assert kernels.find_tree(tmp_path / "data", "kvm") == tree
 
 
-def test_any_tarball(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", ["gz", "xz", "bz2", ""])
+def test_any_tarball(tmp_path: Path, suffix: str) -> None:
     """A tarball of our own making: only the subset is kept, the version comes from Makefile."""
-    tarball = tmp_path / "linux-toy.tar.gz"
+    tarball = tmp_path / ("linux-toy.tar" + (f".{suffix}" if suffix else ""))
     files = {
         "linux-toy/Makefile": "VERSION = 6\nPATCHLEVEL = 7\nSUBLEVEL = 3\nEXTRAVERSION = -rc1\n",
         "linux-toy/arch/x86/kvm/toy.c": "int toy;\n",
         "linux-toy/drivers/other.c": "int other;\n",
     }
-    with tarfile.open(tarball, "w:gz") as tf:
+    with tarfile.open(tarball, f"w:{suffix}") as tf:
         for name, text in files.items():
             info = tarfile.TarInfo(name)
             info.size, info.mtime = len(text), 1700000000

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import b4box, intake
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 from mmucore.textsafe import for_html, for_terminal, printable
 
 REPO = Path(__file__).resolve().parents[2]

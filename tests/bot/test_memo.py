@@ -42,7 +42,7 @@ def test_an_old_pickle_entry_is_a_miss(tmp_path: Path) -> None:
         {"t": "dc", "c": "os:stat_result", "v": {}},  # not one of ours
         {"t": "dc", "c": "subprocess:CompletedProcess", "v": {}},
         {"t": "nt", "c": "bot.memo_codec:CodecError", "v": []},  # not a NamedTuple
-        {"t": "dc", "c": "mmucore.proc:Completed", "v": {"argv": []}},  # fields missing
+        {"t": "dc", "c": "mmuci.proc:Completed", "v": {"argv": []}},  # fields missing
         {"t": "exec", "v": "import os"},
         {"t": "dict", "v": [[1]]},
     ],

@@ -17,7 +17,7 @@ from bot.commands.demo import (
     refactor_nfc,
     zap_on_last_ref_nfc,
 )
-from mmucore import proc
+from mmuci import proc
 from mmukit.seriesgen import deliver, make_series, mbox_bytes
 from mmukit.transforms import Transformation, regex_once, within_function
 
@@ -195,7 +195,7 @@ def test_series_that_does_not_build(local_inbox, env, tree_61, tmp_path):
 def test_prefetch_extracts_in_parallel_and_leaves_failures_to_get(tree_61, tmp_path) -> None:
     from bot.memo import Memo
     from bot.pipeline import _Extractions
-    from mmucore.errors import MmuCiError
+    from mmuci.errors import MmuCiError
 
     ex = _Extractions(tree_61.path, Memo(tmp_path / "memo"))
     missing = "0" * 40

@@ -14,7 +14,7 @@ import pytest
 
 from bot import cli
 from bot.commands.demo import out_of_scope_comment, refactor_nfc, zap_on_last_ref_nfc
-from mmucore import proc
+from mmuci import proc
 from mmukit.seriesgen import deliver, make_series
 from tests.checks.edits import BENIGN, OUTSIDE
 

@@ -9,7 +9,8 @@ from bot.commands.demo import cache_refactor_nfc, zap_on_last_ref_nfc
 from bot.report import PatchReport
 from checks.result import CheckResult, DiffGroup, Example
 from checks.space import all_checks
-from mmucore import proc, scope
+from mmuci import proc
+from mmucore import scope
 from mmucore.extract import extract
 
 

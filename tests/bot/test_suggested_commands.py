@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from bot import kernels
-from mmucore import proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
 from mmukit.seriesgen import make_series, mbox_bytes
 from tests.bot.test_kernels import _makefile_less
 from tests.bot.test_tree import note
@@ -73,7 +73,7 @@ def _templates(source: str) -> set[str]:
 def test_every_suggested_command_is_run_here() -> None:
     found: dict[str, list[str]] = {}
     files = sorted(
-        f for d in ("bot", "mmucore", "checks", "mmukit") for f in (REPO / d).rglob("*.py")
+        f for d in ("bot", "mmuci", "mmucore", "checks", "mmukit") for f in (REPO / d).rglob("*.py")
     )
     for f in files:
         for t in _templates(f.read_text()):

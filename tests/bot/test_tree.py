@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot import config, intake, kernels, tree
-from mmucore import proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
 from mmukit.seriesgen import make_series, mbox_bytes
 from mmukit.transforms import Transformation, regex_once, within_function
 from tests.debian import V61, V612

@@ -10,7 +10,8 @@ import pytest
 from bot import kernels
 from checks import engine
 from checks.result import CheckResult
-from mmucore import extract, proc
+from mmuci import proc
+from mmucore import extract
 from mmukit.transforms import Transformation
 
 
@@ -45,7 +46,7 @@ class Scratch:
         key = (t.name, check)
         if key not in self._results:
             patched = self.extraction(self.commit(t))
-            (res,) = engine.run_checks(
+            (res,) = engine.compare_each(
                 self.extraction(self.base), patched, cache_dir=self.cache_dir, names=[check]
             )
             self._results[key] = res
@@ -57,7 +58,7 @@ class Scratch:
         key = (f"from {t.name}", check)
         if key not in self._results:
             baseline = self.extraction(self.commit(t))
-            (res,) = engine.run_checks(
+            (res,) = engine.compare_each(
                 baseline, self.extraction(self.base), cache_dir=self.cache_dir, names=[check]
             )
             self._results[key] = res

@@ -10,7 +10,7 @@ import pytest
 from checks import engine
 from checks.plan import Chain
 from checks.space import all_checks
-from mmucore import proc
+from mmuci import proc
 from tests.checks.conftest import Scratch
 from tests.checks.edits import BEHAVIOUR, CRASH, HANG, REFACTORS
 

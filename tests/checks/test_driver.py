@@ -6,7 +6,7 @@ from pathlib import Path
 
 from checks import driver, world
 from checks.space import COMPONENTS, all_checks
-from mmucore import proc
+from mmuci import proc
 from mmucore.shim_api import SHIM_DIR, constants
 
 

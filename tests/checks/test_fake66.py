@@ -9,7 +9,8 @@ import pytest
 from checks import engine
 from checks.plan import Chain
 from checks.space import all_checks
-from mmucore import extract, proc
+from mmuci import proc
+from mmucore import extract
 from mmukit.transforms import Transformation, insert_after, replace_once, within_function
 from tests.mmucore import fakelinux_66, treeedit
 
@@ -41,7 +42,7 @@ def fake(tmp_path_factory):
 def _diff(fake, t: Transformation, check: str):
     tree, rev0, base, cache = fake
     patched = extract.extract(tree, treeedit.commit(tree, t, base=rev0))
-    (res,) = engine.run_checks(base, patched, cache_dir=cache, names=[check])
+    (res,) = engine.compare_each(base, patched, cache_dir=cache, names=[check])
     return res
 
 

@@ -10,7 +10,8 @@ import pytest
 from checks import engine
 from checks.pgd_switch import CHECK
 from checks.result import CheckResult
-from mmucore import extract, proc
+from mmuci import proc
+from mmucore import extract
 from mmukit.transforms import Transformation, replace_once, within_function
 from tests.mmucore import fakelinux, treeedit
 
@@ -82,7 +83,7 @@ class Fake:
         if t.name not in self._results:
             rev = treeedit.commit(self.path, t, base=self.rev0)
             patched = extract.extract(self.path, rev)
-            (res,) = engine.run_checks(
+            (res,) = engine.compare_each(
                 self.base, patched, cache_dir=self.cache, names=["pgd_switch"]
             )
             self._results[t.name] = res

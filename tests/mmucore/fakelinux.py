@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mmucore import proc
+from mmuci import proc
 from tests.mmucore.treeedit import IDENTITY
 
 FILES = {

@@ -158,7 +158,7 @@ def test_two_processes_build_once(tree_61, tmp_path: Path) -> None:
     import sys
     from concurrent.futures import ThreadPoolExecutor
 
-    from mmucore import proc
+    from mmuci import proc
 
     cache = tmp_path / "shared-cache"
     argv = [sys.executable, "-c", _BUILD_IN_A_PROCESS, str(tree_61.path), str(cache)]

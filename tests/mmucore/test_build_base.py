@@ -13,7 +13,7 @@ import pytest
 from checks import driver, engine
 from checks.result import CheckResult
 from mmucore import build_base, tu
-from mmucore.build import CFLAGS, Build, BuildError, Driver, _own_code, build
+from mmucore.build import CFLAGS, Build, BuildError, Driver, build, own_code
 from mmucore.extract import Extraction, extract
 from mmucore.shim_api import SHIM_DIR
 from mmucore.validate import RefusedInput
@@ -103,7 +103,7 @@ def test_a_changed_shim_builds_a_new_shared_object(base_61, tmp_path) -> None:
 
     def shared() -> build_base.Shared:
         return build_base.compile_shared(
-            text, CFLAGS, _own_code(), cache_dir=tmp_path / "cache", shim_dir=shim
+            text, CFLAGS, own_code(), cache_dir=tmp_path / "cache", shim_dir=shim
         )
 
     one, again = shared(), shared()

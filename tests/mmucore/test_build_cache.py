@@ -12,8 +12,8 @@ import pytest
 
 from checks import engine
 from checks.space import all_checks
+from mmuci.errors import ModuleLoadError
 from mmucore import build, extract, sandbox
-from mmucore.errors import ModuleLoadError
 
 pytestmark = pytest.mark.slow
 CHECK = "pgd_switch"  # the smallest state space: a whole run is quick
@@ -155,7 +155,7 @@ def test_two_processes_rebuild_a_corrupt_entry_once(ex, tree_61, tmp_path: Path)
     import sys
     from concurrent.futures import ThreadPoolExecutor
 
-    from mmucore import proc
+    from mmuci import proc
 
     cache = tmp_path / "shared-cache"
     _truncate(build.build(ex, cache_dir=cache))

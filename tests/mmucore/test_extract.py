@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mmucore import extract, proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
+from mmucore import extract
 from mmukit import transforms as tf
 from tests.debian import V61
 from tests.mmucore.treeedit import commit, scratch_clone

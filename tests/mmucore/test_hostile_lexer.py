@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mmucore import proc
+from mmuci import proc
 from mmucore.build import CFLAGS
 from mmucore.extract import Piece
 from mmucore.validate import check_translation_unit

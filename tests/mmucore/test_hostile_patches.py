@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from mmucore import proc, sandbox
+from mmuci import proc
+from mmuci.errors import MmuCiError
+from mmucore import sandbox
 from mmucore.build import Build, build
-from mmucore.errors import MmuCiError
 from mmucore.extract import Extraction, extract
 from mmucore.validate import RefusedInput
 from mmukit.seriesgen import make_series

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from bot.memo import Memo
+from mmuci.errors import CommandError
 from mmucore import jail, sandbox
 from mmucore.build import Build
-from mmucore.errors import CommandError
 from mmucore.sandbox import Limits
 from tests.mmucore.test_sandbox import CALLS, builds  # noqa: F401 - the fixture
 
@@ -229,7 +229,8 @@ _KILL_ME = textwrap.dedent(
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing, time
     from pathlib import Path
-    from mmucore import jail, proc, sandbox
+    from mmucore import jail, sandbox
+    from mmuci import proc
     from mmucore.build import Build
     what = sys.argv[1]
     if what == "run":
@@ -295,7 +296,7 @@ def test_sigterm_removes_the_private_directories(builds: list[Build]) -> None:  
     import tempfile
 
     b = builds[0]
-    code = _KILL_ME.replace("import sys\n", "import sys\nfrom mmucore import proc\n")
+    code = _KILL_ME.replace("import sys\n", "import sys\nfrom mmuci import proc\n")
     code = code.replace("what = sys.argv[1]", "proc.exit_on_sigterm()\nwhat = sys.argv[1]")
     p = subprocess.Popen(
         [sys.executable, "-c", code, "run", b.module_name, str(b.path)], cwd=REPO,

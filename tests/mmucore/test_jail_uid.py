@@ -24,7 +24,8 @@ import pytest
 from bot import config
 from bot.memo import Memo
 from bot.store import db
-from mmucore import jail, jailinit, proc, sandbox
+from mmuci import proc
+from mmucore import jail, jailinit, sandbox
 from mmucore.build import Build
 from mmucore.sandbox import Limits, Outcome
 from tests.mmucore.test_jail import _descendants
@@ -199,7 +200,8 @@ _NO_UNPRIVILEGED_USERNS = textwrap.dedent(
     seccomp.load(deny=[Rule("unshare", ((0, "masked_eq", {flag}, {flag}),)),
                        Rule("clone", ((0, "masked_eq", {flag}, {flag}),)),
                        Rule("clone3", action=seccomp.act_errno(38))])
-    from mmucore import jail, proc
+    from mmucore import jail
+    from mmuci import proc
     why = jail.unavailable()
     try:
         jail.compile_c(["gcc", "-c", "-x", "c", "/dev/null"], Path(sys.argv[1]), ro=[],

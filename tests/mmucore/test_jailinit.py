@@ -18,7 +18,7 @@ from mmucore import jail, jailinit
 
 REPO = Path(__file__).resolve().parents[2]
 _START = (
-    "import sys\nfrom mmucore import jail, jailinit, proc\n"
+    "import sys\nfrom mmucore import jail, jailinit\nfrom mmuci import proc\n"
     "jailinit.binary()\nprint('ready', flush=True)\nsys.stdin.readline()\n"
     "proc.run(jail.command(['/usr/bin/sleep', sys.argv[1]]), env={'PATH': '/usr/bin:/bin'},"
     " die_with_us=True, check=False, timeout=100)\n"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mmucore import proc, scope
+from mmuci import proc
+from mmucore import scope
 from mmucore.extract import extract
 from mmukit.transforms import Transformation, regex_once, within_function
 
@@ -79,7 +80,7 @@ def test_untouched_model_files_decide_without_extraction(clone):
 
 
 def test_file_index_cache(tmp_path):
-    idx = scope.FileIndex(tmp_path)
+    idx = scope.ModelFilesCache(tmp_path)
     assert idx.get("abc") is None
     idx.put("abc", [MMU_C, KVM_HOST])
     assert idx.get("abc") == frozenset({MMU_C, KVM_HOST})
@@ -106,7 +107,7 @@ def test_comment_in_modelled_function_changes_no_code(clone):
 
 
 def test_extents_are_parsed_once_per_text(tmp_path):
-    idx = scope.FileIndex(tmp_path)
+    idx = scope.ModelFilesCache(tmp_path)
     text = "int f(void)\n{\n\treturn 0;\n}\n\nint g(void)\n{\n\treturn 1;\n}\n"
     diff = "--- a/x.c\n+++ b/x.c\n@@ -8,1 +8,1 @@\n-\treturn 2;\n+\treturn 1;\n"
     assert scope.hunk_definitions(diff, {"x.c": text}, idx) == ("function g",)

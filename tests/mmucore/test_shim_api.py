@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mmucore import proc
-from mmucore.errors import MmuCiError
+from mmuci import proc
+from mmuci.errors import MmuCiError
 from mmucore.shim_api import API_HEADER, EVENT_PREFIX, SHIM_DIR, constants, read_constants
 
 

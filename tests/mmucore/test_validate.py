@@ -9,7 +9,7 @@ import tree_sitter as ts
 import tree_sitter_c as tsc
 from cffi import FFI
 
-from mmucore import proc
+from mmuci import proc
 from mmucore.extract import Extraction, Piece
 from mmucore.validate import RefusedInput, check_piece, check_symbols, check_translation_unit
 

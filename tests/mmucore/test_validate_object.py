@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cffi import FFI
 
-from mmucore import proc
+from mmuci import proc
 from mmucore.extract import Piece
 from mmucore.validate import RefusedInput, check_object
 from tests.mmucore.test_validate import MMU_C, extraction

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mmucore import proc
+from mmuci import proc
 from mmukit.transforms import Transformation
 
 IDENTITY = {

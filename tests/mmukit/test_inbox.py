@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mmucore import proc
+from mmuci import proc
 from mmukit import seriesgen
 from mmukit.inbox import InboxError, LocalInbox
 from tests.mmukit.test_seriesgen import comment_series, v1_and_v2

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mmucore import proc
+from mmuci import proc
 from mmukit import seriesgen
 from mmukit.transforms import (
     Transformation,

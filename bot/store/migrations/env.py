@@ -18,7 +18,10 @@ def run() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("alembic: no sqlalchemy.url; run migrations through mmubot db upgrade")
+    engine = create_engine(url)
     with engine.begin() as c:
         context.configure(connection=c, target_metadata=target_metadata)
         with context.begin_transaction():

@@ -9,7 +9,7 @@ import pytest
 
 from bot.commands.demo import zap_on_last_ref_nfc
 from bot.store.models import State
-from mmucore import proc
+from mmuci import proc
 from mmukit.seriesgen import deliver, make_series
 
 from .conftest import cfg_for, free_port

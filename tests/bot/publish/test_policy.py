@@ -8,7 +8,7 @@ from bot import config
 from bot.publish.original import Original
 from bot.publish.policy import Policy
 from bot.publish.view import from_json
-from mmucore.errors import MmuCiError
+from mmuci.errors import MmuCiError
 
 from .conftest import report_json
 

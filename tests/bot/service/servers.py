@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from mmucore import proc
+from mmuci import proc
 
 MMUBOT = [sys.executable, "-m", "bot.cli"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.commands.demo import cache_refactor_nfc, out_of_scope_comment
-from mmucore import proc
+from mmuci import proc
 from mmukit.seriesgen import deliver, make_series
 
 REPO = Path(__file__).resolve().parents[3]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmucore.errors import CommandError
+from mmuci.errors import CommandError
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mmucore import proc
-from mmucore.errors import CommandError
+from mmuci import proc
+from mmuci.errors import CommandError
 
 PY = sys.executable
 
