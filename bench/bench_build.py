@@ -1,8 +1,11 @@
-"""Build time of one extraction (cold, target < 1 s) and of a cache hit (target < 50 ms).
+"""Build time of one extraction (cold, target < 1 s) and of a cache hit (target < 50 ms);
+and a series' modules with every check's driver, split (mmucore/build_base.py: shared.o
+once, then per revision its code) against built in one piece, as the ratio of the two.
 
 Run: .venv/bin/python bench/bench_build.py [TREE ...]   (default: the prepared 6.1 and
 6.12 trees under $MMUCI_DATA_DIR or ~/.local/share/mmu-ci). A cold build is measured
-in a fresh cache directory each time; the median of N runs is printed.
+in a fresh cache directory each time; the median of N runs is printed. The split and
+whole builds of each revision alternate, so a loaded machine weighs on both alike.
 """
 
 from __future__ import annotations
@@ -52,13 +55,47 @@ def bench(tree: Path, runs: int = 3) -> None:
     )
 
 
+def bench_split(tree: Path, n: int = 6) -> None:
+    """Modules of the base and ``n`` revisions of the 12-patch series (bench_pipeline's
+    code refactors), split and whole, each cold."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_pipeline import code_refactors
+
+    from checks import driver, engine
+    from mmuci import proc
+    from mmukit.seriesgen import make_series
+
+    with tempfile.TemporaryDirectory(prefix="mmuci-bench-") as d:
+        gen = make_series(tree, "HEAD", code_refactors()[:n], workdir=Path(d) / "s")
+        revs = proc.git(gen.clone, "rev-list", "--reverse", "HEAD").split()[-(n + 1) :]
+        exs = [extract.extract(gen.clone, r) for r in revs]
+        split_s = whole_s = 0.0
+        for ex in exs:
+            checks = driver.module_checks(ex)
+            drv = engine._driver(checks, ex)
+            whole = build.Driver(drv.name, driver.module_source(checks, ex), drv.cdef, True)
+            t = time.monotonic()
+            build.build(ex, whole, cache_dir=Path(d) / "whole")
+            whole_s += time.monotonic() - t
+            t = time.monotonic()
+            build.build(ex, drv, cache_dir=Path(d) / "split")
+            split_s += time.monotonic() - t
+        shared = len(list((Path(d) / "split").glob("_shared_*")))
+    k = len(exs)
+    print(
+        f"  {k} revisions with every check's driver: whole {whole_s:.2f} s, split "
+        f"{split_s:.2f} s ({shared} shared.o); split / whole = {split_s / whole_s:.2f}"
+    )
+
+
 def main(argv: list[str]) -> int:
-    trees = [Path(a) for a in argv] or _default_trees()
+    trees = [Path(a).resolve() for a in argv] or _default_trees()
     if not trees:
         print("no tree: pass a kernel git tree, or run `mmubot kernel prepare 6.1`")
         return 2
     for t in trees:
         bench(t)
+        bench_split(t)
     return 0
 
 

@@ -17,14 +17,14 @@ import urllib.parse
 from dataclasses import asdict, dataclass, replace
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import liblore
-import liblore.utils
-
-from bot import b4box, fetch, mailcheck
+from bot import fetch, mailcheck
 from bot.worker import WorkerError, with_deadline
 from mmuci.errors import MmuCiError
+
+if TYPE_CHECKING:
+    from bot.memo import Memo
 
 # "no functional change", "No functional change intended", "NFC" (case-insensitive).
 NFC_RE = re.compile(r"\bno functional changes?\b|\bNFCI?\b", re.I)
@@ -139,6 +139,8 @@ def _one_message(raw: bytes, n: int, origin: str, limits: Limits) -> EmailMessag
             f"{what} is {len(raw):,} bytes, more than "
             f"intake.max_message_bytes ({limits.max_message_bytes:,})"
         )
+    import liblore.utils  # the mail parsers only where mail is read: a warm run needs none
+
     m = liblore.utils.parse_message(mailcheck.check_headers(raw, limits.max_header_bytes, what))
     mailcheck.check_parsed(m, what)
     return m
@@ -162,6 +164,8 @@ def _split_mbox(
         if not re.match(rb"^[A-Za-z-]+:", data):
             raise IntakeError(f"{origin}: not an mbox (no 'From ' line, no mail headers)")
         data = b"From mmu-ci@z Thu Jan  1 00:00:00 1970\n" + data
+    import liblore.utils
+
     raws = liblore.utils.split_mbox_as_bytes(data)
     msgs: list[EmailMessage] = []
     if len(raws) > limits.max_messages:
@@ -243,6 +247,8 @@ def build_series(
 ) -> Series:
     """Group the messages with b4 and return one revision of the series (newest by default)."""
     limits = limits or Limits()
+    from bot import b4box
+
     with b4box.isolated(lore_url or "http://127.0.0.1/none") as b4:
         lmbx = b4.LoreMailbox()
         for m in msgs:
@@ -339,9 +345,14 @@ def build_series(
 
 
 def load(
-    ref: str, lore_url: str, revision: int | None = None, limits: Limits | None = None
+    ref: str,
+    lore_url: str,
+    revision: int | None = None,
+    limits: Limits | None = None,
+    memo: Memo | None = None,
 ) -> Series:
-    """A Series from a message-id, a lore URL, or a path to an mbox/.patch file."""
+    """A Series from a message-id, a lore URL, or a path to an mbox/.patch file; with
+    ``memo``, a thread read before (the same bytes) is not parsed again."""
     limits = limits or Limits()
     if len(ref) > MAX_REF:
         raise IntakeError(f"{ref[:60]!r}... is {len(ref)} characters long: not a series reference")
@@ -357,7 +368,7 @@ def load(
                 raise IntakeError(
                     f"{p}: {size:,} bytes, more than lore.max_bytes ({limits.max_fetch_bytes:,})"
                 )
-            return parse(p.read_bytes(), str(p), revision=revision, limits=limits)
+            return parse(p.read_bytes(), str(p), revision=revision, limits=limits, memo=memo)
         if exists:
             raise IntakeError(f"{p} is not a file: give an mbox or .patch file")
         if not ref.startswith(("http://", "https://")) and "@" not in ref:
@@ -365,17 +376,35 @@ def load(
     msgid, url, raw = fetch_thread(ref, lore_url, limits)
     return parse(
         raw, ref, origin=f"thread of <{msgid}>", msgid=msgid, lore_url=url, revision=revision,
-        limits=limits,
+        limits=limits, memo=memo,
     )  # fmt: skip
 
 
 def parse(
     data: bytes, source: str, *, origin: str | None = None, msgid: str | None = None,
     lore_url: str | None = None, revision: int | None = None, limits: Limits | None = None,
+    memo: Memo | None = None,
 ) -> Series:  # fmt: skip
     """Mbox bytes -> Series, in a worker process killed at intake.timeout: untrusted mail
-    meets b4's and Python's parsers there. Any failure is one IntakeError line."""
+    meets b4's and Python's parsers there. Any failure is one IntakeError line. With
+    ``memo`` the Series read from the same bytes, arguments and intake code is reused (a
+    failure is not remembered)."""
     limits = limits or Limits()
+    if memo is not None:
+        from mmuci.owncode import code_version
+
+        digest = hashlib.sha256(data).hexdigest()
+        args = [source, origin, msgid, lore_url, revision, limits]
+        key = ("thread", digest, repr(args), code_version("bot"))
+        known = memo.get(key)
+        if isinstance(known, dict):
+            return _from_json(known)
+        series = parse(
+            data, source, origin=origin, msgid=msgid, lore_url=lore_url, revision=revision,
+            limits=limits,
+        )  # fmt: skip
+        memo.put(key, _to_json(series))
+        return series
 
     what = origin or source
 

@@ -126,7 +126,7 @@ def _scope_patch(
         if sc is None:
             after = ex.get(pr.revision)
             texts = scope.file_texts(ex.repo, pr.revision, scope.files_touched(diff))
-            sc = scope.decide(diff, before, after, texts)
+            sc = scope.decide(diff, before, after, texts, index)
     except Exception as e:  # noqa: BLE001 - any failure is this patch's verdict
         pr.verdict, pr.reason = _failure_reason(e, "extracting or scoping the patch")
         pr.timings["scope"] = time.perf_counter() - t0
@@ -347,7 +347,8 @@ def check(
     t0 = time.perf_counter()
     progress("fetch", 0, 1)
     limits = intake.Limits.from_config(cfg)
-    series = intake.load(ref, cfg.get("lore", "url"), revision=revision, limits=limits)
+    memo = Memo(cfg.data_dir / "memo")
+    series = intake.load(ref, cfg.get("lore", "url"), revision=revision, limits=limits, memo=memo)
     if base:
         series = dataclasses.replace(series, base_commit=base)
     progress("fetch", 1, 1)

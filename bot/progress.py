@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 Update = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -27,6 +28,9 @@ def progress_bars(enabled: bool | None = None, *, lines: bool = False) -> Iterat
     if not enabled:
         yield _quarters() if lines else (lambda stage, done, total: None)
         return
+    from rich.console import Console  # only for bars: off a terminal rich is not needed
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     bars = Progress(
         TextColumn("{task.description:>6}"),
         BarColumn(),

@@ -12,6 +12,8 @@ one commit per patch, and the worktree goes away on exit, also after a crash.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import re
 import shlex
@@ -286,26 +288,68 @@ def worktree(repo: Path, commit: str, paths: Sequence[str] | None = None) -> Ite
             proc.git(repo, "worktree", "prune")
 
 
+_AM = ["am", "--quiet", "--committer-date-is-author-date", "--no-3way"]
+
+
+def _applied_path(data_dir: Path, repo: Path, base: str, mbox: bytes) -> Path:
+    """Where the commits of a series applied whole are remembered: by repository, base,
+    the mail's bytes and the `git am` command (the same input gives the same commits)."""
+    h = hashlib.sha256()
+    for part in (str(repo), base, " ".join(_AM), repr(sorted(_AM_ENV.items()))):
+        h.update(part.encode() + b"\0")
+    h.update(mbox)
+    return data_dir / "applied" / f"{h.hexdigest()}.json"
+
+
+def _known_revs(path: Path, repo: Path, base: str, n: int) -> list[str] | None:
+    """The remembered commits when the repository still has them as that chain on ``base``
+    (`git rev-list`), else None."""
+    try:
+        revs = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(revs, list) or len(revs) != n or not all(isinstance(r, str) for r in revs):
+        return None
+    if not revs:
+        return None
+    r = proc.run(["git", "-C", str(repo), "rev-list", "--reverse", f"{base}..{revs[-1]}"],
+                 check=False)  # fmt: skip
+    return revs if r.returncode == 0 and r.stdout.split() == revs else None
+
+
 def apply_series(series: Series, base: Base, data_dir: Path) -> AppliedSeries:
-    """`git am` the patches on top of the base; stop at the first that does not apply."""
+    """`git am` the patches on top of the base; stop at the first that does not apply.
+    A series applied whole before is not applied again (``<data dir>/applied/``)."""
     repo = _repo_for(base.tree, data_dir)
     failure: ApplyFailure | None = None
+    # One `git am` for the whole series (one process, not one per patch); it stops at
+    # the first patch that does not apply, with the ones before it committed.
+    mbox = b"".join(p.mbox if p.mbox.endswith(b"\n") else p.mbox + b"\n" for p in series.patches)
+    known = _applied_path(data_dir, repo, base.commit, mbox)
+    revs = _known_revs(known, repo, base.commit, len(series.patches))
+    if revs is not None:
+        return _applied(series, base, repo, revs, None)
     with worktree(repo, base.commit, _paths(series)) as wt:
-        # One `git am` for the whole series (one process, not one per patch); it stops at
-        # the first patch that does not apply, with the ones before it committed.
-        mbox = b"".join(
-            p.mbox if p.mbox.endswith(b"\n") else p.mbox + b"\n" for p in series.patches
-        )
-        am = ["am", "--quiet", "--committer-date-is-author-date", "--no-3way"]
         err: CommandError | None = None
         try:
-            proc.git(wt, *am, input=mbox, extra_env=_AM_ENV)
+            proc.git(wt, *_AM, input=mbox, extra_env=_AM_ENV)
         except CommandError as e:
             err = e
         revs = proc.git(wt, "rev-list", "--reverse", f"{base.commit}..HEAD").split()
         if err is not None:
             patch = series.patches[min(len(revs), len(series.patches) - 1)]
             failure = _failure(patch, err)
+    if failure is None and len(revs) == len(series.patches) and revs:
+        known.parent.mkdir(parents=True, exist_ok=True)
+        tmp = known.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(revs))
+        tmp.replace(known)
+    return _applied(series, base, repo, revs, failure)
+
+
+def _applied(
+    series: Series, base: Base, repo: Path, revs: list[str], failure: ApplyFailure | None
+) -> AppliedSeries:
     applied = []
     parent = base.commit
     for patch, rev in zip(series.patches, revs, strict=False):

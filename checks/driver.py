@@ -50,12 +50,16 @@ def c_file(name: str) -> str:
     return (C_DIR / name).read_text()
 
 
-def cdef(checks: list[Check]) -> str:
-    """The cffi declarations of a module holding the drivers of ``checks``."""
+def _exports(checks: list[Check]) -> str:
     per_check = c_file("exports_check.h")
     return c_file("exports.h") + "".join(
         per_check.replace("drv_CHECK_", f"drv_{c.name}_") for c in checks
     )
+
+
+def cdef(checks: list[Check]) -> str:
+    """The cffi declarations of a module holding the drivers of ``checks``."""
+    return c_file("exports_types.h") + _exports(checks)
 
 
 def entry(lib: Any, check: str, name: str) -> Any:
@@ -129,9 +133,16 @@ def _normalisations_c(chk: Check) -> str:
     )
 
 
-def check_section(chk: Check, ex: Extraction) -> str:
+def call_c(chk: Check, ex: Extraction) -> str:
+    """`drv_<check>_call`: the check's call of the extracted code."""
+    return f"void drv_{chk.name}_call(void)\n{{\n\t{chk.call(ex)}\n}}\n"
+
+
+def check_section(chk: Check, ex: Extraction, *, with_call: bool = True) -> str:
     """The C of one check's driver in a module: its dimensions, invariants, benign
-    normalisations and call, then the run loop, every name under `drv_<check>_`."""
+    normalisations and call, then the run loop, every name under `drv_<check>_`.
+    ``with_call`` False: only the call's prototype (it is in the revision's part)."""
+    call = call_c(chk, ex) if with_call else f"void drv_{chk.name}_call(void);\n"
     return "\n".join(
         [
             f"/* ---- check {chk.name} ---- */",
@@ -139,7 +150,7 @@ def check_section(chk: Check, ex: Extraction) -> str:
             _dims_c(chk),
             _invariants_c(chk),
             _normalisations_c(chk),
-            "static void CHK(call)(void)\n{\n\t" + chk.call(ex) + "\n}\n",
+            call,
             c_file("runner_check.c"),
             "#undef CHK\n#undef DRV_NDIMS\n#undef DRV_MAXR\n#undef DRV_NNORM\n",
         ]
@@ -161,18 +172,40 @@ def tree_defines(ex: Extraction) -> str:
     )
 
 
+def _prelude(ex: Extraction) -> list[str]:
+    return [c_file("drv.h"), c_file("exports_types.h"), world.world_header(), tree_defines(ex),
+            world.tree_header(ex)]  # fmt: skip
+
+
 def module_source(checks: list[Check], ex: Extraction) -> str:
     """The C of the driver for ``checks`` against the extraction ``ex``: the world and
     the shared run-time once, then a section per check."""
+    return shared_source(checks, ex, with_calls=True) + "\n" + world.env_c(ex)
+
+
+def shared_source(checks: list[Check], ex: Extraction, *, with_calls: bool = False) -> str:
+    """The driver without what names the revision's code (drv_set_env and the checks'
+    calls, see revision_source): the part of a split module compiled into shared.o."""
     parts = [
-        c_file("drv.h"),
-        world.world_header(),
-        tree_defines(ex),
-        world.tree_header(ex),
+        *_prelude(ex),
         event_comp_table(),
         c_file("world.c"),
         world.glue_c(ex),
         c_file("runner.c"),
-        *(check_section(c, ex) for c in checks),
+        *(check_section(c, ex, with_call=with_calls) for c in checks),
+    ]
+    return "\n".join(parts)
+
+
+def revision_source(checks: list[Check], ex: Extraction) -> str:
+    """The driver's part compiled with the revision's code in a split module: drv_set_env,
+    each check's call, and the prototypes of the entry points shared.o defines (cffi's glue
+    calls them)."""
+    parts = [
+        *_prelude(ex),
+        c_file("world_extern.h"),
+        _exports(checks),
+        world.env_c(ex),
+        *(call_c(c, ex) for c in checks),
     ]
     return "\n".join(parts)

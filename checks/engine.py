@@ -97,9 +97,10 @@ def _driver(checks: list[Check], ex: Any) -> Driver:
     names = [c.name for c in checks]
     return Driver(
         name=f"drivers {' '.join(names)}",
-        source=driver.module_source(checks, ex),
+        source=driver.revision_source(checks, ex),
         cdef=driver.cdef(checks),
         exports_only=True,
+        shared=driver.shared_source(checks, ex),  # built once per tree generation
     )
 
 

@@ -202,9 +202,25 @@ def tree_header(ex: Extraction) -> str:
     )
 
 
+def env_c(ex: Extraction) -> str:
+    """`drv_set_env`: the tree's globals and module parameters the state sets. It names the
+    revision's globals, so the split build compiles it with the revision's code."""
+    names = _names(ex)
+    env = []
+    if "tdp_mmu_enabled" in names:
+        env.append("tdp_mmu_enabled = drv_w.tdp;")
+    if _kept(ex, "struct kvm_arch", "tdp_mmu_enabled") and "tdp_mmu_enabled" not in names:
+        env.append("drv_kvm.arch.tdp_mmu_enabled = drv_w.tdp;")
+    if _kept(ex, "struct kvm_arch", "mmu_valid_gen"):
+        env.append("drv_kvm.arch.mmu_valid_gen = 1;")
+    if "force_flush_and_sync_on_reuse" in names:  # the module parameter flush_on_reuse
+        env.append("force_flush_and_sync_on_reuse = drv_w.flush;")
+    return f"void drv_set_env(void)\n{{\n\t{_body(env)}\n}}\n"
+
+
 def glue_c(ex: Extraction) -> str:
-    """The C after world.c that fits it to this tree: which fields hold the levels and the
-    environment, and `drv_kvm_init`."""
+    """The C after world.c that fits it to this tree: which fields hold the levels, and
+    `drv_kvm_init` (the environment is env_c's)."""
     f = ex.features
     levels = []
     if _kept(ex, "struct kvm_mmu", "root_role") and "root_role" in f:
@@ -222,22 +238,11 @@ def glue_c(ex: Extraction) -> str:
                 levels.append(f"drv_mmu.{fld} = m->{val};")
         if _kept(ex, "struct kvm_mmu", "mmu_role"):
             levels.append("drv_mmu.mmu_role.base.guest_mode = drv_w.mmu_gm;")
-    names = _names(ex)
-    env = []
-    if "tdp_mmu_enabled" in names:
-        env.append("tdp_mmu_enabled = drv_w.tdp;")
-    if _kept(ex, "struct kvm_arch", "tdp_mmu_enabled") and "tdp_mmu_enabled" not in names:
-        env.append("drv_kvm.arch.tdp_mmu_enabled = drv_w.tdp;")
-    if _kept(ex, "struct kvm_arch", "mmu_valid_gen"):
-        env.append("drv_kvm.arch.mmu_valid_gen = 1;")
-    if "force_flush_and_sync_on_reuse" in names:  # the module parameter flush_on_reuse
-        env.append("force_flush_and_sync_on_reuse = drv_w.flush;")
     sp_gen = "sp->mmu_valid_gen = (drv_w.obs >> s & 1) ? 0 : 1;"
     if not _kept(ex, "struct kvm_mmu_page", "mmu_valid_gen"):
         sp_gen = "(void)sp;\n\t(void)s;"
     return "\n".join(
         [
-            f"static void drv_set_env(void)\n{{\n\t{_body(env)}\n}}",
             "static void drv_set_levels(const struct drv_mode *m)\n"
             f"{{\n\t(void)m;\n\t{_body(levels)}\n}}",
             f"static void drv_set_sp_gen(struct kvm_mmu_page *sp, int s)\n{{\n\t{sp_gen}\n}}",

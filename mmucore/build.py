@@ -26,7 +26,7 @@ from typing import Any
 
 from mmuci.errors import CommandError, MmuCiError
 from mmuci.owncode import code_version
-from mmucore import cdef, jail, validate, validate_object
+from mmucore import build_base, cdef, jail, validate, validate_object
 from mmucore.extract import SHIM_DIR, Extraction
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,10 @@ class Driver:
     # True: cffi declares only the driver's cdef, the module's whole Python API; the
     # extracted functions and types stay C-only (a smaller, faster build)
     exports_only: bool = False
+    # the driver's part that names none of the revision's code: given, the module is built
+    # split (mmucore/build_base.py): this with the TU's head and tail once into shared.o,
+    # ``source`` with the revision's code
+    shared: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,9 +91,14 @@ class BuildError(MmuCiError):
 # are part of it: a module built under older rules is not reused.
 _OWN_CODE = tuple(
     f"mmucore/{f}"
-    for f in ("build.py", "cdef.py", "validate.py", "validate_lex.py", "validate_ast.py",
-              "validate_headers.py", "validate_object.py")
+    for f in ("build.py", "build_base.py", "cdef.py", "validate.py", "validate_lex.py",
+              "validate_ast.py", "validate_headers.py", "validate_object.py")
 )  # fmt: skip
+
+
+def own_code() -> str:
+    """The hash of the code that turns an extraction into a module (a key's part)."""
+    return code_version(*_OWN_CODE)
 
 
 def build_key(extraction: Extraction, driver: Driver | None, sanitize: bool) -> str:
@@ -103,6 +112,7 @@ def build_key(extraction: Extraction, driver: Driver | None, sanitize: bool) -> 
         driver.source if driver else "",
         driver.cdef if driver else "",
         "exports-only" if driver and driver.exports_only else "",
+        f"split\0{driver.shared}" if driver and driver.shared else "",
         " ".join(CFLAGS + (SANITIZE_FLAGS if sanitize else ())),
     ):
         h.update(part.encode() + b"\0")
@@ -241,26 +251,35 @@ def _compile(
         ffi, dropped = cdef.exports_cdef(driver.cdef), list[str]()
     else:
         ffi, _, dropped = cdef.build_cdef(extraction, driver.cdef if driver else "")
+    flags = CFLAGS + (SANITIZE_FLAGS if sanitize else ())
     source = extraction.tu
-    if driver:
+    shared: list[str] = []  # the shared object a split build links, as an argument
+    head = ""
+    if driver and driver.shared:
+        source, obj = _split(extraction, driver, flags, tmp.parent)
+        shared.append(str(obj.path))
+        state = "reused" if obj.cached else f"compiled in {obj.seconds:.2f} s"
+        head = f"shared part {obj.path} ({state}; mmucore/build_base.py)\n"
+    elif driver:
         source += f'\n/* driver {driver.name} */\n#line 1 "{DRIVER_FILE}"\n{driver.source}\n'
+    if shared:  # cffi's glue follows: wrappers called once per chunk, not per state
+        source += '\n#pragma GCC optimize ("O0")\n'
     ffi.set_source(module, source)
     c_path = tmp / f"{module}.c"
     with contextlib.redirect_stdout(io.StringIO()):  # cffi prints "generating ..."
         ffi.emit_c_code(str(c_path))
     (tmp / "tu.c").write_text(extraction.tu)
     so = tmp / f"{module}{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}"
-    flags = CFLAGS + (SANITIZE_FLAGS if sanitize else ())
     include = sysconfig.get_paths()["include"]
-    argv = ["gcc", *flags, "-shared", f"-I{include}", f"-I{SHIM_DIR}", str(c_path)]
-    head = f"$ {' '.join(argv)} -o {so}   (in the jail: mmucore/jail.py)\n"
+    argv = ["gcc", *flags, "-shared", f"-I{include}", f"-I{SHIM_DIR}", str(c_path), *shared]
+    head += f"$ {' '.join(argv)} -o {so}   (in the jail: mmucore/jail.py)\n"
     if dropped:
         head += "cffi could not declare (not callable from Python):\n  " + "\n  ".join(dropped)
         head += "\n"
     try:
         tmp.chmod(0o755)  # the jail's uid (65534) reads the C file; it writes nothing here
         c_path.chmod(0o644)
-        ro = [tmp, SHIM_DIR, Path(include)]
+        ro = [tmp, SHIM_DIR, Path(include), *map(Path, shared)]
         log = head + jail.compile_c(argv, so, ro=ro, timeout=300)
     except CommandError as e:
         log = head + e.stderr
@@ -290,3 +309,34 @@ def _compile(
         cached=False,
         sanitize=sanitize,
     )
+
+
+def _split(
+    extraction: Extraction, driver: Driver, flags: tuple[str, ...], cache_dir: Path
+) -> tuple[str, build_base.Shared]:
+    """The revision's C of a split build, and the shared object it links (compiled now
+    when no build before had the same shared part)."""
+    try:
+        src = build_base.sources(
+            extraction.tu, [p.text for p in extraction.pieces], driver.shared, driver.source
+        )
+    except ValueError as e:
+        raise MmuCiError(
+            f"the translation unit of {extraction.rev[:12]} cannot be split ({e}): "
+            "extract it again with this mmu-ci (its build cache may be stale)"
+        ) from None
+    try:
+        return src.revision, build_base.compile_shared(
+            src.shared, flags, own_code(), cache_dir=cache_dir
+        )
+    except build_base.SharedBuildError as e:
+        diags = diagnostics(e.stderr)
+        shown = "\n".join(f"  {f}:{ln}: {m}" for f, ln, m in diags[:8]) or e.stderr[-2000:]
+        ours = bool(diags) and all(f == build_base.SHARED_FILE for f, _, _ in diags)
+        what = f"mmu-ci's driver ({driver.name})" if ours else "the extracted types and macros"
+        raise BuildError(
+            f"{what} of {extraction.version} ({extraction.rev[:12]}) do not compile in the "
+            f"shared part:\n{shown}\nfull log: {e.log_path}",
+            diags,
+            e.stderr,
+        ) from None

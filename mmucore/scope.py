@@ -14,7 +14,10 @@ or not), for the report.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -103,14 +106,18 @@ def definition_extents(path: str, text: str) -> list[tuple[str, str, int, int]]:
     return out
 
 
-def hunk_definitions(diff: str, new_texts: Mapping[str, str]) -> tuple[str, ...]:
-    """ "kind name" of each definition the diff's changed lines fall in (file -> new text)."""
+def hunk_definitions(
+    diff: str, new_texts: Mapping[str, str], cache: ModelFilesCache | None = None
+) -> tuple[str, ...]:
+    """ "kind name" of each definition the diff's changed lines fall in (file -> new text);
+    with ``cache`` a file's extents are parsed once per text."""
     names: list[str] = []
+    extents = cache.extents if cache is not None else definition_extents
     for file, lines in _changed_new_lines(diff).items():
         text = new_texts.get(file)
         if text is None or not file.endswith((".c", ".h")):
             continue
-        for kind, name, a, b in definition_extents(file, text):
+        for kind, name, a, b in extents(file, text):
             tag = f"{kind} {name}"
             if any(a <= n <= b for n in lines) and tag not in names:
                 names.append(tag)
@@ -128,6 +135,7 @@ def file_texts(repo: Path, rev: str, files: Iterable[str]) -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def code_text(text: str) -> str:
     """C text as the compiler's tokens (the project's lexer), comments and layout gone;
     text the lexer refuses is kept as it is (so any change to it counts)."""
@@ -173,10 +181,16 @@ def quick(diff: str, modelled_files: Iterable[str]) -> Scope | None:
     return Scope(False, files, (), (), "touches no file the modelled code is extracted from")
 
 
-def decide(diff: str, before: Extraction, after: Extraction, new_texts: Mapping[str, str]) -> Scope:
+def decide(
+    diff: str,
+    before: Extraction,
+    after: Extraction,
+    new_texts: Mapping[str, str],
+    cache: ModelFilesCache | None = None,
+) -> Scope:
     """The exact scope of one change from the extractions before and after it."""
     files = files_touched(diff)
-    funcs = hunk_definitions(diff, new_texts)
+    funcs = hunk_definitions(diff, new_texts, cache)
     pieces = changed_pieces(before, after)
     if pieces:
         shown = ", ".join(p.split(" ", 1)[-1] for p in pieces[:6])
@@ -191,7 +205,8 @@ def decide(diff: str, before: Extraction, after: Extraction, new_texts: Mapping[
 
 class ModelFilesCache:
     """Per base commit, the files the model reads: a small JSON cache so the quick test
-    needs no extraction on the next series against the same base."""
+    needs no extraction on the next series against the same base; and per file text its
+    definition extents (`extents`)."""
 
     def __init__(self, cache_dir: Path) -> None:
         self.dir = cache_dir / "scope"
@@ -202,6 +217,26 @@ class ModelFilesCache:
             return frozenset(json.loads(p.read_text()))
         except (OSError, ValueError):
             return None
+
+    def extents(self, path: str, text: str) -> list[tuple[str, str, int, int]]:
+        """definition_extents(path, text), kept in ``scope/extents/`` by the text and the
+        parser's code: a file seen before (the same blob) is not parsed again."""
+        from mmucore import cparse
+
+        h = hashlib.sha256()
+        for part in (path, text, Path(cparse.__file__).read_text(), Path(__file__).read_text()):
+            h.update(part.encode(errors="replace") + b"\0")
+        p = self.dir / "extents" / f"{h.hexdigest()}.json"
+        try:
+            return [(str(k), str(n), int(a), int(b)) for k, n, a, b in json.loads(p.read_text())]
+        except (OSError, ValueError, TypeError):
+            pass
+        out = definition_extents(path, text)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(out))
+        tmp.replace(p)
+        return out
 
     def put(self, commit: str, files: Iterable[str]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,5 @@
-/* The cffi declarations of a driver module: once per module (checks/driver.py: cdef). */
-struct drv_group { uint32_t what; int32_t inside; int32_t benign; uint32_t inv_and;
-                   uint64_t count; uint64_t first; };
+/* The cffi declarations of a driver module: once per module (checks/driver.py: cdef), after
+ * exports_types.h; also the prototypes the split module's revision part calls them by. */
 int drv_ncomp(void);
 int drv_nfields(void);
 void drv_on_signal(int sig);

@@ -2,16 +2,18 @@
  * The world's variables, slot codes, modes and page numbers are defined by the generated
  * header (checks/world.py: world_header); what differs per tree (which fields hold the
  * levels, where the root lives) by the glue after this file (checks/world.py: glue_c). */
-static struct drv_world drv_w;
-static struct kvm drv_kvm;
-static struct kvm_mmu drv_mmu;
+/* Not static: a check's call and drv_set_env, compiled with the revision's code apart
+ * from this file (mmucore/build_base.py), use them; DRV_SHARED declares them there. */
+struct drv_world drv_w;
+struct kvm drv_kvm;
+struct kvm_mmu drv_mmu;
+long drv_ret;
 static struct kvm_mmu_page drv_sp[DRV_NPAGES];
 static int drv_used[DRV_NPAGES], drv_refs[DRV_NPAGES], drv_tdp[DRV_NPAGES], drv_r2[DRV_NPAGES];
 static int drv_slot_of[DRV_NPAGES];
 static uint64_t drv_pgd_of[DRV_NPAGES];
-static long drv_ret;
 static void drv_kvm_init(void);
-static void drv_set_env(void);
+void drv_set_env(void);
 static void drv_set_levels(const struct drv_mode *m);
 static void drv_set_sp_gen(struct kvm_mmu_page *sp, int s);
 static uint64_t *drv_pv[DRV_NPAGES];
@@ -19,7 +21,7 @@ static uint64_t *drv_pv[DRV_NPAGES];
 #if DRV_TAKES_VCPU
 /* the vCPU whose MMU is the world's, for the entry points that take one */
 static struct kvm_vcpu drv_vcpu_s;
-static struct kvm_vcpu *drv_vcpu(void)
+struct kvm_vcpu *drv_vcpu(void)
 {
 	drv_vcpu_s.kvm = &drv_kvm;
 	drv_vcpu_s.arch.mmu = &drv_mmu;
@@ -160,7 +162,7 @@ static void drv_setup(void)
 	}
 }
 
-static uint64_t drv_role_word(int r2, int direct)
+uint64_t drv_role_word(int r2, int direct)
 {
 	union kvm_mmu_page_role role = { .word = 0 };
 

@@ -166,3 +166,23 @@ def test_parse_ref_forms():
         )
     with pytest.raises(intake.IntakeError, match="not a lore-style URL"):
         intake.parse_ref("https://lore.kernel.org/kvm/", lore)
+
+
+def test_a_thread_read_before_is_not_parsed_again(posted, tmp_path):
+    from bot.memo import Memo
+
+    v1, _, _ = posted
+    data = mbox_bytes(v1)
+    memo = Memo(tmp_path / "memo")
+    first = intake.parse(data, "t.mbox", memo=memo)
+    assert (memo.hits, memo.misses) == (0, 1)
+    again = intake.parse(data, "t.mbox", memo=memo)
+    assert again == first and (memo.hits, memo.misses) == (1, 1)
+    # other bytes, or another revision asked for, are read again
+    intake.parse(data + b"\n", "t.mbox", memo=memo)
+    intake.parse(data, "t.mbox", revision=1, memo=memo)
+    assert memo.misses == 3
+    with pytest.raises(intake.IntakeError):  # a failure is not remembered
+        intake.parse(data, "t.mbox", revision=7, memo=memo)
+    with pytest.raises(intake.IntakeError):
+        intake.parse(data, "t.mbox", revision=7, memo=memo)

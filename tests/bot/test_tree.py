@@ -299,3 +299,26 @@ def test_a_registered_tree_whose_directory_is_gone_is_left_out(users_trees, tree
     )
     with pytest.raises(MmuCiError, match="which is gone; name another tree with --tree"):
         tree.candidate_trees(cfg, "old-clone")
+
+
+def test_a_series_applied_before_is_taken_from_applied_if_git_still_has_it(cfg, tree_61, tmp_path):
+    _, series = _series(tree_61.path, tmp_path / "a")
+    _, other = _series(tree_61.path, tmp_path / "b", ("kvm_mmu_unload", "kvm_mmu_load"), "other")
+    base = tree.select_base(series, tree.candidate_trees(cfg, "6.1"))
+    first = tree.apply_series(series, base, cfg.data_dir)
+    second = tree.apply_series(other, base, cfg.data_dir)
+    (kept,) = [p for p in (cfg.data_dir / "applied").glob("*.json") if first.patches[0].revision
+               in p.read_text()]  # fmt: skip
+    assert json.loads(kept.read_text()) == [a.revision for a in first.patches]
+    # what is kept is what the next run uses: (here) the other series' commits, a chain on
+    # the base that git has
+    kept.write_text(json.dumps([a.revision for a in second.patches]))
+    again = tree.apply_series(series, base, cfg.data_dir)
+    assert [a.revision for a in again.patches] == [a.revision for a in second.patches]
+    assert again.patches[0].parent == base.commit
+    # commits git does not have, or not a chain on the base: applied again, and kept again
+    for wrong in (["0" * 40, "1" * 40], [second.patches[1].revision, first.patches[0].revision]):
+        kept.write_text(json.dumps(wrong))
+        again = tree.apply_series(series, base, cfg.data_dir)
+        assert [a.revision for a in again.patches] == [a.revision for a in first.patches]
+        assert json.loads(kept.read_text()) == [a.revision for a in first.patches]

@@ -104,3 +104,20 @@ def test_comment_in_modelled_function_changes_no_code(clone):
     text = scope.code_text('f(a, /* x */ b); // y\n  s("/* k */");')
     assert text == 'f ( a , b ) ; s ( "/* k */" ) ;'  # the compiler's tokens, strings kept
     assert scope.code_text("f(a,b);") == text.split(" s")[0]  # layout is not code
+
+
+def test_extents_are_parsed_once_per_text(tmp_path):
+    idx = scope.ModelFilesCache(tmp_path)
+    text = "int f(void)\n{\n\treturn 0;\n}\n\nint g(void)\n{\n\treturn 1;\n}\n"
+    diff = "--- a/x.c\n+++ b/x.c\n@@ -8,1 +8,1 @@\n-\treturn 2;\n+\treturn 1;\n"
+    assert scope.hunk_definitions(diff, {"x.c": text}, idx) == ("function g",)
+    (kept,) = (tmp_path / "scope" / "extents").glob("*.json")
+    assert kept.read_text() == '[["function", "f", 1, 4], ["function", "g", 6, 9]]'
+    # the next look at the same text reads what was kept (here: g renamed h in the cache)
+    kept.write_text('[["function", "f", 1, 4], ["function", "h", 6, 9]]')
+    assert scope.hunk_definitions(diff, {"x.c": text}, idx) == ("function h",)
+    # another text is parsed; an unreadable entry is parsed again and rewritten
+    assert scope.hunk_definitions(diff, {"x.c": text.replace("g(", "k(")}, idx) == ("function k",)
+    kept.write_text("[[")
+    assert scope.hunk_definitions(diff, {"x.c": text}, idx) == ("function g",)
+    assert "g" in kept.read_text()
