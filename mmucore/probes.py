@@ -22,6 +22,7 @@ Probes are inserted within lines, so every ``#line`` and ``__LINE__`` stays as i
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser
 
-from mmucore.scope import code_text
+from mmucore import scope
 
 if TYPE_CHECKING:
     from mmucore.extract import Extraction
@@ -40,6 +41,7 @@ FALLBACKS = ("tdp_mmu_enabled",)  # mmucore/extract.py FALLBACKS: a global when 
 PROBE = "mmu_shim_probe"
 MAX_REVISIONS = 64  # one bit of the probe word per revision
 _PARSER = Parser(Language(tree_sitter_c.language()))
+code_text = functools.lru_cache(maxsize=1 << 14)(scope.code_text)  # pieces recur in revisions
 _LISTS = ("compound_statement", "case_statement")
 _BODY_FIELDS = {
     "if_statement": ("consequence",),
@@ -49,6 +51,10 @@ _BODY_FIELDS = {
 }
 _WRAPPERS = ("else_clause", "labeled_statement")  # their statement child is a body
 _TYPES = ("struct_specifier", "union_specifier", "enum_specifier")
+_ENDS = frozenset(b"; { } else case default :".split())
+_STRUCTURAL = frozenset(
+    b"; { } ( ) : , ? else case default if for while do switch goto return break continue".split()
+)
 
 
 @dataclass(frozen=True)
@@ -214,24 +220,90 @@ def function_marks(old: str, new: str) -> Marks | Refusal:
     if not (_clean(fa, ba, a, la) and _clean(fb, bb, b, lb)):
         m.entry = True
         return m
-    for op, i1, i2, _, _ in ops:
+    for op, i1, i2, j1, j2 in ops:
+        if op == "equal":
+            continue
+        # tokens that can end, open or join statements: the statement list item around
+        # them is touched, not only the innermost statement (an inserted "; else y = 5"
+        # inside "y = 1;" changes the if around it)
+        wide = bool(_STRUCTURAL.intersection([*ta[i1:i2], *tb[j1:j2]]))
+        if wide and op == "replace" and _whole(la[i1:i2], tb[j1:j2], ba):
+            wide = False  # one whole statement for another: the same place in the code
         if op in ("replace", "delete"):
             for leaf in la[i1:i2]:
-                _touch_leaf(leaf, ba, m)
-        elif op == "insert":
-            _gap(la, i1, ba, m)
+                _touch_leaf(leaf, ba, m, wide)
+        elif 0 < i1 < len(la):
+            _gap(la, i1, ba, m, wide)
+        else:
+            m.entry = True
+        near = la[i1:i2] or la[max(i1 - 1, 0) : i1 + 1]
+        labels = {b"case", b"default"}.intersection([*ta[i1:i2], *tb[j1:j2]])
+        if labels or any(_in_case_value(n) for n in near):
+            _touch_switch(near, ba, m)
     return m
 
 
-def _touch_leaf(leaf: Node, body: Node, m: Marks) -> None:
+def _whole(old: list[Node], new: list[bytes], body: Node) -> bool:
+    """``old`` is the start of one statement (or all of it) and ``new`` balanced tokens
+    that, with the rest of it, are one statement in its place."""
+    s = _owner(old[0], body)
+    if s is None or s.type in _LISTS or s.start_byte != old[0].start_byte:
+        return False
+    if old[-1].end_byte > s.end_byte or not new or new[0] in (b"else", b"case", b"default"):
+        return False
+    depth, top = 0, 0  # top: tokens that end or join statements outside any bracket
+    for t in new[:-1]:
+        depth += (t in (b"(", b"{", b"[")) - (t in (b")", b"}", b"]"))
+        top += depth == 0 and t in _ENDS
+        if depth < 0:
+            return False
+    last = new[-1]
+    depth -= last in (b")", b"}", b"]")
+    if depth or top:
+        return False
+    if old[-1].end_byte == s.end_byte:
+        return last in (b";", b"}")
+    return last not in _ENDS
+
+
+def _in_case_value(leaf: Node) -> bool:
+    n: Node | None = leaf
+    while n is not None and n.type != "case_statement":
+        p = n.parent
+        if (
+            p is not None
+            and p.type == "case_statement"
+            and _same(n, p.child_by_field_name("value"))
+        ):
+            return True
+        n = p
+    return False
+
+
+def _touch_switch(near: list[Node], body: Node, m: Marks) -> None:
+    """A case label changed, came or went: the switch dispatches differently, so the
+    switch around it is touched (its probe is before the dispatch)."""
+    for leaf in near:
+        n: Node | None = leaf
+        while n is not None and n.type != "switch_statement" and not _same(n, body):
+            n = n.parent
+        if n is None or n.type != "switch_statement":
+            m.entry = True  # not inside a switch: the text is not what it seems
+        else:
+            _touch(n, m)
+
+
+def _touch_leaf(leaf: Node, body: Node, m: Marks, wide: bool = False) -> None:
     s = _owner(leaf, body)
+    while wide and s is not None and not _item(s):
+        s = _owner(s.parent, body) if s.parent is not None else None
     if s is None:
         m.entry = True
     else:
         _touch(s, m)
 
 
-def _gap(leaves: list[Node], i: int, body: Node, m: Marks) -> None:
+def _gap(leaves: list[Node], i: int, body: Node, m: Marks, wide: bool) -> None:
     """An insertion before old token ``i``: a probe in the gap when it lies between the
     statements of one list, else the statements on both sides count as touched."""
     prev, nxt = leaves[i - 1], leaves[i]  # the body's braces: i is never 0 or len
@@ -253,7 +325,7 @@ def _gap(leaves: list[Node], i: int, body: Node, m: Marks) -> None:
         m.points.add(prev.end_byte)
         return
     for leaf in (prev, nxt):
-        _touch_leaf(leaf, body, m)
+        _touch_leaf(leaf, body, m, wide)
 
 
 def _call(bits: int) -> str:

@@ -23,8 +23,8 @@ unsigned int mmu_shim_generation = 1;
  * statics of the module. The names are refused in extracted code (validate_lex.py). */
 struct mmu_shim_recorder {
 	int nevents;
-	uint64_t probes;  /* a copy of the ledger's: the two must agree (checks/prune.py) */
 	struct mmu_shim_event events[MMU_SHIM_MAX_EVENTS];
+	uint64_t probes;  /* a copy of the ledger's: the two must agree (checks/prune.py) */
 };
 struct mmu_shim_ledger {
 	int count;
@@ -97,7 +97,7 @@ int mmu_shim_recorder_intact(void)
 /* A probe of checks/prune.py, placed by mmucore/probes.py into the earlier revision's
  * functions (never in a patch: the name is refused there): the state reached a statement
  * that a later revision changes. Both copies, so a write to one is tampering. */
-static inline void mmu_shim_probe(uint64_t bits)
+void mmu_shim_probe(uint64_t bits)
 {
 	if (__builtin_expect(!mmu_shim_rec, 0))
 		mmu_shim_recorder_use(&mmu_shim_rec_static, &mmu_shim_ledger_static);
