@@ -374,8 +374,9 @@ def pair_marks(old: Extraction, new: Extraction) -> dict[str, Marks] | Refusal:
         return Refusal("the tree's features differ")
     if old.entry_points != new.entry_points:
         return Refusal("the entry points differ")
-    if dict(old.structs) != dict(new.structs):
-        return Refusal("a struct's kept fields differ")
+    for name in sorted(set(old.structs) | set(new.structs)):
+        if old.structs.get(name) != new.structs.get(name):
+            return Refusal(f"a type changes: {name}")
     fallbacks = set(FALLBACKS)
     if fallbacks.intersection(old.shimmed) != fallbacks.intersection(new.shimmed):
         return Refusal("a declaration the shim stands in for differs")
