@@ -212,8 +212,8 @@ def function_marks(old: str, new: str) -> Marks | Refusal:
         return Refusal(f"the head of {what.strip()} changes (its type or parameters)")
     la, lb = list(_leaves(ba)), list(_leaves(bb))
     m = Marks()
-    ta = [n.text for n in la]
-    tb = [n.text for n in lb]
+    ta = [n.text or b"" for n in la]
+    tb = [n.text or b"" for n in lb]
     ops = difflib.SequenceMatcher(None, ta, tb, autojunk=False).get_opcodes()
     if not any(op != "equal" for op, *_ in ops):
         return m

@@ -10,11 +10,15 @@ import pytest
 from checks import engine, render
 from checks.plan import Chain, Comparison
 from checks.result import CheckResult
-from checks.space import all_checks
+from checks.space import Check, all_checks
+from mmucore.extract import Extraction
 from mmukit.transforms import Transformation, replace_once
 from tests.checks import edits as e
+from tests.checks.conftest import Scratch
 from tests.checks.edits import Case
 from tests.checks.test_chain import _case, _stack
+
+Scratches = dict[str, Scratch]
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +32,13 @@ def _bare(r: CheckResult) -> CheckResult:
     return replace(r, timings={}, pruned=0, pruning="")
 
 
-def _unpruned(s, chk, before, after) -> CheckResult:
+def _unpruned(s: Scratch, chk: Check, before: Extraction, after: Extraction) -> CheckResult:
     (r,) = engine.run(Comparison(chk, before, after, prune=False), cache_dir=s.cache_dir)
     return r
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=lambda c: f"{c.tree}-{c.check}-{c.t.name}")
-def test_pruned_and_unpruned_results_are_identical(scratch, case: Case) -> None:
+def test_pruned_and_unpruned_results_are_identical(scratch: Scratches, case: Case) -> None:
     s = scratch[case.tree]
     pruned = s.diff(case.t, case.check)  # the default: pruned
     chk = all_checks([case.check])[0]
@@ -49,7 +53,7 @@ def test_pruned_and_unpruned_results_are_identical(scratch, case: Case) -> None:
     assert line.startswith("pruned: " if pruned.pruning == "on" else "not pruned: ")
 
 
-def test_the_corpus_prunes_states_of_most_local_edits(scratch) -> None:
+def test_the_corpus_prunes_states_of_most_local_edits(scratch: Scratches) -> None:
     """Not a speed test: that pruning happens at all, so the equality above means something."""
     results = [scratch[c.tree].diff(c.t, c.check) for c in CORPUS]
     pruned = [r for r in results if r.pruned]
@@ -68,7 +72,9 @@ def test_the_corpus_prunes_states_of_most_local_edits(scratch) -> None:
     ],
     ids=["pgd_switch", "free_roots-crash"],
 )  # fmt: skip
-def test_a_chain_of_three_pruned_is_the_chain_unpruned(scratch, check, edits, verdicts) -> None:
+def test_a_chain_of_three_pruned_is_the_chain_unpruned(
+    scratch: Scratches, check: str, edits: list[tuple[list[Case], str]], verdicts: list[str]
+) -> None:
     s = scratch["6.12"]
     exs = tuple(_stack(s, [_case(cases, name) for cases, name in edits]))
     chk = all_checks([check])[0]
@@ -80,7 +86,7 @@ def test_a_chain_of_three_pruned_is_the_chain_unpruned(scratch, check, edits, ve
     assert all(r.pruning == "on" for r in got) and sum(r.pruned for r in got) > 0
 
 
-def test_a_type_change_is_never_pruned(scratch) -> None:
+def test_a_type_change_is_never_pruned(scratch: Scratches) -> None:
     s = scratch["6.12"]
     swap = Transformation(
         "swap-root-info-fields", "arch/x86/include/asm/kvm_host.h",
