@@ -163,6 +163,17 @@ def bench(name: str, ts: list[Transformation], data: Path, tree: kernels.KernelT
         f"cold / floor = {cold / floor:.2f}; over the whole spaces {whole:.2f} s: "
         f"cold / that floor = {cold / whole:.2f}"
     )
+    # pruning (checks/prune.py): per patch, the states its patched revision did not run;
+    # the whole series' pair repeats the last revision of each chain, so it is left out
+    patch_runs = [c for p in rep["patches"] for c in p["checks"] if "run" in c["timings"]]
+    skipped = sum(c.get("pruned", 0) for c in patch_runs)
+    runs_total = sum(k * states[n][0] for n, k, _ in timed)
+    off = sorted({c["pruning"] for c in patch_runs if c.get("pruning", "").startswith("off")})
+    print(
+        f"   pruned: {skipped:,} of {runs_total:,} (revision, state) runs "
+        f"({skipped / max(runs_total, 1):.0%}); cold / floor with pruning = {cold / floor:.2f}"
+        + (f"; not pruned: {'; '.join(off)}" if off else "")
+    )
     fixed = sorted({f for c in runs for f in c.get("fixed_dims", ())})
     stood = sum(k * states[n][1] for n, k, _ in timed)
     total = sum(k * sum(states[n]) for n, k, _ in timed)

@@ -147,11 +147,14 @@ def _set_outcome(pr: PatchReport, out: runs.Outcome) -> None:
 Done = dict[tuple[str, ...], "CheckResult"]  # results the chains made, by memo key
 
 
-def _check_job(pr: PatchReport, job: runs.Job, cache_dir: Path, memo: Memo, done: Done) -> None:
+def _check_job(
+    pr: PatchReport, job: runs.Job, cache_dir: Path, memo: Memo, done: Done,
+    universe: tuple[Extraction, ...] = (),
+) -> None:  # fmt: skip
     """Run the checks of one in-scope patch and set its verdict."""
     t = time.perf_counter()
     try:
-        _set_outcome(pr, runs.run_checks(job, cache_dir, memo, done=done))
+        _set_outcome(pr, runs.run_checks(job, cache_dir, memo, done=done, universe=universe))
     except Exception as e:  # noqa: BLE001 - any failure is this patch's verdict
         pr.verdict, pr.reason = _failure_reason(e, "running the checks")
     pr.timings["check"] = time.perf_counter() - t
@@ -236,10 +239,11 @@ def check_series(
             done = runs.run_chains([j for _, j in jobs], whole_job, cache_dir, ex.memo)
         except Exception:  # noqa: BLE001 - the pairwise runs below report it per patch
             done = {}
+        uni = runs.universe([j for _, j in jobs])
         for n, (pr, job) in enumerate(jobs, 1):
-            _check_job(pr, job, cache_dir, ex.memo, done)
+            _check_job(pr, job, cache_dir, ex.memo, done, uni)
             progress("check", n, len(jobs))
-        whole = _whole_series(reports, base.commit, ex, cache_dir, done)
+        whole = _whole_series(reports, base.commit, ex, cache_dir, done, uni)
     finally:
         builds.wait()
     # build and check overlap: "build" is the wall time until the last build was done
@@ -284,8 +288,9 @@ def _whole_job(
 
 
 def _whole_series(
-    reports: list[PatchReport], base_commit: str, ex: _Extractions, cache_dir: Path, done: Done
-) -> PatchReport | None:
+    reports: list[PatchReport], base_commit: str, ex: _Extractions, cache_dir: Path, done: Done,
+    universe: tuple[Extraction, ...] = (),
+) -> PatchReport | None:  # fmt: skip
     """The whole series against the base, when more than one patch reached the model."""
     failed = (Verdict.BUILD_ERROR, Verdict.INTERNAL_ERROR, Verdict.CRASH)
     checked = [p for p in reports if p.checks or p.verdict in failed]
@@ -299,7 +304,7 @@ def _whole_series(
         before, after = ex.get(base_commit), ex.get(last)
         job = runs.Job(before, after, scope.changed_pieces(before, after, code_only=True))
         known, notes = runs.whole_series_known(reports)
-        _set_outcome(pr, runs.run_checks(job, cache_dir, ex.memo, known, done))
+        _set_outcome(pr, runs.run_checks(job, cache_dir, ex.memo, known, done, universe))
         pr.reason = "; ".join([pr.reason, *notes])
     except Exception as e:  # noqa: BLE001
         pr.verdict, pr.reason = _failure_reason(e, "checking the whole series")

@@ -12,7 +12,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -177,6 +177,16 @@ class Prebuild:
         return self.total
 
 
+def universe(jobs: Sequence[Job]) -> tuple[Extraction, ...]:
+    """The series' revisions in order (each job's ends, once): the chains' universe, so a
+    revision is built with the same probes (checks/prune.py) in every chain it is in."""
+    out: dict[str, Extraction] = {}
+    for j in jobs:
+        for e in (j.before, j.after):
+            out.setdefault(e.key, e)
+    return tuple(out.values())
+
+
 def prebuild(
     jobs: Sequence[Job], cache_dir: Path, memo: Memo, progress: Callable[[int, int], None]
 ) -> Prebuild:
@@ -185,8 +195,10 @@ def prebuild(
     built once, whatever comparisons and checks it is in: its module serves them all.
     In the order the chains need them (the checks' order), so the first chain can start
     while later revisions still build."""
+    from checks.prune import probed
     from checks.space import all_checks
 
+    uni = universe(jobs)
     todo, seen = [], set()
     for chk in all_checks():
         for job in jobs:
@@ -197,7 +209,7 @@ def prebuild(
             for ex in (job.before, job.after):
                 if ex.key not in seen:
                     seen.add(ex.key)
-                    todo.append((chk.name, ex, cache_dir))
+                    todo.append((chk.name, probed(ex, uni).extraction, cache_dir))
     return Prebuild(todo, progress)
 
 
@@ -217,6 +229,8 @@ def run_chains(
     done: dict[tuple[str, ...], CheckResult] = {}
     for chk in all_checks():
         plan, keys = chain_plan(chk, jobs, whole, memo, done)
+        if plan is not None:
+            plan = replace(plan, universe=universe(jobs))
         if plan is None:
             continue  # a single pair runs as before, in run_checks
         for key, r in zip(keys, engine.run(plan, cache_dir=cache_dir), strict=True):
@@ -265,6 +279,7 @@ def run_checks(
     memo: Memo,
     known: Mapping[str, CheckResult | str] | None = None,
     done: Mapping[tuple[str, ...], CheckResult] | None = None,
+    universe: tuple[Extraction, ...] = (),
 ) -> Outcome:
     """Every check of one comparison. ``known``: check name -> a result already known (a
     CheckResult), or why it is `same` (a str); ``done``: results run_chains made, by memo
@@ -289,7 +304,7 @@ def run_checks(
         key = _key(chk, job)
         r = (done or {}).get(key) or memo.get(key)
         if r is None:
-            r = run_one(chk, job.before, job.after, cache_dir)
+            r = run_one(chk, job.before, job.after, cache_dir, universe)
             if r.verdict in _CACHEABLE:  # a build error or crash may be the machine's: rerun
                 memo.put(key, r)
         if r.verdict == Verdict.SKIPPED:
@@ -300,14 +315,19 @@ def run_checks(
     return Outcome(results, verdict, reason(results, uncovered, job.changed), uncovered)
 
 
-def run_one(chk: Check, before: Extraction, after: Extraction, cache_dir: Path) -> CheckResult:
-    """One check between two extractions; a failure of mmu-ci itself (not a MmuCiError
-    about the input) is this check's `internal-error`, and the other checks still run."""
+def run_one(
+    chk: Check, before: Extraction, after: Extraction, cache_dir: Path,
+    universe: tuple[Extraction, ...] = (),
+) -> CheckResult:  # fmt: skip
+    """One check between two extractions (of the series ``universe``, checks/prune.py); a
+    failure of mmu-ci itself (not a MmuCiError about the input) is this check's
+    `internal-error`, and the other checks still run."""
     from checks import engine
     from checks.plan import Comparison
 
     try:
-        (res,) = engine.run(Comparison(chk, before, after), cache_dir=cache_dir)
+        plan = Comparison(chk, before, after, universe=universe)
+        (res,) = engine.run(plan, cache_dir=cache_dir)
         return res
     except MmuCiError:
         raise

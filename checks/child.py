@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from checks import recorder
 from checks.driver import entry
 from checks.guard import guarded
+from checks.prune import ChildRun
 from checks.raw import Crash, RawGroup, RawRun, StateTrace, TraceJSON
 from checks.render import EVENT_KINDS
 
@@ -110,6 +111,8 @@ def _run_pairs(
     st = {k: mods[k].ffi.new("uint8_t[]", chunk) for k in used}
     ms = {k: memoryview(mods[k].ffi.buffer(st[k])) for k in used}
     ps = [_Pair(mods[i], mods[j], dig[j], st[j]) for i, j in pairs]
+    spec = payload.get("prune")
+    pruned = ChildRun(mods, used, check, chunk, nc, spec) if spec else None
     t0, c0 = time.perf_counter(), time.process_time()
     ran = 0
     # a hanging state costs its whole CPU budget: the run stops after MAX_HANGS of them
@@ -117,9 +120,14 @@ def _run_pairs(
     start = lo
     while start < hi and max(p.hangs for p in ps) < MAX_HANGS:
         end = min(hi, start + chunk)
+        if pruned is not None:
+            pruned.start(end - start)
         for k in used:  # each revision runs each state once, whatever pairs it is in
             with guarded(mods[k], hang):
-                end = start + run_range[k](start, end, dig[k], st[k])
+                if pruned is None:
+                    end = start + run_range[k](start, end, dig[k], st[k])
+                else:
+                    end = start + pruned.revision(k, start, end, dig, st)
         n = end - start
         status = {k: bytes(ms[k][:n]) for k in used}
         for (i, j), p in zip(pairs, ps, strict=True):
@@ -167,6 +175,7 @@ def _run_pairs(
                 traces=traces,
                 seconds=run_seconds,
                 cpu=cpu_seconds,
+                pruned=pruned.skipped[j] if pruned is not None else 0,
             )
         )
     return out

@@ -24,6 +24,7 @@ from checks import driver
 from checks.budget import Budget, start_series
 from checks.explain import gave_up_error, result_from_raw
 from checks.plan import Chain, Comparison, states_to_run
+from checks.prune import prepare, select
 from checks.raw import Died, RawRun, gave_up, merge, unnarrowed
 from checks.result import CheckResult
 from checks.space import Check, all_checks
@@ -42,6 +43,7 @@ CALL = "checks.child:run_chain"  # the child function (a test may stand in for i
 _loadable: dict[tuple[str, ...], str] = {}  # build keys -> '' (they load) or why not
 _loadable_lock = threading.Lock()
 Pairs = Sequence[tuple[int, int]]
+Prune = dict[str, list[int]] | None  # the child's "prune" entry (checks/prune.py)
 
 
 def _ensure_loadable(builds: Sequence[Build], limits: Limits) -> None:
@@ -140,6 +142,7 @@ def _invariants_of(name: str, idx: int, build: Build, limits: Limits) -> int | N
 def _run_range(
     name: str, lo: int, hi: int, builds: Sequence[Build], pairs: Pairs, limits: Limits,
     chunk: int, call: str, budget: Budget, wall: float | None = None,
+    prune: Prune = None,
 ) -> list[RawRun]:  # fmt: skip
     """One child over [lo, hi), a RawRun per pair. A child that dies is bisected (left
     half first) as far as ``budget`` allows; its killing state is then run pair by pair."""
@@ -152,6 +155,8 @@ def _run_range(
         "lo": lo, "hi": hi, "chunk": chunk, "hang_seconds": HANG_SECONDS, "check": name,
         "pairs": [list(p) for p in pairs],
     }  # fmt: skip
+    if prune is not None:
+        payload["prune"] = prune
     out = sandbox.run(call, payload, builds, budget.limits(limits, wall))
     if out.ok:
         raws = [RawRun.from_json(v) for v in out.value["pairs"]]
@@ -163,7 +168,7 @@ def _run_range(
     if hi - lo <= 1 and len(pairs) > 1:
         return [
             _run_range(name, lo, hi, [builds[i], builds[j]], [(0, 1)], limits, chunk, call,
-                       budget)[0]
+                       budget, prune=select(prune, (i, j)))[0]
             for i, j in pairs
         ]  # fmt: skip
     if hi - lo <= 1:
@@ -175,18 +180,19 @@ def _run_range(
         return [unnarrowed(lo, hi, str(out.failure), out.message, why) for _ in pairs]
     mid = (lo + hi) // 2
     sub = _sub_wall(out, lo, hi, mid)
-    a = _run_range(name, lo, mid, builds, pairs, limits, chunk, call, budget, sub)
-    b = _run_range(name, mid, hi, builds, pairs, limits, chunk, call, budget, sub)
+    a = _run_range(name, lo, mid, builds, pairs, limits, chunk, call, budget, sub, prune)
+    b = _run_range(name, mid, hi, builds, pairs, limits, chunk, call, budget, sub, prune)
     return [merge([x, y]) for x, y in zip(a, b, strict=True)]
 
 
 def run_states(
     chk: Check, builds: Sequence[Build], pairs: Pairs = ((0, 1),), *,
     limits: Limits | None = None, lo: int = 0, hi: int | None = None, chunk: int = 1 << 16,
-    jobs: int = 2, call: str = CALL, budget: Budget | None = None,
+    jobs: int = 2, call: str = CALL, budget: Budget | None = None, prune: Prune = None,
 ) -> list[RawRun]:  # fmt: skip
     """Run states [lo, hi) of ``chk`` once in every build, split over ``jobs`` children
-    (each loads every build); a merged RawRun per pair of build indices.
+    (each loads every build); a merged RawRun per pair of build indices. ``prune``: the
+    bits of each build (checks/prune.py), so later builds run only the states needed.
 
     A pair whose run stopped (hangs) is run again on its own: in the chain, another
     pair's hangs stop it too. ``budget`` bounds the whole run (default: Budget())."""
@@ -199,7 +205,9 @@ def run_states(
     ranges = [(a, min(hi, a + step)) for a in range(lo, hi, step)]
 
     def part(r: tuple[int, int]) -> list[RawRun]:
-        return _run_range(chk.name, r[0], r[1], builds, pairs, lim, chunk, call, budget)
+        return _run_range(
+            chk.name, r[0], r[1], builds, pairs, lim, chunk, call, budget, prune=prune
+        )
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         parts = list(pool.map(part, ranges))
@@ -209,7 +217,7 @@ def run_states(
             if raws[k].stopped:
                 (raws[k],) = run_states(
                     chk, [builds[i], builds[j]], limits=limits, lo=lo, hi=hi, chunk=chunk,
-                    jobs=jobs, call=call, budget=budget,
+                    jobs=jobs, call=call, budget=budget, prune=select(prune, (i, j)),
                 )  # fmt: skip
     return raws
 
@@ -263,9 +271,16 @@ def run(
         k for i, j in plan.pairs if not (why[i] or why[j])
         and not chk.entry_mismatch(plan.revisions[i], plan.revisions[j]) for k in (i, j)
     }  # fmt: skip
+    spec = prepare(plan, sorted(live))
     for k in sorted(live):  # a revision only a skipped pair needs is not built
         try:
-            builds[k], seconds[k] = build_one(chk, plan.revisions[k], cache_dir)
+            try:
+                builds[k], seconds[k] = build_one(chk, spec.extractions[k], cache_dir)
+            except (BuildError, RefusedInput):
+                if spec.extractions[k] is plan.revisions[k]:
+                    raise
+                spec.unprobed(k, plan.revisions[k])  # the error is the tree's, not the probes'
+                builds[k], seconds[k] = build_one(chk, plan.revisions[k], cache_dir)
         except (BuildError, RefusedInput) as e:
             failed[k] = _empty(chk, "build-error", error=_error_text(e))
         except JailUnavailable as e:  # ours, never the patch's: nothing built ran
@@ -282,7 +297,7 @@ def run(
             raws = run_states(
                 chk, [builds[k] for k in order],
                 [(at[plan.pairs[n][0]], at[plan.pairs[n][1]]) for n in todo],
-                limits=limits, hi=hi, jobs=jobs, budget=budget,
+                limits=limits, hi=hi, jobs=jobs, budget=budget, prune=spec.payload(order),
             )  # fmt: skip
         except JailUnavailable as e:
             bad = _empty(chk, "internal-error", error=_error_text(e))
@@ -298,8 +313,9 @@ def run(
             timings["states_per_second"] = hi / max(ran, 1e-9)
             timings["chain"] = len(order)
             results[n] = replace(
-                res, timings=timings, fixed_dims=tuple(map(str, fixed)), stood_for=chk.size - hi
-            )
+                res, timings=timings, fixed_dims=tuple(map(str, fixed)), stood_for=chk.size - hi,
+                pruned=raw.pruned, pruning=spec.text(i, j, raw.pruned, hi),
+            )  # fmt: skip
     return [results[n] for n in range(len(plan.pairs))]
 
 

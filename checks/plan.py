@@ -23,9 +23,11 @@ class Comparison:
     check: Check
     before: Any  # mmucore.extract.Extraction
     after: Any
+    prune: bool = True  # checks/prune.py
+    universe: tuple[Any, ...] = ()  # the series the two are in (default: the two)
 
     def chain(self) -> Chain:
-        return Chain(self.check, (self.before, self.after), ((0, 1),))
+        return Chain(self.check, (self.before, self.after), ((0, 1),), self.prune, self.universe)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,11 @@ class Chain:
     check: Check
     revisions: tuple[Any, ...]
     pairs: tuple[tuple[int, int], ...]
+    # run a later revision only on the states that can differ in it (checks/prune.py)
+    prune: bool = True
+    # every revision of the series, in order, each built with probes for all later ones,
+    # so a revision's module is the same in every chain it is in (default: ``revisions``)
+    universe: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)

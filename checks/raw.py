@@ -85,6 +85,7 @@ class RawRun:
     gave_up: tuple[GaveUp, ...] = ()
     seconds: float = 0.0
     cpu: float = 0.0
+    pruned: int = 0  # states the patched build did not run (checks/prune.py)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -113,6 +114,7 @@ class RawRun:
                 gave_up=tuple(GaveUp(**x) for x in d.get("gave_up", ())),
                 seconds=float(d.get("seconds", 0.0)),
                 cpu=float(d.get("cpu", 0.0)),
+                pruned=int(d.get("pruned", 0)),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ValueError(f"the check child's result has the wrong shape: {e!r}") from e
@@ -177,6 +179,7 @@ def merge(parts: Sequence[RawRun]) -> RawRun:
         gave_up=_cat(p.gave_up for p in parts),
         seconds=max((p.seconds for p in parts), default=0.0),
         cpu=sum(p.cpu for p in parts),
+        pruned=sum(p.pruned for p in parts),
     )
 
 

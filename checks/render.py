@@ -202,12 +202,26 @@ def render_result(r: CheckResult) -> str:
             f"  {r.states:,} states; differing: {r.differing_inside:,} inside the invariants, "
             f"{r.differing_outside:,} outside them"
         )
+    if line := pruning_line(r):
+        lines.append(f"  {line}")
     if r.crash:
         lines.append(_crash_head(r))
         lines += _example_lines(r.crash)
     for g in r.groups:
         lines += _group_lines(g, r.invariants)
     return printable("\n".join(lines))  # WARN conditions, names: patch text
+
+
+def pruning_line(r: CheckResult) -> str:
+    """`pruned: N of M states ...` or `not pruned: why` ('' when the result says neither)."""
+    if r.pruning == "on":
+        return (
+            f"pruned: {r.pruned:,} of {r.states:,} states not run in the patched build "
+            "(their baseline run reached no statement the patch changes)"
+        )
+    if r.pruning.startswith("off: "):
+        return f"not pruned: {r.pruning[5:]}"
+    return ""
 
 
 def render_space(chk: Check) -> str:
@@ -300,6 +314,8 @@ def result_from_json(d: dict[str, Any]) -> CheckResult:
         crash_outside=int(d.get("crash_outside") or 0),
         fixed_dims=tuple(d.get("fixed_dims") or ()),
         stood_for=int(d.get("stood_for") or 0),
+        pruned=int(d.get("pruned") or 0),
+        pruning=str(d.get("pruning") or ""),
     )
 
 

@@ -56,6 +56,10 @@ class CheckResult:
     # states their first value stands for (not run: states + stood_for = the whole space)
     fixed_dims: tuple[str, ...] = ()
     stood_for: int = 0
+    # checks/prune.py: states the patched build did not run (its baseline's run of them
+    # reached no changed statement), and "on" or "off: why" ('' when not run)
+    pruned: int = 0
+    pruning: str = ""
 
     def __post_init__(self) -> None:
         # every verdict is a word of the one vocabulary (a plain string is converted)

@@ -7,3 +7,5 @@ int drv_CHECK_compare(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t
 int drv_CHECK_run_one(uint64_t idx, uint64_t *before, uint64_t *after);
 uint32_t drv_CHECK_invariants(uint64_t idx);
 uint64_t drv_CHECK_plain_range(uint64_t lo, uint64_t hi);
+uint64_t drv_CHECK_run_pruned(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *status,
+                uint64_t *probes, uint64_t bit, uint64_t always, uint64_t *ran);

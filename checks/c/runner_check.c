@@ -65,6 +65,39 @@ uint64_t CHK(run_range)(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *st
 	return k;
 }
 
+/* The pruned run (checks/prune.py): of states [lo, hi), only those whose probes[k] has
+ * ``bit`` run; the others keep the digest and status the caller copied from the revision
+ * they behave as. A state that runs leaves in probes[k] the probes its run hit, with
+ * ``always`` (the later revisions this one cannot prune for) and every bit after a fault,
+ * a hang or a changed recorder. *ran counts the states run; returns as run_range. */
+uint64_t CHK(run_pruned)(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *status,
+		uint64_t *probes, uint64_t bit, uint64_t always, uint64_t *ran)
+{
+	uint64_t k, at = hi + 1;
+
+	*ran = 0;
+	for (k = 0; lo + k < hi; k++) {
+		int st;
+
+		if (!(probes[k] & bit))
+			continue;
+		if (at != lo + k)
+			CHK(decode)(lo + k);
+		CHK(apply)();
+		drv_setup();
+		st = drv_guarded_call(CHK(call));
+		drv_digest(&digests[k * DRV_NCOMP], st);
+		status[k] = (uint8_t)st;
+		probes[k] = st ? ~0ULL : mmu_shim_probes() | always;
+		++*ran;
+		CHK(next)();
+		at = lo + k + 1;
+		if (st == 2)
+			return k + 1;
+	}
+	return k;
+}
+
 uint32_t CHK(invariants)(uint64_t idx)
 {
 	CHK(decode)(idx);

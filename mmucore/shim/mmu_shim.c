@@ -24,10 +24,12 @@ unsigned int mmu_shim_generation = 1;
 struct mmu_shim_recorder {
 	int nevents;
 	struct mmu_shim_event events[MMU_SHIM_MAX_EVENTS];
+	uint64_t probes;  /* a copy of the ledger's: the two must agree (checks/prune.py) */
 };
 struct mmu_shim_ledger {
 	int count;
 	uint64_t chain;
+	uint64_t probes;  /* the probes this state hit: one bit per later revision */
 };
 static union {
 	struct {
@@ -47,6 +49,7 @@ static struct mmu_shim_ledger mmu_shim_ledger_static;
 static void mmu_shim_recorder_use(struct mmu_shim_recorder *rec, struct mmu_shim_ledger *l)
 {
 	rec->nevents = 0;
+	rec->probes = l->probes = 0;
 	l->count = 0;
 	l->chain = MMU_SHIM_CHAIN_SEED;
 	mmu_shim_anchor.p.rec = rec;
@@ -84,11 +87,27 @@ int mmu_shim_recorder_intact(void)
 
 	if (!r)
 		return 1;
-	if (r->nevents != l->count)
+	if (r->nevents != l->count || r->probes != l->probes)
 		return 0;
 	for (i = 0; i < r->nevents; i++)
 		h = mmu_shim_chain(h, &r->events[i]);
 	return h == l->chain;
+}
+
+/* A probe of checks/prune.py, placed by mmucore/probes.py into the earlier revision's
+ * functions (never in a patch: the name is refused there): the state reached a statement
+ * that a later revision changes. Both copies, so a write to one is tampering. */
+void mmu_shim_probe(uint64_t bits)
+{
+	if (__builtin_expect(!mmu_shim_rec, 0))
+		mmu_shim_recorder_use(&mmu_shim_rec_static, &mmu_shim_ledger_static);
+	mmu_shim_anchor.p.ledger->probes |= bits;
+	mmu_shim_rec->probes |= bits;
+}
+
+uint64_t mmu_shim_probes(void)
+{
+	return mmu_shim_rec ? mmu_shim_anchor.p.ledger->probes : 0;
 }
 
 int mmu_shim_event_count(void)
@@ -197,6 +216,7 @@ void mmu_shim_reset(void)
 	if (__builtin_expect(!mmu_shim_rec, 0))
 		mmu_shim_recorder_use(&mmu_shim_rec_static, &mmu_shim_ledger_static);
 	mmu_shim_nevents = 0;
+	mmu_shim_rec->probes = mmu_shim_anchor.p.ledger->probes = 0;
 	mmu_shim_anchor.p.ledger->count = 0;
 	mmu_shim_anchor.p.ledger->chain = MMU_SHIM_CHAIN_SEED;
 	mmu_shim_generation++;

@@ -103,6 +103,10 @@ const struct mmu_shim_event *mmu_shim_event_at(int i);
 /* 1 if the log and its count are what mmu_shim_record wrote since the last reset; 0 if
  * anything else changed them (the code under test: the driver reports it). */
 int mmu_shim_recorder_intact(void);
+/* A probe placed by mmucore/probes.py (never by a patch: the name is refused there) sets
+ * its bits; the probes the state hit so far (checks/prune.py); 0 after a reset. */
+void mmu_shim_probe(uint64_t bits);
+uint64_t mmu_shim_probes(void);
 /* For the sandbox child only (checks/recorder.py), once, before any reset: the log and
  * the ledger in mappings of the child's; sizeof of each (log << 32 | ledger); the page
  * that holds the pointers to them, which the child then makes read-only. */

@@ -32,13 +32,18 @@ def _stack(s: Scratch, ts) -> list:
     return [s.extraction(r) for r in revs]
 
 
+def _bare(r):
+    return replace(r, timings={}, pruned=0, pruning="")
+
+
 def _same_as_pairwise(s: Scratch, name: str, exs: list, pairs) -> list:
     chk = all_checks([name])[0]
     chained = engine.run(Chain(chk, tuple(exs), tuple(pairs)), cache_dir=s.cache_dir)
     assert all(r.timings["chain"] == len(exs) for r in chained)
     for (i, j), got in zip(pairs, chained, strict=True):
         want = engine.compare(chk, exs[i], exs[j], cache_dir=s.cache_dir)
-        assert replace(got, timings={}) == replace(want, timings={}), (i, j)
+        # how many states a revision did not run depends on the chain it is in
+        assert _bare(got) == _bare(want), (i, j)
     return chained
 
 

@@ -219,3 +219,23 @@ def prlimit_other(mods: list[Any], payload: dict) -> str:
     except OSError as e:
         return f"refused: {e}"
     return "set"
+
+
+def probe_tamper(mods: list[Any], payload: dict) -> list[list[int]]:
+    """[intact, probe word] after two probes: untouched, then with the ledger's copy of
+    the word cleared, then with the log's (reached through the anchor, as code would)."""
+    ffi, lib = mods[0].ffi, mods[0].lib
+    recorder.place(mods[0])
+    anchor = ffi.cast("void **", lib.mmu_shim_recorder_anchor())
+    log_size = int(lib.mmu_shim_recorder_sizes()) >> 32
+    out = []
+    for how in ("none", "ledger", "log"):
+        lib.mmu_shim_reset()
+        lib.mmu_shim_probe(1)
+        lib.mmu_shim_probe(4)
+        if how == "ledger":  # struct mmu_shim_ledger: int count; uint64_t chain, probes
+            ffi.cast("uint64_t *", anchor[1])[2] = 0
+        elif how == "log":  # the last word of struct mmu_shim_recorder
+            ffi.cast("uint64_t *", ffi.cast("char *", anchor[0]) + log_size - 8)[0] = 0
+        out.append([int(lib.mmu_shim_recorder_intact()), int(lib.mmu_shim_probes())])
+    return out

@@ -1,0 +1,171 @@
+"""Sound pruning: a later revision runs only the states that can behave differently in it.
+
+Every revision of a chain's *universe* (the series: the chain's revisions by default) is
+built with probes (mmucore/probes.py) for each later revision of the universe, one bit
+per revision. The first revision the child runs runs every state; each later one runs a
+state only when the run that produced that state's digest (the nearest earlier revision
+that ran it) hit the later revision's bit, and otherwise takes that digest and status
+as they are (checks/c/runner_check.c: ``run_pruned``). Why that is sound: the earlier run
+reached no statement the later revision changes, both builds are the same code up to
+such a statement, and the run is a deterministic function of the state; so the later
+run is the same run. It needs the change to be confined to function bodies, so a pair
+with a changed macro, type, global, feature, entry point or function head is refused
+(the later revision runs every state for it); a fault, a hang or a changed recorder
+sets every bit. The probe word is kept in the recorder's ledger and its log (both in
+mappings of their own, the page of their pointers read-only, checks/recorder.py): a patch
+that writes one of them by address is a changed recorder, which sets every bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mmucore import probes
+
+if TYPE_CHECKING:
+    from checks.plan import Chain
+    from mmucore.extract import Extraction
+
+ALL = (1 << 64) - 1
+_probed: dict[tuple[str, tuple[str, ...]], probes.Probed] = {}
+_drivers: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How a chain runs pruned: what each live revision is built from and its bits."""
+
+    extractions: dict[int, Any]  # plan index -> the Extraction to build (probed or not)
+    bits: dict[int, int] = field(default_factory=dict)  # plan index -> its own bit
+    always: dict[int, int] = field(default_factory=dict)  # bits its probes cannot stand for
+    refused: dict[tuple[int, int], str] = field(default_factory=dict)  # (i, j) -> why
+    off: str = ""  # why nothing is pruned; '' when pruning is on
+
+    def payload(self, order: Sequence[int]) -> dict[str, list[int]] | None:
+        """The child's ``prune`` entry for the builds of ``order`` (None: no pruning)."""
+        if self.off:
+            return None
+        return {"bits": [self.bits[k] for k in order], "always": [self.always[k] for k in order]}
+
+    def unprobed(self, k: int, ex: Any) -> None:
+        """Revision ``k`` is built without probes: its runs stand for no later revision."""
+        self.extractions[k] = ex
+        self.always[k] = ALL
+
+    def text(self, i: int, j: int, pruned: int, states: int) -> str:
+        """The `pruning` of pair (i, j): 'on' or 'off: why' (the report's line says more)."""
+        if self.off:
+            return f"off: {self.off}"
+        why = self.refused.get((i, j))
+        if why and not pruned:
+            return f"off: {why}"
+        return "on"
+
+
+def select(prune: dict[str, list[int]] | None, idx: Sequence[int]) -> dict[str, list[int]] | None:
+    """The ``prune`` entry for a sub-chain of the builds (indices into the builds' list)."""
+    if prune is None:
+        return None
+    return {k: [v[i] for i in idx] for k, v in prune.items()}
+
+
+def probed(ex: Extraction, universe: Sequence[Extraction]) -> probes.Probed:
+    """``ex`` built with a probe bit for every revision after it in ``universe``
+    (memoised per process: the prebuild and the chain ask for the same)."""
+    keys = tuple(u.key for u in universe)
+    at = keys.index(ex.key)
+    memo = (ex.key, keys)
+    if memo not in _probed:
+        later = [(1 << v, universe[v]) for v in range(at + 1, len(universe))]
+        got = probes.probe(ex, later)
+        for bit, new in later:  # the driver's glue is made from the tree too
+            if bit not in got.refused and _driver_source(ex) != _driver_source(new):
+                got.refused[bit] = "the driver's glue for the two revisions differs"
+        _probed[memo] = got
+    return _probed[memo]
+
+
+def _driver_source(ex: Extraction) -> str:
+    from checks import driver
+
+    if ex.key not in _drivers:
+        _drivers[ex.key] = driver.module_source(driver.module_checks(ex), ex)
+    return _drivers[ex.key]
+
+
+def universe_of(plan: Chain) -> tuple[Any, ...]:
+    """The plan's universe when it holds each of its revisions, else its revisions."""
+    uni = tuple(plan.universe) or plan.revisions
+    keys = {u.key for u in uni}
+    return uni if all(r.key in keys for r in plan.revisions) else plan.revisions
+
+
+def prepare(plan: Chain, live: Sequence[int]) -> Spec:
+    """The builds and bits of a chain's live revisions (plan indices)."""
+    spec = Spec({k: plan.revisions[k] for k in live})
+    if not plan.prune:
+        return Spec(spec.extractions, off="not asked for (every state runs in every revision)")
+    uni = universe_of(plan)
+    at = [[u.key for u in uni].index(plan.revisions[k].key) for k in sorted(live)]
+    if at != sorted(at) or len(set(at)) != len(at):  # probes stand only for later revisions
+        uni = plan.revisions
+    if len(uni) > probes.MAX_REVISIONS:
+        return Spec(spec.extractions, off=f"more than {probes.MAX_REVISIONS} revisions")
+    pos = {u.key: n for n, u in enumerate(uni)}
+    for k in live:
+        p = probed(plan.revisions[k], uni)
+        spec.extractions[k] = p.extraction
+        spec.bits[k] = 1 << pos[plan.revisions[k].key]
+        spec.always[k] = sum(p.refused)
+    for i in live:
+        pi = pos[plan.revisions[i].key]
+        for j in live:
+            if pos[plan.revisions[j].key] <= pi:
+                continue
+            why = probed(plan.revisions[i], uni).refused.get(spec.bits[j])
+            if why:
+                spec.refused[(i, j)] = why
+    return spec
+
+
+class ChildRun:
+    """In the sandbox child: the pruned run of one chunk over the revisions ``used``."""
+
+    def __init__(self, mods: Sequence[Any], used: Sequence[int], check: str, chunk: int,
+                 nc: int, prune: dict[str, list[int]]) -> None:  # fmt: skip
+        from checks.driver import entry
+
+        self.mods, self.used, self.nc = mods, list(used), nc
+        self.bits = [int(b) for b in prune["bits"]]
+        self.always = [int(b) for b in prune["always"]]
+        ffi0 = mods[0].ffi
+        self.probes = ffi0.new("uint64_t[]", chunk)
+        self._ones = b"\xff" * (8 * chunk)
+        buf = ffi0.buffer(self.probes)
+        self.view = {k: mods[k].ffi.from_buffer("uint64_t[]", buf) for k in used}
+        self.ran = {k: mods[k].ffi.new("uint64_t *") for k in used}
+        self.run = {k: entry(mods[k].lib, check, "run_pruned") for k in used}
+        self.skipped = dict.fromkeys(used, 0)
+        self.prev: int | None = None
+
+    def start(self, n: int) -> None:
+        """A new chunk of ``n`` states: every state runs in the first revision."""
+        self.mods[0].ffi.memmove(self.probes, self._ones[: 8 * n], 8 * n)
+        self.prev = None
+
+    def revision(self, k: int, start: int, end: int, dig: Any, st: Any) -> int:
+        """Run revision ``k`` over [start, end); the states it covers (as run_range)."""
+        m, n = self.mods[k], end - start
+        if self.prev is not None:
+            pm = self.mods[self.prev]
+            m.ffi.memmove(dig[k], pm.ffi.buffer(dig[self.prev], 8 * n * self.nc), 8 * n * self.nc)
+            m.ffi.memmove(st[k], pm.ffi.buffer(st[self.prev], n), n)
+        got = int(
+            self.run[k](start, end, dig[k], st[k], self.view[k], self.bits[k], self.always[k],
+                        self.ran[k])
+        )  # fmt: skip
+        self.skipped[k] += got - int(self.ran[k][0])
+        self.prev = k
+        return got
