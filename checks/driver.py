@@ -97,8 +97,12 @@ def _dims_c(chk: Check) -> str:
         "{" + ", ".join(str(d.code(i)) for i in range(len(d.labels))) + "}" for d in chk.dims
     )
     fixed = "\n\t".join(f"drv_w.{world.world_field(k)} = {v};" for k, v in chk.fixed.items())
+    if nd > 32:
+        raise ValueError(f"check {chk.name} has {nd} dimensions: the odometer keeps 32 bits")
+    setup = sum(1 << i for i, d in enumerate(chk.dims) if world.read_by_setup(d.world))
     return (
         f"#define DRV_NDIMS {nd}\n#define DRV_MAXR {maxr}\n"
+        f"static const uint32_t CHK(setup_dims) = {setup:#x}u;  /* the dims drv_setup reads */\n"
         f"static const unsigned CHK(radix)[DRV_NDIMS] = {{{radix}}};\n"
         f"static const unsigned short CHK(dim_off)[DRV_NDIMS] = {{{off}}};\n"
         f"static const int CHK(codes)[DRV_NDIMS][DRV_MAXR] = {{{codes}}};\n"

@@ -32,6 +32,10 @@ WORLD_FIELDS = (
     ("stale", 1), ("flush", 1),
 )  # fmt: skip
 WORLD_VARS = tuple(name if n == 1 else f"{name}{i}" for name, n in WORLD_FIELDS for i in range(n))
+# The world variables only a check's call reads, never drv_setup (world.c, glue_c): a
+# state that differs from the one before only in these reuses its setup (runner_check.c).
+# A variable not named here is taken to be read by setup (tests/checks/test_driver.py).
+CALL_ONLY_VARS = ("mask", "new_pgd", "new_role")
 
 # Slot codes (a slot is mmu->root or one prev_roots[i]): SLOT_<name> in C.
 SLOT_CODES = {
@@ -152,6 +156,11 @@ def world_field(var: str) -> str:
     if var not in WORLD_VARS:
         raise KeyError(f"{var} is not a world variable (checks/world.py WORLD_FIELDS)")
     return var
+
+
+def read_by_setup(var: str) -> bool:
+    """Whether drv_setup reads the world variable ``var`` (every one but CALL_ONLY_VARS)."""
+    return world_field(var).partition("[")[0] not in CALL_ONLY_VARS
 
 
 def world_header() -> str:

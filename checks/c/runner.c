@@ -45,18 +45,19 @@ static int drv_guarded_call(void (*call)(void))
 	return mmu_shim_recorder_intact() ? 0 : 3;  /* 3: the code changed the recorder's state */
 }
 
-#define DRV_FNV 0xcbf29ce484222325ULL
 #define DRV_KA 0xd6e8feb86659fd93ULL
 #define DRV_KB 0xa0761d6478bd642fULL
 
-static void drv_digest(uint64_t *d, int st)
+/* One state's row of digests: built in locals and stored once when complete (the row
+ * buffer is cold; a read-modify-write per event there costs more than the hashing). */
+static void drv_digest(uint64_t *row, int st)
 {
-	uint64_t root[2], alt;
+	uint64_t d[DRV_NCOMP], root[2], alt, order = DRV_FNV;
 	int i, n = mmu_shim_nevents;
 
 	if (n > MMU_SHIM_MAX_EVENTS)
 		n = MMU_SHIM_MAX_EVENTS;
-	for (i = 0; i < DRV_NCOMP; i++)
+	for (i = 0; i < DRV_NEVCOMP; i++)
 		d[i] = DRV_FNV;
 	for (i = 0; i < n; i++) {
 		const struct mmu_shim_event *e = &mmu_shim_events[i];
@@ -66,9 +67,13 @@ static void drv_digest(uint64_t *d, int st)
 
 		/* two independent products and one mix: the event's word */
 		h = drv_mix((uint64_t)e->a * DRV_KA + e->kind, (uint64_t)e->b * DRV_KB ^ key);
-		d[c] = drv_mix(d[c], h);
-		d[DRV_C_EVENT_ORDER] = drv_mix(d[DRV_C_EVENT_ORDER], h);
+		if (__builtin_expect(c == DRV_C_EVENT_ORDER, 0))
+			order = drv_mix(order, h);  /* a kind of no component: into the order twice */
+		else
+			d[c] = drv_mix(d[c], h);
+		order = drv_mix(order, h);
 	}
+	d[DRV_C_EVENT_ORDER] = order;
 	drv_digest_fields(d, root);
 	/* normalised variants: the pgd of a slot counts only while its hpa is valid */
 	alt = root[0] * drv_kf[0] + (root[0] != DRV_INVALID ? root[1] : 0) * drv_kf[1];
@@ -81,6 +86,7 @@ static void drv_digest(uint64_t *d, int st)
 	}
 	d[DRV_C_PREV_ROOTS_ALT] = drv_mix(DRV_FNV, alt);
 	d[DRV_C_FAULT] = (uint64_t)st;
+	memcpy(row, d, sizeof(d));
 }
 
 int drv_nevents(void)

@@ -16,7 +16,18 @@ static void drv_kvm_init(void);
 void drv_set_env(void);
 static void drv_set_levels(const struct drv_mode *m);
 static void drv_set_sp_gen(struct kvm_mmu_page *sp, int s);
+static void drv_snapshot(void);
 static uint64_t *drv_pv[DRV_NPAGES];
+static uint32_t drv_used_bits;  /* a bit per sp page (PAGE_SLOT0..) this state uses */
+
+/* What drv_setup wrote for the current setup dimensions, for drv_restore. */
+static struct {
+	struct kvm_mmu mmu;
+	struct kvm kvm;
+	struct kvm_mmu_page sp[DRV_NPAGES];
+	int used[DRV_NPAGES], refs[DRV_NPAGES], tdp[DRV_NPAGES], r2[DRV_NPAGES];
+	uint64_t pae[4], pml4, pml5;
+} drv_snap;
 
 #if DRV_TAKES_VCPU
 /* the vCPU whose MMU is the world's, for the entry points that take one */
@@ -93,6 +104,7 @@ static void drv_setup(void)
 	int i, s;
 
 	mmu_shim_reset();
+	drv_used_bits = 0;
 	memset(&drv_mmu, 0, sizeof(drv_mmu));
 	memset(drv_used, 0, sizeof(drv_used));
 	memset(drv_refs, 0, sizeof(drv_refs));
@@ -142,6 +154,7 @@ static void drv_setup(void)
 
 		if (!drv_used[i])
 			continue;  /* never reachable in this state: left as it is */
+		drv_used_bits |= 1u << i;
 		memset(sp, 0, sizeof(*sp));
 		s = drv_slot_of[i];
 		sp->spt = drv_page(i);
@@ -159,6 +172,57 @@ static void drv_setup(void)
 		if (!drv_tdp[i])
 			drv_set_sp_gen(sp, s);
 		mmu_shim_set_page_private(i, sp);
+	}
+	drv_snapshot();
+}
+
+/* Keeps what drv_setup wrote that the code under test may change (the kernel structs,
+ * the page words), and the per-page tables, for the states that share these dimensions. */
+static void drv_snapshot(void)
+{
+	const uint64_t *pae = drv_page(PAGE_PAE_ROOT);
+	uint32_t u;
+
+	drv_snap.mmu = drv_mmu;
+	drv_snap.kvm = drv_kvm;
+	for (u = drv_used_bits; u; u &= u - 1)
+		drv_snap.sp[__builtin_ctz(u)] = drv_sp[__builtin_ctz(u)];
+	memcpy(drv_snap.used, drv_used, sizeof(drv_used));
+	memcpy(drv_snap.refs, drv_refs, sizeof(drv_refs));
+	memcpy(drv_snap.tdp, drv_tdp, sizeof(drv_tdp));
+	memcpy(drv_snap.r2, drv_r2, sizeof(drv_r2));
+	memcpy(drv_snap.pae, pae, sizeof(drv_snap.pae));
+	drv_snap.pml4 = drv_page(PAGE_PML4_ROOT)[0];
+	drv_snap.pml5 = drv_page(PAGE_PML5_ROOT)[0];
+}
+
+/* drv_setup again for a state whose setup dimensions are those of the last drv_setup:
+ * writes back exactly what it wrote, in the same order for the shim (reset first, then
+ * the pages' private), without deriving it from the world again. */
+static void drv_restore(void)
+{
+	uint64_t *pae = drv_page(PAGE_PAE_ROOT);
+	uint32_t u;
+
+	mmu_shim_reset();
+	drv_mmu = drv_snap.mmu;
+	memcpy(drv_used, drv_snap.used, sizeof(drv_used));
+	memcpy(drv_refs, drv_snap.refs, sizeof(drv_refs));
+	memcpy(drv_tdp, drv_snap.tdp, sizeof(drv_tdp));
+	memcpy(drv_r2, drv_snap.r2, sizeof(drv_r2));
+	drv_ret = 0;
+	drv_kvm = drv_snap.kvm;
+	drv_set_env();
+	memcpy(pae, drv_snap.pae, sizeof(drv_snap.pae));
+	if (drv_w.specials == SPECIALS_ALLOCATED) {
+		drv_page(PAGE_PML4_ROOT)[0] = drv_snap.pml4;
+		drv_page(PAGE_PML5_ROOT)[0] = drv_snap.pml5;
+	}
+	for (u = drv_used_bits; u; u &= u - 1) {
+		int i = __builtin_ctz(u);
+
+		drv_sp[i] = drv_snap.sp[i];
+		mmu_shim_set_page_private(i, &drv_sp[i]);
 	}
 }
 
@@ -181,46 +245,51 @@ static uint64_t drv_canon_ptr(const void *p)
 /* The digest of the fields: like drv_fields, but only the sps this state uses.
  * Per component, each field's value times its own odd constant, summed (the products are
  * independent of each other), then one mix into the component. */
+#define DRV_FNV 0xcbf29ce484222325ULL  /* every component's digest starts here */
+
 static inline uint64_t drv_mix(uint64_t h, uint64_t v)
 {
 	h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
 	return h ^ (h >> 29);
 }
 
+/* The field components of a row whose event components are done: each is one mix of
+ * the FNV basis (no field component is an event's). */
 static void drv_digest_fields(uint64_t *d, uint64_t *root4)
 {
 	const uint64_t *pae = drv_page(PAGE_PAE_ROOT);
 	uint64_t prev = 0, pg = 0, count = 0, invalid = 0;
 	uint64_t freed = mmu_shim_freed_pages(0), tdp_freed = mmu_shim_freed_pages(1), used = 0;
+	uint32_t u;
 	int i;
 
 	root4[0] = DRV_ROOT_HPA;
 	root4[1] = DRV_ROOT_PGD;
-	d[DRV_C_ROOT] = drv_mix(d[DRV_C_ROOT], root4[0] * drv_kf[0] + root4[1] * drv_kf[1]);
+	d[DRV_C_ROOT] = drv_mix(DRV_FNV, root4[0] * drv_kf[0] + root4[1] * drv_kf[1]);
 	for (i = 0; i < 3; i++) {
 		prev += drv_mmu.prev_roots[i].hpa * drv_kf[2 + 2 * i] +
 			drv_mmu.prev_roots[i].pgd * drv_kf[3 + 2 * i];
 	}
-	d[DRV_C_PREV_ROOTS] = drv_mix(d[DRV_C_PREV_ROOTS], prev);
+	d[DRV_C_PREV_ROOTS] = drv_mix(DRV_FNV, prev);
 	pg = drv_canon_ptr(drv_mmu.pae_root) * drv_kf[8];
 	for (i = 0; i < 4; i++)
 		pg += pae[i] * drv_kf[9 + i];
-	d[DRV_C_PAE_ROOT] = drv_mix(d[DRV_C_PAE_ROOT], pg);
-	for (i = PAGE_SLOT0; i < DRV_NPAGES; i++) {
-		struct kvm_mmu_page *sp = &drv_sp[i];
+	d[DRV_C_PAE_ROOT] = drv_mix(DRV_FNV, pg);
+	for (u = drv_used_bits; u; u &= u - 1) {
+		struct kvm_mmu_page *sp;
 
-		if (!drv_used[i])
-			continue;
+		i = __builtin_ctz(u);
+		sp = &drv_sp[i];
 		used |= 1ULL << i;
 		count += drv_kf[13 + i] * (drv_tdp[i] ?
 				(uint64_t)refcount_read(&sp->tdp_mmu_root_count) :
 				(uint64_t)(int64_t)sp->root_count);
 		invalid |= (uint64_t)(sp->role.invalid != 0) << i;
 	}
-	d[DRV_C_ROOT_COUNT] = drv_mix(d[DRV_C_ROOT_COUNT], count);
-	d[DRV_C_ROLE_INVALID] = drv_mix(d[DRV_C_ROLE_INVALID], invalid);
-	d[DRV_C_FREED] = drv_mix(d[DRV_C_FREED], (freed & used) * drv_kf[0] + (tdp_freed & used));
-	d[DRV_C_RETURN] = drv_mix(d[DRV_C_RETURN], (uint64_t)drv_ret);
+	d[DRV_C_ROOT_COUNT] = drv_mix(DRV_FNV, count);
+	d[DRV_C_ROLE_INVALID] = drv_mix(DRV_FNV, invalid);
+	d[DRV_C_FREED] = drv_mix(DRV_FNV, (freed & used) * drv_kf[0] + (tdp_freed & used));
+	d[DRV_C_RETURN] = drv_mix(DRV_FNV, (uint64_t)drv_ret);
 }
 
 static void drv_fields(uint64_t *f)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+
+import pytest
 
 from checks import driver, world
 from checks.space import COMPONENTS, all_checks
@@ -66,3 +69,41 @@ def test_every_dimension_sets_a_world_variable_by_name() -> None:
             assert d.world in world.WORLD_VARS, (chk.name, d.name)
         for var in chk.fixed:
             assert var in world.WORLD_VARS, (chk.name, var)
+
+
+def test_setup_never_reads_a_call_only_variable() -> None:
+    """The odometer reuses a setup across states that differ only in CALL_ONLY_VARS:
+    world.c and the glue must not read them (else a state would run in its neighbour's
+    world)."""
+    setup_c = driver.c_file("world.c") + world.world_header()
+    glue = inspect.getsource(world.glue_c) + inspect.getsource(world.kvm_init_c)
+    for var in world.CALL_ONLY_VARS:
+        assert f"drv_w.{var}" not in setup_c, var
+        assert f"drv_w.{var}" not in glue, var
+        assert not world.read_by_setup(var)
+    assert all(world.read_by_setup(v) for v in world.WORLD_VARS if v not in world.CALL_ONLY_VARS)
+    for chk in all_checks():  # every check's call-only dimensions come first or not at all
+        assert any(world.read_by_setup(d.world) for d in chk.dims), chk.name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("check", "lo", "hi"), [("free_roots", 0, 6000), ("free_roots", 9_000_000, 9_004_000),
+                            ("pgd_switch", 0, 6000), ("pgd_switch", 700_000, 704_000)],
+)  # fmt: skip
+def test_odometer_states_digest_like_a_fresh_setup_each(scratch, check, lo, hi) -> None:
+    """One run_range over many states (setups restored) gives the digests and statuses of
+    one call per state (each a full setup), faulting states included (6.1, sandboxed)."""
+    from checks import engine
+    from mmucore import sandbox
+
+    s = scratch["6.1"]
+    (chk,) = all_checks([check])
+    b, _ = engine.build_one(chk, s.extraction(s.base), s.cache_dir)
+    payload = {"check": check, "lo": lo, "hi": hi}
+    out = sandbox.run("tests.checks.probe:digests_both_ways", payload, [b])
+    assert out.ok, out.message
+    assert len(out.value["odometer"]) == (hi - lo) * (len(COMPONENTS) + 1)
+    assert out.value["odometer"] == out.value["fresh"]
+    if check == "pgd_switch":  # the faults are there, and restored past
+        assert any(out.value["odometer"][-(hi - lo) :])
