@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mmucore import probes, proc
+from mmuci import proc
+from mmucore import probes
 from mmucore.extract import Piece
 from mmucore.validate import RefusedInput, check_piece
 
