@@ -7,12 +7,15 @@ dashboard shows the same rows whichever way a report arrived.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.publish.view import digest
@@ -42,6 +45,40 @@ def series_key(subject: str, author: str, change_id: str | None) -> str:
     return f"subject:{who}:{bare_subject(subject).lower()}"
 
 
+@contextlib.contextmanager
+def _savepoint(s: Session) -> Iterator[None]:
+    """A savepoint where the database keeps one inside the caller's transaction. pysqlite
+    does not (its RELEASE would commit the caller's work, SQLAlchemy's pysqlite notes), and
+    SQLite serialises writers anyway: there, a plain flush."""
+    if s.get_bind().dialect.name == "sqlite":
+        s.flush()
+        yield
+        s.flush()
+        return
+    with s.begin_nested():
+        yield
+
+
+def _new_series(
+    s: Session, key: str, subject: str, author: str, list_name: str, change_id: str | None
+) -> Series:
+    """A new Series row; when another worker stores the same series at this moment, the
+    unique key decides (in a savepoint) and the loser takes the winner's row."""
+    row = Series(
+        key=key, subject=bare_subject(subject), author=author, list_name=list_name,
+        change_id=change_id,
+    )  # fmt: skip
+    try:
+        with _savepoint(s):
+            s.add(row)
+    except IntegrityError:
+        won = s.scalar(select(Series).where(Series.key == key))
+        if won is None:
+            raise
+        return won
+    return row
+
+
 def record_revision(
     s: Session, series: dict[str, Any], *, list_name: str, posted_at: datetime | None = None
 ) -> Revision:
@@ -63,17 +100,10 @@ def record_revision(
     if rev is not None:
         return rev
     key = series_key(subject, author, series.get("change_id"))
-    row = s.scalar(select(Series).where(Series.key == key))
-    if row is None:
-        row = Series(
-            key=key,
-            subject=bare_subject(subject),
-            author=author,
-            list_name=list_name,
-            change_id=series.get("change_id"),
-        )
-        s.add(row)
-    else:
+    row = s.scalar(select(Series).where(Series.key == key)) or _new_series(
+        s, key, subject, author, list_name, series.get("change_id")
+    )
+    if row.revisions:
         row.subject, row.updated_at = bare_subject(subject), utcnow()
         if any(r.revision == number for r in row.revisions):
             number = max(r.revision for r in row.revisions) + 1  # the same "v2" posted again
@@ -86,10 +116,20 @@ def record_revision(
         base_commit=series.get("base_commit"),
         posted_at=posted_at,
     )
-    s.add(rev)
-    for p in patches:
-        s.add(Patch(revision=rev, index=int(p["index"]), msgid=p["msgid"], subject=p["subject"]))
-    s.flush()
+    try:
+        with _savepoint(s):  # the same revision stored by another worker at this moment
+            s.add(rev)
+            for p in patches:
+                s.add(
+                    Patch(
+                        revision=rev, index=int(p["index"]), msgid=p["msgid"], subject=p["subject"]
+                    )
+                )
+    except IntegrityError:
+        won = s.scalar(select(Revision).where(Revision.msgid == first))
+        if won is None:
+            raise
+        return won
     return rev
 
 
