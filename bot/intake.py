@@ -236,6 +236,19 @@ def _commit_message(body: str) -> tuple[str, str]:
     return msg.strip(), diff
 
 
+def lore_mailbox(b4: Any, msgs: list[EmailMessage]) -> Any:
+    """b4's LoreMailbox (inside ``b4box.isolated``) of these messages; a message b4 cannot
+    read is an IntakeError that names it."""
+    lmbx = b4.LoreMailbox()
+    for m in msgs:
+        try:
+            lmbx.add_message(m)
+        except Exception as e:  # b4 trips on some malformed headers: name the message
+            subj = str(m.get("Subject", "(no subject)"))[:60]
+            raise IntakeError(f"malformed message {subj!r}: {type(e).__name__}: {e}") from e
+    return lmbx
+
+
 def build_series(
     msgs: list[EmailMessage],
     source: str,
@@ -250,13 +263,7 @@ def build_series(
     from bot import b4box
 
     with b4box.isolated(lore_url or "http://127.0.0.1/none") as b4:
-        lmbx = b4.LoreMailbox()
-        for m in msgs:
-            try:
-                lmbx.add_message(m)
-            except Exception as e:  # b4 trips on some malformed headers: name the message
-                subj = str(m.get("Subject", "(no subject)"))[:60]
-                raise IntakeError(f"malformed message {subj!r}: {type(e).__name__}: {e}") from e
+        lmbx = lore_mailbox(b4, msgs)
         if not lmbx.series:
             what = f"thread of <{msgid}>" if msgid else source
             raise IntakeError(

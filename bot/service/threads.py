@@ -95,13 +95,7 @@ def _group(data: bytes, origin: str, lore_url: str, limits: Limits) -> dict[str,
     msgs = intake._split_mbox(data, origin, limits)
     found, waiting = [], []
     with b4box.isolated(lore_url) as b4:
-        lmbx = b4.LoreMailbox()
-        for m in msgs:
-            try:
-                lmbx.add_message(m)
-            except Exception as e:  # b4 trips on some malformed headers: name the message
-                subj = str(m.get("Subject", "(no subject)"))[:60]
-                raise IntakeError(f"malformed message {subj!r}: {type(e).__name__}: {e}") from e
+        lmbx = intake.lore_mailbox(b4, msgs)
         for rev in sorted(lmbx.series):
             lser = lmbx.series[rev]
             expected = int(lser.expected or 1)
