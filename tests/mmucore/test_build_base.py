@@ -168,6 +168,6 @@ def test_verdicts_are_those_of_the_whole_tu_build(
     assert split.verdict == case.verdict, case.why
     base, patched = s.extraction(s.base), s.extraction(s.commit(case.t))
     monkeypatch.setattr(engine, "_driver", _whole_driver)
-    (whole,) = engine.run_checks(base, patched, cache_dir=whole_cache, names=[case.check])
+    (whole,) = engine.compare_each(base, patched, cache_dir=whole_cache, names=[case.check])
     assert not list(whole_cache.glob("_shared_*"))  # built in one piece indeed
     assert _comparable(whole) == _comparable(split)
