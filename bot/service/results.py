@@ -12,9 +12,9 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,9 @@ def series_key(subject: str, author: str, change_id: str | None) -> str:
     return f"subject:{who}:{bare_subject(subject).lower()}"
 
 
+T = TypeVar("T")
+
+
 @contextlib.contextmanager
 def _savepoint(s: Session) -> Iterator[None]:
     """A savepoint where the database keeps one inside the caller's transaction. pysqlite
@@ -59,6 +62,20 @@ def _savepoint(s: Session) -> Iterator[None]:
         yield
 
 
+def _insert_or_take(s: Session, row: T, winner: Select[T], *more: object) -> T:
+    """Insert ``row`` (and ``more`` that hang on it); when another worker inserted the same
+    unique key at this moment, the key decides and the loser takes the winner's row."""
+    try:
+        with _savepoint(s):
+            s.add_all([row, *more])
+    except IntegrityError:
+        won = s.scalar(winner)
+        if won is None:
+            raise
+        return won
+    return row
+
+
 def _new_series(
     s: Session, key: str, subject: str, author: str, list_name: str, change_id: str | None
 ) -> Series:
@@ -68,15 +85,7 @@ def _new_series(
         key=key, subject=bare_subject(subject), author=author, list_name=list_name,
         change_id=change_id,
     )  # fmt: skip
-    try:
-        with _savepoint(s):
-            s.add(row)
-    except IntegrityError:
-        won = s.scalar(select(Series).where(Series.key == key))
-        if won is None:
-            raise
-        return won
-    return row
+    return _insert_or_take(s, row, select(Series).where(Series.key == key))
 
 
 def record_revision(
@@ -116,21 +125,12 @@ def record_revision(
         base_commit=series.get("base_commit"),
         posted_at=posted_at,
     )
-    try:
-        with _savepoint(s):  # the same revision stored by another worker at this moment
-            s.add(rev)
-            for p in patches:
-                s.add(
-                    Patch(
-                        revision=rev, index=int(p["index"]), msgid=p["msgid"], subject=p["subject"]
-                    )
-                )
-    except IntegrityError:
-        won = s.scalar(select(Revision).where(Revision.msgid == first))
-        if won is None:
-            raise
-        return won
-    return rev
+    more = [
+        Patch(revision=rev, index=int(p["index"]), msgid=p["msgid"], subject=p["subject"])
+        for p in patches
+    ]
+    # the same revision stored by another worker at this moment
+    return _insert_or_take(s, rev, select(Revision).where(Revision.msgid == first), *more)
 
 
 def _check_rows(report: dict[str, Any]) -> list[CheckRow]:
