@@ -1,0 +1,294 @@
+"""Scale: memory < 1 GiB at 10^8 states and time linear in states (issue 15, point 5).
+
+The state space: the largest check today is free_roots (22,032,000 states on 6.1). The
+bench runs a check derived from its declarations, `scaled_check()`: free_roots' own
+dimensions, invariants and call, times pgd_switch's two call-only dimensions new_pgd (3)
+and new_role (2), so 132,192,000 states. Those two are world variables only a call reads
+(checks/world.py CALL_ONLY_VARS) and free_roots' call reads neither, so each free_roots
+state runs six times, every run a real call of the extracted kvm_mmu_free_roots with a
+full setup, digest and comparison: the cost per state is free_roots' own (the setup is
+reused between states exactly as in free_roots: only a change of `roots_to_free` keeps
+it). The driver takes a derived check as it is: `engine.build_one` gives a check that is
+not among the registered ones a module of its own (drv_free_roots_scaled_*), so the real
+engine path runs: `engine.run_states` on that build of the prepared 6.1 tree, baseline
+against itself, two sandbox children.
+
+A size N runs the states [0, N). The dimensions that choose the code path (the sps'
+attributes, MMU mode, TDP MMU, special roots: 1,224 states with the mask) come right
+after the mask, before the slots and the PAE entries, so every prefix of 10^6 states or
+more covers every mode (in free_roots' own order 10^6 would be 64-bit shadow paging
+only) and the sizes run a like mixture of paths. What is left of the bias (10^6 sees
+prev_roots[2] in 4 of its 5 values and no PAE entries) makes 10^6 the cheaper point,
+so it can only make larger sizes look worse per state, never better.
+
+Measured per size: wall seconds, CPU seconds of the children (their run loops, summed),
+the peak RSS of each sandbox child and of all of them at once (VmHWM and VmRSS sampled
+from /proc: RUSAGE_CHILDREN never sees a jailed child, as bwrap --unshare-pid does not
+pass its usage up; printed too, to show it), and the bench process's own peak RSS.
+The small sizes run three times (the fastest counts: on a loaded machine that is the
+least disturbed), 10^8 once. The plot goes to bench/out/scale.png.
+Run: .venv/bin/python bench/bench_scale.py [--sizes 1e6,1e7,1e8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import resource
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from checks import free_roots, pgd_switch  # noqa: E402
+from checks.space import Check  # noqa: E402
+
+if TYPE_CHECKING:
+    from mmucore.build import Build
+
+GIB_KIB = 1 << 20
+LINEAR_SLACK = 1.25  # seconds per M states may grow this much from the 10^6 point
+OUT = Path(__file__).resolve().parent / "out"
+_FIRST = ("roots_to_free", "sp attributes", "MMU mode", "tdp_mmu_enabled", "special roots")
+
+
+def scaled_check() -> Check:
+    """free_roots times pgd_switch's call-only new_pgd and new_role: >= 10^8 states."""
+    fr = free_roots.CHECK
+    by_name = {d.name: d for d in fr.dims}
+    first = [d for d in fr.dims if d.name in _FIRST]
+    rest = [d for d in fr.dims if d.name not in _FIRST]
+    if len(first) != len(_FIRST) or len(by_name) != len(fr.dims):
+        raise RuntimeError(f"free_roots' dimensions changed: {sorted(by_name)}; update _FIRST")
+    return dataclasses.replace(
+        fr,
+        name="free_roots_scaled",
+        dims=(*first, *rest, pgd_switch.NEW_PGD, pgd_switch.NEW_ROLE),
+        description="free_roots times two dimensions its call never reads (bench only)",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One size: what it took."""
+
+    states: int
+    wall: float  # seconds
+    cpu: float  # CPU seconds of the children's run loops
+    child_kib: int  # the largest peak RSS of one sandbox child
+    children_kib: int  # the largest RSS of every descendant at once
+    self_kib: int  # the bench process's peak RSS so far
+    rusage_children_kib: int  # RUSAGE_CHILDREN.ru_maxrss, for comparison
+    load: float = 0.0  # the 1-minute load average right after it
+
+    @property
+    def cores(self) -> float:
+        """How many cores the children had on average: on 2 idle cores, close to 2."""
+        return self.cpu / self.wall
+
+
+def per_m(points: Sequence[Point], attr: str) -> list[float]:
+    """Seconds (``wall`` or ``cpu``) per million states, relative to the first point."""
+    rates = [getattr(p, attr) / (p.states / 1e6) for p in points]
+    return [r / rates[0] for r in rates]
+
+
+def steps(points: Sequence[Point], attr: str) -> list[float]:
+    """Seconds per million of the states each size adds to the one before (the first: its
+    own): the cost per state without the fixed cost of starting the children."""
+    out, prev = [], (0, 0.0)
+    for p in points:
+        t = getattr(p, attr)
+        out.append((t - prev[1]) / ((p.states - prev[0]) / 1e6))
+        prev = (p.states, t)
+    return out
+
+
+def linear(points: Sequence[Point], attr: str, slack: float = LINEAR_SLACK) -> bool:
+    """Time linear in states: seconds per M states nowhere above ``slack`` x the first."""
+    return max(per_m(points, attr)) <= slack
+
+
+def memory_ok(p: Point) -> bool:
+    """Everything at once under 1 GiB: the children together and the bench process."""
+    return p.children_kib + p.self_kib < GIB_KIB
+
+
+class ChildMemory:
+    """Samples /proc for the RSS of this process's descendants (the jailed children)."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.one = self.total = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> ChildMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def sample(self) -> None:
+        kids: dict[int, list[int]] = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    stat = Path(f"/proc/{d}/stat").read_text()
+                except OSError:
+                    continue
+                kids.setdefault(int(stat.rpartition(")")[2].split()[1]), []).append(int(d))
+        todo, total = list(kids.get(os.getpid(), [])), 0
+        while todo:
+            pid = todo.pop()
+            todo += kids.get(pid, [])
+            hwm, rss = _status_kib(pid)
+            self.one = max(self.one, hwm)
+            total += rss
+        self.total = max(self.total, total)
+
+
+def _status_kib(pid: int) -> tuple[int, int]:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0, 0
+    val = {k: int(v.split()[0]) for k, _, v in (ln.partition(":") for ln in lines) if k in
+           ("VmHWM", "VmRSS")}  # fmt: skip
+    return val.get("VmHWM", 0), val.get("VmRSS", 0)
+
+
+def measure(chk: Check, build: Build, n: int) -> Point:
+    """Run states [0, n) of ``chk`` in ``build`` against itself through the engine."""
+    from checks import engine
+    from checks.budget import Budget
+    from mmucore.sandbox import Limits
+
+    # generous limits: a loaded machine must not turn a slow child into a bisection
+    lim = Limits(cpu_seconds=3600, wall_seconds=7200)
+    with ChildMemory() as mem:
+        t0 = time.perf_counter()
+        (raw,) = engine.run_states(chk, [build, build], hi=n, limits=lim, budget=Budget(7200))
+        wall = time.perf_counter() - t0
+    if raw.groups or raw.crash or raw.died or raw.gave_up or raw.ran != n:
+        raise SystemExit(f"one revision against itself did not run clean over {n}: {raw}")
+    return Point(
+        n, wall, raw.cpu, mem.one, mem.total,
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, os.getloadavg()[0],
+    )  # fmt: skip
+
+
+def plot(points: Sequence[Point], path: Path) -> None:
+    """states vs seconds (wall, children's CPU) on log-log axes, with the linear line."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise SystemExit(
+            "matplotlib is missing: .venv/bin/pip install -e . (a dependency)"
+        ) from None
+    fig = Figure(figsize=(6.4, 4.4), dpi=100)
+    ax = fig.add_subplot()
+    xs = [p.states for p in points]
+    for attr, label in (("wall", "wall seconds"), ("cpu", "CPU seconds of the children")):
+        ys = [getattr(p, attr) for p in points]
+        ax.plot(xs, ys, "o-", label=label)
+        ax.plot(xs, [ys[0] * x / xs[0] for x in xs], ":", color="grey")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("states (free_roots_scaled, 6.1, baseline vs itself)")
+    ax.set_ylabel("seconds")
+    ax.set_title("engine time against states (dotted: linear from the first point)")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+
+
+def _tree() -> Path | None:
+    from bot import config
+
+    if t := os.environ.get("MMUCI_BENCH_TREE"):
+        return Path(t)
+    dirs = [config.load(None).data_dir]
+    if test_data := os.environ.get("MMUCI_TEST_DATA_DIR"):
+        dirs.append(Path(test_data))
+    for d in dirs:
+        if (d / "trees" / "debian-6.1").is_dir():
+            return d / "trees" / "debian-6.1"
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1e6,1e7,1e8", help="state counts, comma-separated")
+    args = ap.parse_args(argv)
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    tree = _tree()
+    if tree is None:
+        print("no prepared 6.1 tree: run `mmubot kernel prepare 6.1` first", file=sys.stderr)
+        return 2
+    from checks import engine
+    from mmucore.extract import extract
+
+    chk = scaled_check()
+    if max(sizes) > chk.size:
+        print(f"{chk.name} has {chk.size} states, fewer than {max(sizes)}", file=sys.stderr)
+        return 2
+    ex = extract(tree, "HEAD")
+    build, secs = engine.build_one(chk, ex, tree.parent.parent / "build-cache")
+    print(f"{chk.name} on {ex.version}: {chk.size:,} states; built in {secs:.1f} s")
+    points = []
+    for n in sizes:
+        tries = [measure(chk, build, n) for _ in range(3 if n < 10**8 else 1)]
+        points.append(min(tries, key=lambda p: p.wall))
+        print(f"  {n:>11,} states: {points[-1].wall:.2f} s", flush=True)
+    wall_r, cpu_r, step = per_m(points, "wall"), per_m(points, "cpu"), steps(points, "wall")
+    print(f"\n{'states':>12} {'wall s':>7} {'cpu s':>7} {'cores':>5} {'wall/M':>6} {'cpu/M':>6} "
+          f"{'step s/M':>8} {'child MiB':>9} {'all MiB':>7} {'bench MiB':>9} {'rusage MiB':>10} "
+          f"{'load':>5}")  # fmt: skip
+    for p, w, c, st in zip(points, wall_r, cpu_r, step, strict=True):
+        print(
+            f"{p.states:>12,} {p.wall:>7.2f} {p.cpu:>7.2f} {p.cores:>5.2f} {w:>6.2f} {c:>6.2f} "
+            f"{st:>8.3f} {p.child_kib / 1024:>9.0f} {p.children_kib / 1024:>7.0f} "
+            f"{p.self_kib / 1024:>9.0f} {p.rusage_children_kib / 1024:>10.0f} {p.load:>5.2f}"
+        )
+    print(
+        "wall/M, cpu/M: seconds per million states relative to the first size; step s/M: wall\n"
+        "seconds per million of the states added since the size before; cores: cpu / wall;\n"
+        "child: the largest peak RSS of one sandbox child, all: every descendant at once;\n"
+        "rusage: RUSAGE_CHILDREN.ru_maxrss, blind to the jailed children (bwrap --unshare-pid)"
+    )
+    big = points[-1]
+    print(f"memory < 1 GiB at {big.states:,} states (children at once + bench): "
+          f"{'holds' if memory_ok(big) else 'FAILS'} "
+          f"({(big.children_kib + big.self_kib) / 1024:.0f} MiB)")  # fmt: skip
+    for attr, what, r in (("cpu", "CPU of the children", cpu_r), ("wall", "wall", wall_r)):
+        verdict = "holds" if linear(points, attr) else "FAILS"
+        print(f"time linear in states ({what}: per M <= {LINEAR_SLACK} x first): {verdict} "
+              f"(largest {max(r):.2f})")  # fmt: skip
+    if big.cores < 1.6:
+        print(
+            f"the machine was loaded: the children had {big.cores:.2f} of 2 cores at "
+            f"{big.states:,} states (load {big.load:.2f}); cpu/M is the load-free figure"
+        )
+    png = OUT / "scale.png"
+    plot(points, png)
+    print(f"plot: {png}; load average at the end: {os.getloadavg()[0]:.2f} (2 cores)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
