@@ -14,6 +14,7 @@ from bench.bench_scale import (
     memory_ok,
     per_m,
     scaled_check,
+    step_growth,
     steps,
 )
 from checks import free_roots, pgd_switch, world
@@ -80,3 +81,6 @@ def test_steps_take_out_the_fixed_cost_of_the_first_size() -> None:
     assert steps(pts, "wall") == pytest.approx([0.8, 0.3, 0.3])
     assert per_m(pts, "wall")[-1] == pytest.approx(30.5 / 100 / 0.8)
     assert pts[0].cores == pytest.approx(0.5)
+    assert step_growth(pts, "wall") == pytest.approx(1.0)
+    bent = [*pts[:2], _pt(10**8, 0.5 + 3.0 + 0.5 * 90)]  # 0.5 s/M from 10^7 on
+    assert step_growth(bent, "wall") == pytest.approx(0.5 / 0.3)
