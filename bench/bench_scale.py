@@ -5,11 +5,11 @@ bench runs a check derived from its declarations, `scaled_check()`: free_roots' 
 dimensions, invariants and call, times pgd_switch's two call-only dimensions new_pgd (3)
 and new_role (2), so 132,192,000 states. Those two are world variables only a call reads
 (checks/world.py CALL_ONLY_VARS) and free_roots' call reads neither, so each free_roots
-state runs six times, every run a real call of the extracted kvm_mmu_free_roots with a
-full setup, digest and comparison: the cost per state is free_roots' own (the setup is
-reused between states exactly as in free_roots: only a change of `roots_to_free` keeps
-it). The driver takes a derived check as it is: `engine.build_one` gives a check that is
-not among the registered ones a module of its own (drv_free_roots_scaled_*), so the real
+state runs six times, every run a real call of the extracted kvm_mmu_free_roots,
+digested and compared: the cost per state is free_roots' own (the world's setup is reused
+between states exactly as in free_roots: only after a change of `roots_to_free` alone).
+The driver takes a derived check as it is: `engine.build_one` gives a check that is not
+among the registered ones a module of its own (drv_free_roots_scaled_*), so the real
 engine path runs: `engine.run_states` on that build of the prepared 6.1 tree, baseline
 against itself, two sandbox children.
 
@@ -18,15 +18,17 @@ attributes, MMU mode, TDP MMU, special roots: 1,224 states with the mask) come r
 after the mask, before the slots and the PAE entries, so every prefix of 10^6 states or
 more covers every mode (in free_roots' own order 10^6 would be 64-bit shadow paging
 only) and the sizes run a like mixture of paths. What is left of the bias (10^6 sees
-prev_roots[2] in 4 of its 5 values and no PAE entries) makes 10^6 the cheaper point,
-so it can only make larger sizes look worse per state, never better.
+prev_roots[2] in 4 of its 5 values and no PAE entries: fewer roots to free) can only
+make 10^6 cheaper per state, so larger sizes look worse per state, never better.
 
 Measured per size: wall seconds, CPU seconds of the children (their run loops, summed),
 the peak RSS of each sandbox child and of all of them at once (VmHWM and VmRSS sampled
 from /proc: RUSAGE_CHILDREN never sees a jailed child, as bwrap --unshare-pid does not
 pass its usage up; printed too, to show it), and the bench process's own peak RSS.
-The small sizes run three times (the fastest counts: on a loaded machine that is the
-least disturbed), 10^8 once. The plot goes to bench/out/scale.png.
+Each size runs three times (--repeat): its wall and CPU are the medians, its memory
+the largest (on a loaded machine a single run's seconds vary by a third). The first
+size's wall time carries the start of the two children (~0.4 s), so the wall is also
+judged by its steps: seconds per million states added from one size to the next. The plot goes to bench/out/scale.png.
 Run: .venv/bin/python bench/bench_scale.py [--sizes 1e6,1e7,1e8]
 """
 
@@ -36,6 +38,7 @@ import argparse
 import dataclasses
 import os
 import resource
+import statistics
 import sys
 import threading
 import time
@@ -90,6 +93,20 @@ class Point:
     def cores(self) -> float:
         """How many cores the children had on average: on 2 idle cores, close to 2."""
         return self.cpu / self.wall
+
+
+def typical(tries: Sequence[Point]) -> Point:
+    """The runs of one size as one: median seconds, the largest memory, the last load."""
+    return Point(
+        tries[0].states,
+        statistics.median(p.wall for p in tries),
+        statistics.median(p.cpu for p in tries),
+        max(p.child_kib for p in tries),
+        max(p.children_kib for p in tries),
+        max(p.self_kib for p in tries),
+        max(p.rusage_children_kib for p in tries),
+        tries[-1].load,
+    )
 
 
 def per_m(points: Sequence[Point], attr: str) -> list[float]:
@@ -241,6 +258,7 @@ def _tree() -> Path | None:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1e6,1e7,1e8", help="state counts, comma-separated")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each size (the median)")
     args = ap.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     tree = _tree()
@@ -254,13 +272,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if max(sizes) > chk.size:
         print(f"{chk.name} has {chk.size} states, fewer than {max(sizes)}", file=sys.stderr)
         return 2
+    from bot import config
+
     ex = extract(tree, "HEAD")
-    build, secs = engine.build_one(chk, ex, tree.parent.parent / "build-cache")
+    data = tree.parent.parent if tree.parent.name == "trees" else config.load(None).data_dir
+    build, secs = engine.build_one(chk, ex, data / "build-cache")
     print(f"{chk.name} on {ex.version}: {chk.size:,} states; built in {secs:.1f} s")
     points = []
     for n in sizes:
-        tries = [measure(chk, build, n) for _ in range(3 if n < 10**8 else 1)]
-        points.append(min(tries, key=lambda p: p.wall))
+        points.append(typical([measure(chk, build, n) for _ in range(args.repeat)]))
         print(f"  {n:>11,} states: {points[-1].wall:.2f} s", flush=True)
     wall_r, cpu_r, step = per_m(points, "wall"), per_m(points, "cpu"), steps(points, "wall")
     print(f"\n{'states':>12} {'wall s':>7} {'cpu s':>7} {'cores':>5} {'wall/M':>6} {'cpu/M':>6} "
@@ -298,6 +318,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"the machine was loaded: the children had {big.cores:.2f} of 2 cores at "
             f"{big.states:,} states (load {big.load:.2f}); cpu/M is the load-free figure"
         )
+    # the registered free_roots, in its own order over all its states: the same cost per state?
+    fr = free_roots.CHECK
+    ref = measure(fr, engine.build_one(fr, ex, data / "build-cache")[0], fr.size)
+    ratio = (big.cpu / big.states) / (ref.cpu / ref.states)
+    print(
+        f"free_roots itself over its {fr.size:,} states: {ref.wall:.2f} s, CPU {ref.cpu:.2f} s "
+        f"of the children; {chk.name} at {big.states:,} costs {ratio:.2f} x its CPU per state"
+    )
     png = OUT / "scale.png"
     plot(points, png)
     print(f"plot: {png}; load average at the end: {os.getloadavg()[0]:.2f} (2 cores)")

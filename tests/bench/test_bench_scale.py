@@ -16,6 +16,7 @@ from bench.bench_scale import (
     scaled_check,
     step_growth,
     steps,
+    typical,
 )
 from checks import free_roots, pgd_switch, world
 from mmuci import proc
@@ -84,3 +85,10 @@ def test_steps_take_out_the_fixed_cost_of_the_first_size() -> None:
     assert step_growth(pts, "wall") == pytest.approx(1.0)
     bent = [*pts[:2], _pt(10**8, 0.5 + 3.0 + 0.5 * 90)]  # 0.5 s/M from 10^7 on
     assert step_growth(bent, "wall") == pytest.approx(0.5 / 0.3)
+
+
+def test_typical_takes_median_seconds_and_largest_memory() -> None:
+    tries = [_pt(10**7, 3.0), _pt(10**7, 9.0, children_kib=95 * MIB), _pt(10**7, 4.0)]
+    t = typical(tries)
+    assert (t.states, t.wall, t.cpu) == (10**7, 4.0, 2.0)
+    assert t.children_kib == 95 * MIB and t.self_kib == 35 * MIB
