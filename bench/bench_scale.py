@@ -28,8 +28,9 @@ pass its usage up; printed too, to show it), and the bench process's own peak RS
 Each size runs three times (--repeat): its wall and CPU are the medians, its memory
 the largest (on a loaded machine a single run's seconds vary by a third). The first
 size's wall time carries the start of the two children (~0.4 s), so the wall is also
-judged by its steps: seconds per million states added from one size to the next. The plot goes to bench/out/scale.png.
-Run: .venv/bin/python bench/bench_scale.py [--sizes 1e6,1e7,1e8]
+judged by its steps: seconds per million states added from one size to the next.
+The plot goes to bench/out/scale.png (not in git).
+Run: .venv/bin/python bench/bench_scale.py [--sizes 1e6,1e7,1e8] [--repeat 3]
 """
 
 from __future__ import annotations
