@@ -26,7 +26,9 @@ the peak RSS of each sandbox child and of all of them at once (VmHWM and VmRSS s
 from /proc: RUSAGE_CHILDREN never sees a jailed child, as bwrap --unshare-pid does not
 pass its usage up; printed too, to show it), and the bench process's own peak RSS.
 Each size runs three times (--repeat): its wall and CPU are the medians, its memory
-the largest (on a loaded machine a single run's seconds vary by a third). The first
+the largest (on a loaded machine a single run's seconds vary by a third). The memory is
+measured once more at the largest size against a revision that differs in many states
+(`differing_revision`: our own one-line edit), where a run keeps groups and traces. The first
 size's wall time carries the start of the two children (~0.4 s), so the wall is also
 judged by its steps: seconds per million states added from one size to the next.
 The plot goes to bench/out/scale.png (not in git).
@@ -41,6 +43,7 @@ import os
 import resource
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -54,6 +57,7 @@ from checks.space import Check  # noqa: E402
 
 if TYPE_CHECKING:
     from mmucore.build import Build
+    from mmucore.extract import Extraction
 
 GIB_KIB = 1 << 20
 LINEAR_SLACK = 1.25  # seconds per M states may grow this much from the 10^6 point
@@ -195,25 +199,50 @@ def _status_kib(pid: int) -> tuple[int, int]:
     return val.get("VmHWM", 0), val.get("VmRSS", 0)
 
 
-def measure(chk: Check, build: Build, n: int) -> Point:
-    """Run states [0, n) of ``chk`` in ``build`` against itself through the engine."""
+def measure(chk: Check, build: Build, n: int, patched: Build | None = None) -> Point:
+    """Run states [0, n) of ``chk`` in ``build`` against ``patched`` (default: itself)
+    through the engine; against itself every state must run and be the same."""
     from checks import engine
     from checks.budget import Budget
     from mmucore.sandbox import Limits
 
     # generous limits: a loaded machine must not turn a slow child into a bisection
     lim = Limits(cpu_seconds=3600, wall_seconds=7200)
+    builds = [build, patched or build]
     with ChildMemory() as mem:
         t0 = time.perf_counter()
-        (raw,) = engine.run_states(chk, [build, build], hi=n, limits=lim, budget=Budget(7200))
+        (raw,) = engine.run_states(chk, builds, hi=n, limits=lim, budget=Budget(7200))
         wall = time.perf_counter() - t0
-    if raw.groups or raw.crash or raw.died or raw.gave_up or raw.ran != n:
-        raise SystemExit(f"one revision against itself did not run clean over {n}: {raw}")
+    if raw.died or raw.gave_up or raw.ran != n or patched is None and (raw.groups or raw.crash):
+        raise SystemExit(f"the run over {n} states did not run clean: {raw}")
+    if patched is not None:
+        differing = sum(g.count for g in raw.groups)
+        print(f"  patched differs in {differing:,} of {n:,} states, {len(raw.groups)} groups")
+        if not raw.groups:
+            raise SystemExit("the differing revision differs nowhere: its edit no longer bites")
     return Point(
         n, wall, raw.cpu, mem.one, mem.total,
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, os.getloadavg()[0],
     )  # fmt: skip
+
+
+def differing_revision(tree: Path, work: Path) -> Extraction:
+    """The tree with one commit of our own edit that differs in many states: in
+    mmu_free_root_page a valid sp whose last root reference goes is zapped too (the
+    zap-valid-roots case of tests/checks/edits.py), extracted from a shared clone."""
+    from mmuci import proc
+    from mmucore.extract import extract
+    from mmukit.transforms import Transformation, replace_once, within_function
+
+    edit = within_function("mmu_free_root_page", replace_once(" && sp->role.invalid", ""))
+    t = Transformation("zap-valid-roots", "arch/x86/kvm/mmu/mmu.c", edit, "zap valid roots")
+    clone = work / "tree"
+    proc.git(work, "clone", "-q", "--shared", str(tree), str(clone))
+    t.apply(clone)
+    who = ("-c", "user.name=mmu-ci bench", "-c", "user.email=bench@localhost")
+    proc.git(clone, *who, "commit", "-q", "-a", "-m", t.subject)
+    return extract(clone, "HEAD")
 
 
 def plot(points: Sequence[Point], path: Path) -> None:
@@ -317,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if big.cores < 1.6:
         print(
             f"the machine was loaded: the children had {big.cores:.2f} of 2 cores at "
-            f"{big.states:,} states (load {big.load:.2f}); cpu/M is the load-free figure"
+            f"{big.states:,} states (load {big.load:.2f}); cpu/M is the less load-bound figure"
         )
     # the registered free_roots, in its own order over all its states: the same cost per state?
     fr = free_roots.CHECK
@@ -326,6 +355,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"free_roots itself over its {fr.size:,} states: {ref.wall:.2f} s, CPU {ref.cpu:.2f} s "
         f"of the children; {chk.name} at {big.states:,} costs {ratio:.2f} x its CPU per state"
+    )
+    # memory where it could grow: states that differ (groups, traces of their first states)
+    with tempfile.TemporaryDirectory(prefix="mmuci-bench-scale-") as tmp:
+        patched, _ = engine.build_one(
+            chk, differing_revision(tree, Path(tmp)), data / "build-cache"
+        )
+        d = measure(chk, build, big.states, patched)
+    print(
+        f"memory < 1 GiB at {big.states:,} states against a revision that differs: "
+        f"{'holds' if memory_ok(d) else 'FAILS'} ({(d.children_kib + d.self_kib) / 1024:.0f} "
+        f"MiB; one child {d.child_kib / 1024:.0f} MiB, bench {d.self_kib / 1024:.0f} MiB; "
+        f"{d.wall:.2f} s, CPU {d.cpu:.2f} s)"
     )
     png = OUT / "scale.png"
     plot(points, png)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 
 import pytest
 
 from bench.bench_scale import (
     ChildMemory,
     Point,
+    differing_revision,
     linear,
     memory_ok,
     per_m,
@@ -20,6 +22,7 @@ from bench.bench_scale import (
 )
 from checks import free_roots, pgd_switch, world
 from mmuci import proc
+from mmucore.extract import extract
 
 MIB = 1024  # KiB
 
@@ -92,3 +95,15 @@ def test_typical_takes_median_seconds_and_largest_memory() -> None:
     t = typical(tries)
     assert (t.states, t.wall, t.cpu) == (10**7, 4.0, 2.0)
     assert t.children_kib == 95 * MIB and t.self_kib == 35 * MIB
+
+
+def test_differing_revision_changes_mmu_free_root_page_only(tree_61, tmp_path: Path) -> None:
+    base = extract(tree_61.path, "HEAD")
+    patched = differing_revision(tree_61.path, tmp_path)
+    a = {(p.kind, p.name): p.text for p in base.pieces}
+    b = {(p.kind, p.name): p.text for p in patched.pieces}
+    assert a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == [("function", "mmu_free_root_page")]
+    assert " && sp->role.invalid" in a[("function", "mmu_free_root_page")]
+    assert " && sp->role.invalid" not in b[("function", "mmu_free_root_page")]
+    assert proc.git(tree_61.path, "status", "--porcelain") == ""  # the prepared tree untouched
