@@ -74,9 +74,6 @@ def test_child_memory_sees_a_child_that_touches_80_mib() -> None:
         proc.run([sys.executable, "-c", "x = b'x' * (80 << 20); import time; time.sleep(1)"])
     assert mem.one >= 80 * MIB and mem.total >= 80 * MIB
     assert mem.one < 200 * MIB
-    idle = ChildMemory()
-    idle.sample()  # no child now
-    assert (idle.one, idle.total) == (0, 0)
 
 
 def test_steps_take_out_the_fixed_cost_of_the_first_size() -> None:
