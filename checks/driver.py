@@ -11,9 +11,9 @@ state; `drv_<check>_differing` lists the states whose words differ between two s
 chunks (baseline, patched) and counts the patched build's crashes; `drv_<check>_rows_at`
 runs given states again for their rows (one digest per observable component) and
 `drv_<check>_compare` folds two revisions' rows into groups; `drv_<check>_run_one` runs
-one state and leaves its event log for a full trace. A SIGSEGV/SIGBUS/SIGFPE/SIGILL in the code under
-test is caught per state (sigsetjmp), and a periodic CPU timer turns a hang into a
-status, so one bad state never ends the run (see checks/guard.py).
+one state and leaves its event log for a full trace. A SIGSEGV/SIGBUS/SIGFPE/SIGILL in
+the code under test is caught per state (sigsetjmp), and a periodic CPU timer turns a
+hang into a status, so one bad state never ends the run (see checks/guard.py).
 """
 
 from __future__ import annotations
