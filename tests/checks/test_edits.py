@@ -156,7 +156,7 @@ def test_code_whose_result_is_not_a_function_of_the_state_is_never_same(scratch)
         MMU,
         within_function(
             "kvm_mmu_free_roots",
-            regex_once(r"\{\n", "{\n\tstatic unsigned int mmu_ci_calls;\n\n"
+            regex_once(r"\)\n\{\n", ")\n{\n\tstatic unsigned int mmu_ci_calls;\n\n"
                        "\tif (++mmu_ci_calls % 5 == 0)\n\t\treturn;\n"),
         ),
         "KVM: x86/mmu: count calls",

@@ -139,8 +139,9 @@ CORPUS = [*BEHAVIOUR, *REFACTORS, *OUTSIDE, BENIGN, CRASH]
 _SPLIT_DRIVER = engine._driver
 
 
-def _whole_driver(checks, ex) -> Driver:
+def _whole_driver(checks, ex, plain: bool = False) -> Driver:
     """The driver of a module built in one piece, as before the split."""
+    assert not plain  # the checks never build the benchmarks' plain loop
     d = _SPLIT_DRIVER(checks, ex)
     return Driver(d.name, driver.module_source(checks, ex), d.cdef, exports_only=True)
 
