@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import config, kernels, tree
+from bot import config, kernels, tarball, tree
 from bot.series import build_series
 from mmuci import proc
 from mmuci.errors import MmuCiError
@@ -189,7 +189,7 @@ def _user_tree(source, tmp_path, name, *, makefile=True):
     path = tmp_path / name
     version = None
     if not makefile:
-        ident = {**kernels.GIT_IDENTITY, "GIT_CONFIG_GLOBAL": "/dev/null"}
+        ident = {**tarball.GIT_IDENTITY, "GIT_CONFIG_GLOBAL": "/dev/null"}
         proc.git(path, "rm", "-q", "Makefile")
         proc.git(path, "commit", "-q", "-m", "snapshot", extra_env=ident)
         version = "6.12"
