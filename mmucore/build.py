@@ -311,6 +311,14 @@ def _compile(
     )
 
 
+def shared_flags(flags: tuple[str, ...]) -> tuple[str, ...]:
+    """The shared part's flags: -O2 unless sanitizing (compiled once per key and cached,
+    it holds the per-state loop, the digest and the shim every state runs)."""
+    if any(f.startswith("-fsanitize") for f in flags):
+        return flags
+    return tuple("-O2" if f == "-O1" else f for f in flags)
+
+
 def _split(
     extraction: Extraction, driver: Driver, flags: tuple[str, ...], cache_dir: Path
 ) -> tuple[str, build_base.Shared]:
@@ -327,7 +335,7 @@ def _split(
         ) from None
     try:
         return src.revision, build_base.compile_shared(
-            src.shared, flags, own_code(), cache_dir=cache_dir
+            src.shared, shared_flags(flags), own_code(), cache_dir=cache_dir
         )
     except build_base.SharedBuildError as e:
         diags = diagnostics(e.stderr)
