@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from bot import intake, runs, tree
 from bot.config import Config
+from bot.mbox import Limits
 from bot.memo import Memo
 from bot.report import PatchReport, Report, reproduce_command, worst
+from bot.series import Series
 from checks.verdict import Verdict, internal_error_reason
 from mmuci.errors import MmuCiError
 from mmuci.owncode import code_version
@@ -161,7 +163,7 @@ def _check_job(
 
 
 def _to_extract(
-    series: intake.Series,
+    series: Series,
     by_index: dict[int, tree.AppliedPatch],
     ex: _Extractions,
     index: scope.ModelFilesCache,
@@ -185,7 +187,7 @@ def _to_extract(
 
 
 def check_series(
-    series: intake.Series,
+    series: Series,
     cfg: Config,
     *,
     tree_name: str | None = None,
@@ -328,7 +330,7 @@ def _summary(reports: list[PatchReport], failure: object, whole: PatchReport | N
     return text
 
 
-def _series_json(s: intake.Series) -> dict[str, Any]:
+def _series_json(s: Series) -> dict[str, Any]:
     d = asdict(s)
     d["patches"] = [{k: v for k, v in p.items() if k not in ("mbox", "diff")} for p in d["patches"]]
     for k in ("revisions", "msgids"):
@@ -351,7 +353,7 @@ def check(
     ``base`` (a job's, from `#mmu-ci test <tree> <base>`) stands for the series' base-commit."""
     t0 = time.perf_counter()
     progress("fetch", 0, 1)
-    limits = intake.Limits.from_config(cfg)
+    limits = Limits.from_config(cfg)
     memo = Memo(cfg.data_dir / "memo")
     series = intake.load(ref, cfg.get("lore", "url"), revision=revision, limits=limits, memo=memo)
     if base:

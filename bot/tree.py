@@ -26,7 +26,7 @@ from typing import Any
 
 from bot import kernels
 from bot.config import Config
-from bot.intake import Patch, Series
+from bot.series import Patch, Series
 from mmuci import proc
 from mmuci.errors import CommandError, MmuCiError
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from checks.space import Dim, Invariant
-from checks.world import INVALID_CODES, MODES, SLOT_CODES
+from checks.world import GUEST_PGDS, INVALID_CODES, MODES, SLOT_CODES
 
 if TYPE_CHECKING:
     from mmucore.extract import Extraction
@@ -35,7 +35,7 @@ CURRENT_KINDS = (
     ("__pa(pml5_root)", C["PML5"]),
     ("dummy root", C["DUMMY"]),
     ("INVALID_PAGE (pgd INVALID_PAGE)", C["INVALID_INFO"]),
-    ("INVALID_PAGE (stale pgd 0x33000)", C["INVALID_STALE"]),
+    (f"INVALID_PAGE (stale pgd {GUEST_PGDS['G3']:#x})", C["INVALID_STALE"]),
 )
 CURRENT_INVALID = tuple(k for k in CURRENT_KINDS if k[1] in INVALID_CODES)
 CURRENT_WHY = (
@@ -53,7 +53,7 @@ def _prev_invalid(i: int) -> tuple[str, int]:
     cached_root_find_without_current) keeps. pgd_switch varies this with its `stale` dim."""
     if i == 1:
         return ("INVALID (pgd INVALID_PAGE)", C["INVALID_INFO"])
-    return ("INVALID (stale pgd 0x33000)", C["INVALID_STALE"])
+    return (f"INVALID (stale pgd {GUEST_PGDS['G3']:#x})", C["INVALID_STALE"])
 
 
 def prev_kinds(i: int) -> tuple[tuple[str, int], ...]:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from checks import common
 from checks.space import Check, Dim, needs_functions
+from checks.world import GUEST_PGDS
 from checks.world import SLOT_CODES as C
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 # new_pgd: the CR3/EPTP/nCR3 being loaded is any guest value: the pgd of a cached root
 # (g1, g2) or of none (g3, which is also the stale pgd an invalid slot may carry below).
-NEW_PGD = Dim("new_pgd", ("g1 (0x11000)", "g2 (0x22000)", "g3 (0x33000)"), "new_pgd")
+NEW_PGD = Dim("new_pgd", tuple(f"{k.lower()} ({v:#x})" for k, v in GUEST_PGDS.items()), "new_pgd")
 # new_role: the role of the new mode; equal to the cached roots' role (r1) or differing in
 # one bit (r2: an EFER.NX/CR0.WP/SMEP... change gives a different role.word); direct is
 # the MMU mode's (a direct MMU ignores the pgd).

@@ -92,9 +92,11 @@ VALUE_CODES = {
     "NEW_ROLE": {"R1": 0, "R2": 1},
 }
 
-PAGE_NAMES = {0: "pae_root", 1: "pml4_root", 2: "pml5_root"}
 PAGES = {"PAE_ROOT": 0, "PML4_ROOT": 1, "PML5_ROOT": 2, "SLOT0": 3, "PAE_SP0": 7}
+PAGE_NAMES = {v: k.lower() for k, v in PAGES.items() if k.endswith("_ROOT")}  # 0: "pae_root"
 NR_SP_PAGES = 11
+# The guest pgds (CR3/EPTP values) of the states; G3 is also the stale pgd of an invalid slot.
+GUEST_PGDS = {"G1": 0x11000, "G2": 0x22000, "G3": 0x33000}
 
 
 def _kept(ex: Extraction, struct: str, fld: str) -> bool:
@@ -175,12 +177,8 @@ def world_header() -> str:
     defs.append(f"#define DRV_NPAGES {NR_SP_PAGES}")
     defs += [f"#define {component_macro(c)} {i}" for i, c in enumerate(COMPONENTS)]
     defs.append(f"#define DRV_NCOMP {len(COMPONENTS)}")
-    defs += [
-        "#define DRV_G1 0x11000ULL",
-        "#define DRV_G2 0x22000ULL",
-        "#define DRV_G3 0x33000ULL",
-        "#define DRV_INVALID (~0ULL)",
-    ]
+    defs += [f"#define DRV_{k} {v:#x}ULL" for k, v in GUEST_PGDS.items()]
+    defs.append("#define DRV_INVALID (~0ULL)")
     fields = "\n".join(
         f"\tint {name};" if n == 1 else f"\tint {name}[{n}];" for name, n in WORLD_FIELDS
     )

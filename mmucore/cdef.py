@@ -8,6 +8,7 @@ it can name; anonymous members are flattened; bitfields are left to
 
 from __future__ import annotations
 
+import functools
 import re
 
 from cffi import FFI, CDefError
@@ -17,19 +18,6 @@ from mmuci.errors import MmuCiError
 from mmucore import cparse
 from mmucore.extract import FALLBACKS, SHIM_DIR, Extraction, Piece
 
-SHIM_TYPES = """
-typedef unsigned char u8; typedef unsigned short u16; typedef unsigned int u32;
-typedef unsigned long long u64; typedef signed char s8; typedef short s16; typedef int s32;
-typedef long long s64;
-typedef unsigned int uint; typedef unsigned long ulong; typedef uint64_t phys_addr_t;
-struct list_head { struct list_head *next, *prev; };
-struct hlist_node { struct hlist_node *next, **pprev; };
-typedef struct { int counter; } atomic_t;
-typedef struct { int refs; } refcount_t;
-typedef struct { int id; } rwlock_t;
-typedef struct { int id; } spinlock_t;
-struct page { unsigned long private; };
-"""
 _INT_WORDS = frozenset(
     "u8 u16 u32 u64 s8 s16 s32 s64 __u8 __u16 __u32 __u64 __s8 __s16 __s32 __s64 uint ulong "
     "phys_addr_t bool _Bool char short int long unsigned signed size_t".split()
@@ -39,6 +27,31 @@ _KNOWN_TYPES = frozenset(
     "spinlock_t".split()
 )
 _SHIM_TAGS = frozenset({"struct list_head", "struct hlist_node", "struct page"})
+KERNEL_HEADER = "mmu_shim_kernel.h"
+
+
+def read_shim_types(text: str) -> str:
+    """The definitions of the shim's types cffi names fields with (``_KNOWN_TYPES``,
+    ``_SHIM_TAGS``), as the text of mmu_shim_kernel.h has them, in its order: read from
+    the header, never copied, so cffi's view of a shim type cannot drift from gcc's."""
+    wanted = _KNOWN_TYPES | _SHIM_TAGS
+    found: dict[str, str] = {}
+    for d in cparse.parse(KERNEL_HEADER, text).defs:
+        if d.kind == "type" and d.name in wanted and d.name not in found:
+            found[d.name] = d.text if d.text.rstrip().endswith(";") else d.text + ";"
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise MmuCiError(
+            f"{KERNEL_HEADER} defines no {', '.join(missing)}: the cdef names fields with "
+            "them; define them there again, or drop them from mmucore/cdef.py's type names"
+        )
+    return "\n".join(found.values()) + "\n"
+
+
+@functools.cache
+def shim_types() -> str:
+    """read_shim_types of the shipped mmu_shim_kernel.h."""
+    return read_shim_types((SHIM_DIR / KERNEL_HEADER).read_text())
 
 
 def shim_api() -> str:
@@ -148,7 +161,7 @@ def extracted(extraction: Extraction) -> list[str]:
 
 def build_cdef(extraction: Extraction, driver_cdef: str = "") -> tuple[FFI, str, list[str]]:
     """An FFI with the whole cdef, its text, and the declarations cffi could not read."""
-    base = [SHIM_TYPES, shim_api()]
+    base = [shim_types(), shim_api()]
     decls = extracted(extraction)
     if driver_cdef:
         decls.append(driver_cdef)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from mmuci import proc
 from mmuci.errors import MmuCiError
-from mmucore import cparse, cpp, generations, tu
+from mmucore import closure, cparse, cpp, generations, tu
+from mmucore.closure import ExtractError
 from mmucore.manifest import Manifest, default
 from mmucore.shim_api import SHIM_DIR
-from mmucore.tu import ExtractError
 
 __all__ = ["SHIM_DIR", "ExtractError", "Extraction", "ExtractedFunction", "Piece", "extract"]
 
@@ -190,7 +190,7 @@ def _extract(
     tree: Path, sha: str, files: dict[str, str], manifest: Manifest, version: str | None
 ) -> Extraction:
     resolved = resolve_conditionals(files, manifest)
-    index = tu.Index.build([cparse.parse(p, t) for p, t in resolved.items()])
+    index = closure.Index.build([cparse.parse(p, t) for p, t in resolved.items()])
 
     entry: list[str] = []
     missing: dict[str, str] = {}
@@ -205,7 +205,7 @@ def _extract(
     if not entry:
         raise ExtractError(f"{tree} at {sha[:12]}: none of the modelled functions is defined")
 
-    closure = tu.close(index, entry, manifest, shim_names(), FALLBACKS)
+    needed = closure.close(index, entry, manifest, shim_names(), FALLBACKS)
     features = generations.detect(index.facts())
     functions = {
         d.name: ExtractedFunction(
@@ -215,13 +215,13 @@ def _extract(
             static=d.static,
             return_type=cparse.return_type(d.node),
             params=cparse.parameters(d.node),
-            calls=tuple(sorted(closure.calls.get(d.name, ()))),
+            calls=tuple(sorted(needed.calls.get(d.name, ()))),
         )
-        for d in closure.functions
+        for d in needed.functions
         if d.node is not None
     }
     version = makefile_version(files.get("Makefile", "")) or version or "unknown"
-    text, pieces = tu.assemble(closure, f"{version} {sha}")
+    text, pieces = tu.assemble(needed, f"{version} {sha}")
     key = hashlib.sha256((text + "\0" + shim_sources()).encode()).hexdigest()
     return Extraction(
         tree=tree,
@@ -231,8 +231,8 @@ def _extract(
         functions=functions,
         entry_points=tuple(entry),
         missing=missing,
-        shimmed=tuple(sorted(closure.shimmed)),
-        structs=closure.structs,
+        shimmed=tuple(sorted(needed.shimmed)),
+        structs=needed.structs,
         pieces=tuple(Piece(*p, source=_source(files, p[2], p[3], p[4])) for p in pieces),
         tu=text,
         key=key,

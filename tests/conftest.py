@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import kernels
+from bot import kernels, tarball
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,9 +24,9 @@ def data_dir() -> Path:
 
 
 def _tree(data_dir: Path, ver: str) -> kernels.KernelTree:
-    tarball = Path(kernels.DEBIAN_TARBALL.format(ver=ver))
-    if not tarball.is_file():
-        pytest.fail(f"{tarball} missing: `make test` installs linux-source-{ver}")
+    debian = Path(tarball.DEBIAN_TARBALL.format(ver=ver))
+    if not debian.is_file():
+        pytest.fail(f"{debian} missing: `make test` installs linux-source-{ver}")
     tree, _ = kernels.prepare(data_dir, ver)
     return tree
 

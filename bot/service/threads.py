@@ -6,7 +6,7 @@ when it carries an unquoted diff (b4 files it under follow-ups). Only the groupi
 here, no `git am` preparation (that is the job's, through intake.load): classifying
 needs the message-ids, subjects and the paths the diffs touch. The mail is untrusted:
 the grouping runs in a worker killed at ``intake.timeout``, every input bound of
-intake's mbox reader applies.
+the mbox reader (bot/mbox.py) applies.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bot import b4box, intake
-from bot.intake import IntakeError, Limits
+from bot import b4box, mbox
+from bot.mbox import IntakeError, Limits
+from bot.series import BASE_RE, CHANGE_RE
 from bot.worker import WorkerError, with_deadline
 from mmucore.manifest import ROOTS
 
@@ -75,8 +76,8 @@ def _found(lmbx: Any, rev: int) -> Found:
     cover = lmbx.covers.get(rev)
     texts = ([cover.body] if cover is not None else []) + [p.body for p in patches]
     files = sorted({f for t in texts for m in _DIFF_RE.finditer(t) for f in m.groups()})
-    base = next((m.group(1) for t in texts if (m := intake._BASE_RE.search(t))), None)
-    change = next((m.group(1) for t in texts if (m := intake._CHANGE_RE.search(t))), None)
+    base = next((m.group(1) for t in texts if (m := BASE_RE.search(t))), None)
+    change = next((m.group(1) for t in texts if (m := CHANGE_RE.search(t))), None)
     first = cover if cover is not None else patches[0]
     return Found(
         revision=rev,
@@ -92,10 +93,10 @@ def _found(lmbx: Any, rev: int) -> Found:
 
 
 def _group(data: bytes, origin: str, lore_url: str, limits: Limits) -> dict[str, Any]:
-    msgs = intake._split_mbox(data, origin, limits)
+    msgs = mbox.split_mbox(data, origin, limits)
     found, waiting = [], []
     with b4box.isolated(lore_url) as b4:
-        lmbx = intake.lore_mailbox(b4, msgs)
+        lmbx = mbox.lore_mailbox(b4, msgs)
         for rev in sorted(lmbx.series):
             lser = lmbx.series[rev]
             expected = int(lser.expected or 1)

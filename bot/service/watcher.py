@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from bot import intake
+from bot import mbox
 from bot.config import Config
-from bot.intake import IntakeError, Limits
+from bot.mbox import IntakeError, Limits
 from bot.service import commands, queue, search, threads
 from bot.service.results import record_revision
 from bot.store.db import session
@@ -160,7 +160,7 @@ def _series(
         if hit.msgid in covered or _known(engine, hit.msgid):
             continue
         try:
-            msgid, url, raw = intake.fetch_thread(hit.msgid, list_url, limits)
+            msgid, url, raw = mbox.fetch_thread(hit.msgid, list_url, limits)
         except IntakeError as e:
             errors.append(str(e).splitlines()[0])
             continue

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.intake import IntakeError, parse_ref
+from bot.mbox import IntakeError, parse_ref
 from bot.store.models import Patch, Revision, Run, Series
 from bot.web.common import VERDICTS, PageError, answer, int_param, iso
 

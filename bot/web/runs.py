@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.intake import IntakeError, parse_ref
+from bot.mbox import IntakeError, parse_ref
 from bot.service.queue import enqueue
 from bot.store.models import Job, Patch, Revision, utcnow
 from bot.web.common import Links, PageError, client_of, iso, page

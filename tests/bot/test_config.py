@@ -91,15 +91,15 @@ def test_config_show_cli(tmp_path: Path) -> None:
 
 
 def test_intake_limits_from_file_and_environment(tmp_path: Path) -> None:
-    from bot import intake
+    from bot.mbox import Limits
 
     f = tmp_path / "mmu-ci.toml"
     f.write_text("[lore]\ntimeout = 5\nmax_bytes = 1048576\n[intake]\nmax_patches = 7\n")
     env = {"MMUCI_INTAKE_TIMEOUT": "2.5", "MMUCI_INTAKE_MAX_MESSAGE_BYTES": "4096"}
-    lim = intake.Limits.from_config(config.load(f, environ=env))
+    lim = Limits.from_config(config.load(f, environ=env))
     assert (lim.fetch_timeout, lim.max_fetch_bytes, lim.max_patches) == (5.0, 1 << 20, 7)
     assert (lim.timeout, lim.max_message_bytes) == (2.5, 4096)
-    assert intake.Limits.from_config(config.load(environ={})) == intake.Limits()
+    assert Limits.from_config(config.load(environ={})) == Limits()
     for bad in ('[lore]\ntimeout = "soon"\n', "[intake]\nmax_messages = 0\n"):
         f.write_text(bad)
         with pytest.raises(MmuCiError, match="must be a positive number"):

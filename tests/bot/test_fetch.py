@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot import fetch, intake
+from bot.mbox import IntakeError, Limits
 
 REPO = Path(__file__).resolve().parents[2]
 MSGID = "x@example.org"
@@ -97,8 +98,8 @@ def _redirect_loop(conn: socket.socket, stop: threading.Event) -> None:
 def test_a_trickling_server_ends_at_the_deadline(serve) -> None:
     s = serve(_trickle)
     t0 = time.monotonic()
-    with pytest.raises(intake.IntakeError, match=r"lore.timeout \(1 s\)") as e:
-        intake.load(MSGID, s.url, limits=intake.Limits(fetch_timeout=1.0))
+    with pytest.raises(IntakeError, match=r"lore.timeout \(1 s\)") as e:
+        intake.load(MSGID, s.url, limits=Limits(fetch_timeout=1.0))
     assert time.monotonic() - t0 < 3.0
     assert "\n" not in str(e.value)
 
@@ -106,26 +107,24 @@ def test_a_trickling_server_ends_at_the_deadline(serve) -> None:
 def test_a_server_that_never_answers_ends_at_the_deadline(serve) -> None:
     s = serve(lambda conn, stop: stop.wait(30))
     t0 = time.monotonic()
-    with pytest.raises(intake.IntakeError, match="lore.timeout"):
-        intake.load(MSGID, s.url, limits=intake.Limits(fetch_timeout=0.5))
+    with pytest.raises(IntakeError, match="lore.timeout"):
+        intake.load(MSGID, s.url, limits=Limits(fetch_timeout=0.5))
     assert time.monotonic() - t0 < 2.5
 
 
 @pytest.mark.parametrize("encoding", [True, False], ids=["content-encoding", "gzip-body"])
 def test_a_gzip_bomb_ends_at_the_size_cap(serve, encoding: bool) -> None:
     s = serve(_bomb(encoding))
-    with pytest.raises(intake.IntakeError, match=r"lore.max_bytes") as e:
-        intake.load(MSGID, s.url, limits=intake.Limits(max_fetch_bytes=1 << 20))
+    with pytest.raises(IntakeError, match=r"lore.max_bytes") as e:
+        intake.load(MSGID, s.url, limits=Limits(max_fetch_bytes=1 << 20))
     assert "\n" not in str(e.value)
 
 
 def test_a_gzip_bomb_file_ends_at_the_size_cap(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.mbox.gz"
     bomb.write_bytes(gzip.compress(b"From x\n" + b"\0" * (32 << 20), compresslevel=9))
-    with pytest.raises(intake.IntakeError, match="lore.max_bytes"):
-        intake.load(
-            str(bomb), "http://127.0.0.1:9/x", limits=intake.Limits(max_fetch_bytes=1 << 20)
-        )
+    with pytest.raises(IntakeError, match="lore.max_bytes"):
+        intake.load(str(bomb), "http://127.0.0.1:9/x", limits=Limits(max_fetch_bytes=1 << 20))
 
 
 def test_gunzip_is_exact_below_the_cap() -> None:
@@ -141,7 +140,7 @@ def test_gunzip_is_exact_below_the_cap() -> None:
 
 def test_a_redirect_loop_is_one_line(serve) -> None:
     s = serve(_redirect_loop)
-    with pytest.raises(intake.IntakeError, match="redirects"):
+    with pytest.raises(IntakeError, match="redirects"):
         intake.load(MSGID, s.url)
 
 

@@ -1,4 +1,5 @@
-"""Intake through a real public-inbox: message-id, URL, mbox file, revisions, bad threads."""
+"""Intake through a real public-inbox: message-id, URL, mbox file, revisions, bad threads
+(bot/intake.py with bot/mbox.py and bot/series.py; their own units: test_mbox, test_series)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from email.message import EmailMessage
 import pytest
 
 from bot import intake
+from bot.mbox import IntakeError
 from mmukit.seriesgen import deliver, make_series, mbox_bytes
 from mmukit.transforms import Transformation, regex_once, within_function
 
@@ -75,7 +77,7 @@ def test_older_revision_on_request_and_lore_url(local_inbox, posted):
     s = intake.load(url, "http://127.0.0.1:9/unused", revision=1)
     assert s.revision == 1 and len(s.patches) == 2
     assert s.patches[0].nfc_claim and "No functional change intended" in s.patches[0].commit_message
-    with pytest.raises(intake.IntakeError, match="v7 is not in the thread"):
+    with pytest.raises(IntakeError, match="v7 is not in the thread"):
         intake.load(url, local_inbox.url, revision=7)
 
 
@@ -87,7 +89,7 @@ def test_mbox_and_patch_files(posted, tree_61, tmp_path):
     assert s.revision == 1 and len(s.patches) == 2 and s.msgid is None
     single = tmp_path / "0001.patch"
     single.write_bytes(v1[1])
-    with pytest.raises(intake.IntakeError, match="incomplete: patch 2/2 missing"):
+    with pytest.raises(IntakeError, match="incomplete: patch 2/2 missing"):
         intake.load(str(single), "http://127.0.0.1:9/x")
     one = make_series(tree_61.path, "HEAD", [THREE], workdir=tmp_path, series_id="one").mails[1]
     single.write_bytes(one)  # a lone [PATCH] file: no mbox "From " line, no cover letter
@@ -105,7 +107,7 @@ def test_thread_without_patches(local_inbox):
     msg["Date"] = "Wed, 25 Nov 2026 10:00:00 +0000"
     msg.set_content("Isn't this a separate bug fix?\n")
     local_inbox.deliver(bytes(msg))
-    with pytest.raises(intake.IntakeError, match="holds no patches") as e:
+    with pytest.raises(IntakeError, match="holds no patches") as e:
         intake.load("review-only@example.org", local_inbox.url)
     assert "\n" not in str(e.value)
 
@@ -116,7 +118,7 @@ def test_missing_patch_and_binary_attachment(local_inbox, tree_61, tmp_path):
     mails = make_series(tree_61.path, "HEAD", [a, b], workdir=tmp_path, series_id="gap").mails
     for m in (mails[0], mails[2]):
         local_inbox.deliver(m)
-    with pytest.raises(intake.IntakeError, match=r"incomplete: patch 1/2 missing"):
+    with pytest.raises(IntakeError, match=r"incomplete: patch 1/2 missing"):
         intake.load(msgid_of(mails[0]), local_inbox.url)
 
     att = EmailMessage()
@@ -129,43 +131,23 @@ def test_missing_patch_and_binary_attachment(local_inbox, tree_61, tmp_path):
     att.set_content(body)
     att.add_attachment(b"\x00\x01\x02", maintype="application", subtype="octet-stream")
     local_inbox.deliver(bytes(att))
-    with pytest.raises(intake.IntakeError, match="binary attachment"):
+    with pytest.raises(IntakeError, match="binary attachment"):
         intake.load("blob@example.org", local_inbox.url)
 
 
 def test_bad_inputs(local_inbox, tmp_path):
     corrupt = tmp_path / "corrupt.mbox"
     corrupt.write_bytes(b"\x1f\x8b\x08\x00garbage")
-    with pytest.raises(intake.IntakeError, match="corrupt gzip"):
+    with pytest.raises(IntakeError, match="corrupt gzip"):
         intake.load(str(corrupt), local_inbox.url)
     text = tmp_path / "notes.txt"
     text.write_text("just some notes\nnot a mail\n")
-    with pytest.raises(intake.IntakeError, match="not an mbox"):
+    with pytest.raises(IntakeError, match="not an mbox"):
         intake.load(str(text), local_inbox.url)
-    with pytest.raises(intake.IntakeError, match="not found"):
+    with pytest.raises(IntakeError, match="not found"):
         intake.load("nobody-sent-this@example.org", local_inbox.url)
-    with pytest.raises(intake.IntakeError, match="no such file, and not a message-id"):
+    with pytest.raises(IntakeError, match="no such file, and not a message-id"):
         intake.load("not a message id", local_inbox.url)
-
-
-def test_nfc_claim_words():
-    assert intake.nfc_claim("x\n\nNo functional change intended.")
-    assert intake.nfc_claim("x\n\nno functional change")
-    assert intake.nfc_claim("KVM: x86/mmu: tidy (NFC)")
-    assert not intake.nfc_claim("KVM: x86/mmu: fix a functional bug")
-
-
-def test_parse_ref_forms():
-    lore = "https://lore.kernel.org/kvm/"
-    assert intake.parse_ref("<a.b@x.org>", lore) == ("a.b@x.org", "https://lore.kernel.org/kvm")
-    assert intake.parse_ref("id:a@x", lore) == ("a@x", "https://lore.kernel.org/kvm")
-    for url in (f"{lore}a@x/", f"{lore}a@x/T/#t", f"{lore}a%40x/raw"):
-        assert intake.parse_ref(url, "http://127.0.0.1:9/other") == (
-            "a@x",
-            "https://lore.kernel.org/kvm",
-        )
-    with pytest.raises(intake.IntakeError, match="not a lore-style URL"):
-        intake.parse_ref("https://lore.kernel.org/kvm/", lore)
 
 
 def test_a_thread_read_before_is_not_parsed_again(posted, tmp_path):
@@ -182,7 +164,7 @@ def test_a_thread_read_before_is_not_parsed_again(posted, tmp_path):
     intake.parse(data + b"\n", "t.mbox", memo=memo)
     intake.parse(data, "t.mbox", revision=1, memo=memo)
     assert memo.misses == 3
-    with pytest.raises(intake.IntakeError):  # a failure is not remembered
+    with pytest.raises(IntakeError):  # a failure is not remembered
         intake.parse(data, "t.mbox", revision=7, memo=memo)
-    with pytest.raises(intake.IntakeError):
+    with pytest.raises(IntakeError):
         intake.parse(data, "t.mbox", revision=7, memo=memo)

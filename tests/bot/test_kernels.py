@@ -1,16 +1,15 @@
-"""Kernel trees from Debian's tarballs (and any tarball or git tree)."""
+"""The registry of kernel trees: Debian's tarballs prepared once, git trees registered
+without a change, and each tree's version (the tarball itself: test_tarball.py)."""
 
 from __future__ import annotations
 
-import io
 import json
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 
-from bot import kernels
+from bot import kernels, tarball
 from mmuci import proc
 from mmuci.errors import MmuCiError
 from mmucore import extract
@@ -41,19 +40,6 @@ def test_second_prepare_does_no_work(tree_61, data_dir: Path) -> None:
     assert kernels.find_tree(data_dir, str(tree_61.path)) == tree_61
 
 
-def test_missing_tarball_names_the_package(tmp_path: Path, monkeypatch) -> None:
-    # apt knows linux-source-6.1 (make test installs it): the advice is to install it
-    monkeypatch.setattr(kernels, "DEBIAN_TARBALL", str(tmp_path / "linux-source-{ver}.tar.xz"))
-    with pytest.raises(MmuCiError, match=r"install it with `apt-get install linux-source-6\.1`"):
-        kernels.prepare(tmp_path, "6.1")
-    # no package linux-source-9.9 exists: no apt-get command that would fail
-    with pytest.raises(MmuCiError, match="apt knows no package linux-source-9.9") as e:
-        kernels.prepare(tmp_path, "9.9")
-    assert "apt-get" not in str(e.value)
-    with pytest.raises(MmuCiError, match="neither a Debian version"):
-        kernels.prepare(tmp_path, str(tmp_path / "nothing-here"))
-
-
 def _snapshot(repo: Path) -> list[tuple[str, int, int]]:
     """Every file of a repository (work tree and .git) with its size and mtime."""
     return sorted(
@@ -73,33 +59,6 @@ def test_registering_a_git_tree_never_modifies_it(tree_61, tmp_path: Path) -> No
     assert tree.commit == tree_61.commit and tree.tag is None
     assert _snapshot(mine) == before
     assert kernels.find_tree(tmp_path / "data", "kvm") == tree
-
-
-@pytest.mark.parametrize("suffix", ["gz", "xz", "bz2", ""])
-def test_any_tarball(tmp_path: Path, suffix: str) -> None:
-    """A tarball of our own making: only the subset is kept, the version comes from Makefile."""
-    tarball = tmp_path / ("linux-toy.tar" + (f".{suffix}" if suffix else ""))
-    files = {
-        "linux-toy/Makefile": "VERSION = 6\nPATCHLEVEL = 7\nSUBLEVEL = 3\nEXTRAVERSION = -rc1\n",
-        "linux-toy/arch/x86/kvm/toy.c": "int toy;\n",
-        "linux-toy/drivers/other.c": "int other;\n",
-    }
-    with tarfile.open(tarball, f"w:{suffix}") as tf:
-        for name, text in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime = len(text), 1700000000
-            tf.addfile(info, io.BytesIO(text.encode()))
-    data = tmp_path / "data"
-    tree, worked = kernels.prepare(data, str(tarball))
-    assert worked and tree.name == "linux-toy" and tree.version == "6.7.3-rc1"
-    assert (tree.path / "arch/x86/kvm/toy.c").read_text() == "int toy;\n"
-    assert not (tree.path / "drivers").exists()
-    assert proc.git(tree.path, "tag") == "v6.7.3-rc1"
-    again, worked = kernels.prepare(data, str(tarball))
-    assert not worked and again == tree
-    # The commit id depends only on the content: a second data dir gives the same one.
-    other, _ = kernels.prepare(tmp_path / "data2", str(tarball))
-    assert other.commit == tree.commit
 
 
 def _mmubot(*args: str, data_dir: Path) -> proc.Completed:
@@ -131,7 +90,7 @@ def _makefile_less(tree_61, tmp_path: Path, name: str = "linux-5.19") -> Path:
     snapshot of a tree in development can be."""
     proc.git(tmp_path, "clone", "-q", "--shared", str(tree_61.path), name)
     mine = tmp_path / name
-    ident = {**kernels.GIT_IDENTITY, "GIT_CONFIG_GLOBAL": "/dev/null"}
+    ident = {**tarball.GIT_IDENTITY, "GIT_CONFIG_GLOBAL": "/dev/null"}
     proc.git(mine, "rm", "-q", "Makefile")
     proc.git(mine, "commit", "-q", "-m", "snapshot without a Makefile", extra_env=ident)
     for tag in proc.git(mine, "tag").split():

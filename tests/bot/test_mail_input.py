@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import b4box, intake
+from bot.mbox import Limits
+from bot.series import Series
 from mmuci.errors import MmuCiError
 from mmucore.textsafe import for_html, for_terminal, printable
 
@@ -44,10 +46,10 @@ def _patch(
     )
 
 
-def _load(tmp_path: Path, data: bytes, **limits) -> intake.Series:
+def _load(tmp_path: Path, data: bytes, **limits) -> Series:
     f = tmp_path / "series.mbox"
     f.write_bytes(data)
-    return intake.load(str(f), "http://127.0.0.1:9/unused", limits=intake.Limits(**limits))
+    return intake.load(str(f), "http://127.0.0.1:9/unused", limits=Limits(**limits))
 
 
 def _fails(tmp_path: Path, data: bytes, match: str, **limits) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import kernels
+from bot import kernels, tarball
 from mmuci import proc
 from mmuci.errors import MmuCiError
 from mmukit.seriesgen import make_series, mbox_bytes
@@ -206,7 +206,7 @@ def _apt_simulated(cmd: str, tmp_path: Path) -> proc.Completed:
 
 @pytest.mark.skipif(shutil.which("apt-get") is None, reason="no apt-get on this machine")
 def test_missing_tarball(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(kernels, "DEBIAN_TARBALL", str(tmp_path / "linux-source-{ver}.tar.xz"))
+    monkeypatch.setattr(tarball, "DEBIAN_TARBALL", str(tmp_path / "linux-source-{ver}.tar.xz"))
     with pytest.raises(MmuCiError) as e:
         kernels.prepare(tmp_path, "6.12")
     cmd = _suggested(str(e.value), "apt-get install")

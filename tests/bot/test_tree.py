@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import config, intake, kernels, tree
+from bot import config, kernels, tarball, tree
+from bot.series import build_series
 from mmuci import proc
 from mmuci.errors import MmuCiError
 from mmukit.seriesgen import make_series, mbox_bytes
@@ -48,7 +49,7 @@ def _series(tree_path, tmp_path, funcs=("kvm_mmu_load", "kvm_mmu_unload"), sid="
         workdir=tmp_path,
         series_id=sid,
     )
-    return gen, intake.build_series(list_of(gen.mails), "test")
+    return gen, build_series(list_of(gen.mails), "test")
 
 
 def list_of(mails):
@@ -105,7 +106,7 @@ def test_first_patch_that_does_not_apply_stops_with_hunk(cfg, tree_61, tmp_path)
     mails = list(gen.mails)
     # Patch 2's context no longer matches the tree: the kind of drift a stale series has.
     mails[2] = re.sub(rb"(?m)^ (void kvm_mmu_unload\()", rb" static \1", mails[2])
-    series = intake.build_series(list_of(mails), "test")
+    series = build_series(list_of(mails), "test")
     base = tree.select_base(series, tree.candidate_trees(cfg))
     before = _worktrees(tree_61.path)
     applied = tree.apply_series(series, base, cfg.data_dir)
@@ -171,7 +172,7 @@ def test_malformed_patch_is_an_apply_error(cfg, tree_61, tmp_path):
     # Cut patch 1 inside its hunk: git sees a corrupt patch, not a context mismatch.
     head, _, rest = mails[1].partition(b"\n@@ ")
     mails[1] = head + b"\n@@ " + rest.split(b"\n")[0] + b"\n+half a line"
-    series = intake.build_series(list_of(mails), "test")
+    series = build_series(list_of(mails), "test")
     base = tree.select_base(series, tree.candidate_trees(cfg))
     applied = tree.apply_series(series, base, cfg.data_dir)
     assert applied.patches == () and applied.failure is not None
@@ -188,7 +189,7 @@ def _user_tree(source, tmp_path, name, *, makefile=True):
     path = tmp_path / name
     version = None
     if not makefile:
-        ident = {**kernels.GIT_IDENTITY, "GIT_CONFIG_GLOBAL": "/dev/null"}
+        ident = {**tarball.GIT_IDENTITY, "GIT_CONFIG_GLOBAL": "/dev/null"}
         proc.git(path, "rm", "-q", "Makefile")
         proc.git(path, "commit", "-q", "-m", "snapshot", extra_env=ident)
         version = "6.12"

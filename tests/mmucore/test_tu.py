@@ -1,39 +1,16 @@
-"""The translation unit: the index over model files and the assembled text."""
+"""The translation unit: the pieces of a closure placed behind their lines."""
 
 from __future__ import annotations
 
-from mmucore import cparse, tu
+import pytest
 
-HEADER = "#define LIMIT 4\nstruct box { int n; };\nint twice(int a);\n"
-SOURCE = (
-    "#define LIMIT 8\n"
-    "static int twice(int a)\n{\n\treturn 2 * a;\n}\n"
-    "int uses(struct box *b)\n{\n\treturn twice(b->n) < LIMIT;\n}\n"
-)
-
-
-def _index() -> tu.Index:
-    return tu.Index.build([cparse.parse("h.h", HEADER), cparse.parse("m.c", SOURCE)])
-
-
-def test_the_first_definition_in_include_order_wins() -> None:
-    idx = _index()
-    assert idx.macros["LIMIT"].file == "h.h" and idx.macros["LIMIT"].text.endswith("4")
-    assert [d.file for d in idx.macro_defs["LIMIT"]] == ["h.h", "m.c"]
-    assert idx.functions["twice"].file == "m.c" and "twice" in idx.prototypes
-    assert idx.lookup("struct box") is idx.types["struct box"]
-    assert idx.lookup("nothing") is None
-
-
-def test_facts_give_the_parameters_of_each_function() -> None:
-    facts = _index().facts()
-    assert facts.prototypes["uses"] == ("struct box *",)
-    assert set(facts.definitions) >= {"twice", "uses", "LIMIT"}
+from mmucore import closure, tu
+from tests.mmucore.test_closure import index
 
 
 def test_assemble_places_each_piece_behind_its_line() -> None:
-    idx = _index()
-    c = tu.Closure(
+    idx = index()
+    c = closure.Closure(
         functions=[idx.functions["twice"], idx.functions["uses"]],
         macros=[idx.macros["LIMIT"]],
     )
@@ -49,3 +26,16 @@ def test_assemble_places_each_piece_behind_its_line() -> None:
     assert lines[at - 1] == '#line 2 "m.c"'
     # prototypes of every function come before the first definition
     assert lines.index("int uses(struct box *b);") < at
+
+
+def test_split_cuts_at_the_markers_of_these_pieces_only() -> None:
+    idx = index()
+    c = closure.Closure(functions=[idx.functions["twice"]], macros=[idx.macros["LIMIT"]])
+    text, pieces = tu.assemble(c, "test 1234")
+    parts = tu.split(text, [p[4] for p in pieces])
+    assert parts.banner == "/* mmu-ci translation unit: test 1234 */"
+    assert tu.SHIM_C_INCLUDE in parts.head and "#define LIMIT 4" in parts.head
+    assert "static int twice(int a)" in parts.code and "twice" not in parts.head
+    assert "mmu-ci: code" not in parts.code + parts.tail  # the markers are left out
+    with pytest.raises(ValueError, match="not one"):
+        tu.split(text, [p[4] for p in pieces] + ["a piece of another revision"])

@@ -37,7 +37,7 @@ def test_an_unknown_trigger_is_refused(engine):
 
 
 def test_message_ref_round_trips_through_intake() -> None:
-    from bot.intake import parse_ref
+    from bot.mbox import parse_ref
     from bot.service.queue import message_ref
 
     for mid in ("a/b@example.org", "<x+y=z@example.org>", "20260101.1234-1-a@b.c"):

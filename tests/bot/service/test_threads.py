@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.intake import IntakeError, Limits
+from bot.mbox import IntakeError, Limits
 from bot.service import threads
 from mmukit import listmail
 from mmukit.seriesgen import mbox_bytes
