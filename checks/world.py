@@ -142,7 +142,12 @@ def _odd_constants(n: int, seed: int = 0x6D6D752D6369) -> list[int]:
     return out
 
 
-KF = _odd_constants(13 + NR_SP_PAGES)  # root 2, prev_roots 6, pae_root 5, an sp's count each
+# Where each field's multipliers start in drv_kf (DRV_KF_<name>), and how many it has:
+# the root's hpa and pgd, the prev_roots' hpa/pgd pairs, pae_root's pointer and its four
+# entries, one root count per sp page.
+KF_SLOTS = {"ROOT": 2, "PREV": 6, "PAE_PTR": 1, "PAE": 4, "COUNT": NR_SP_PAGES}
+KF_AT = {k: sum(list(KF_SLOTS.values())[:i]) for i, k in enumerate(KF_SLOTS)}
+KF = _odd_constants(sum(KF_SLOTS.values()))
 
 
 def component_macro(component: str) -> str:
@@ -175,6 +180,7 @@ def world_header() -> str:
         defs += [f"#define {var}_{k} {v}" for k, v in codes.items()]
     defs += [f"#define PAGE_{k} {v}" for k, v in PAGES.items()]
     defs.append(f"#define DRV_NPAGES {NR_SP_PAGES}")
+    defs += [f"#define DRV_KF_{k} {v}" for k, v in KF_AT.items()]
     defs += [f"#define {component_macro(c)} {i}" for i, c in enumerate(COMPONENTS)]
     defs.append(f"#define DRV_NCOMP {len(COMPONENTS)}")
     defs += [f"#define DRV_{k} {v:#x}ULL" for k, v in GUEST_PGDS.items()]

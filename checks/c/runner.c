@@ -89,13 +89,15 @@ static int drv_digest(uint64_t *row, int st)
 	d[DRV_C_EVENT_ORDER] = order;
 	drv_digest_fields(d, root);
 	/* normalised variants: the pgd of a slot counts only while its hpa is valid */
-	alt = root[0] * drv_kf[0] + (root[0] != DRV_INVALID ? root[1] : 0) * drv_kf[1];
+	alt = root[0] * drv_kf[DRV_KF_ROOT] +
+	      (root[0] != DRV_INVALID ? root[1] : 0) * drv_kf[DRV_KF_ROOT + 1];
 	d[DRV_C_ROOT_ALT] = drv_mix(DRV_FNV, alt);
 	alt = 0;
 	for (i = 0; i < 3; i++) {
 		uint64_t hpa = drv_mmu.prev_roots[i].hpa, pgd = drv_mmu.prev_roots[i].pgd;
 
-		alt += hpa * drv_kf[2 + 2 * i] + (hpa != DRV_INVALID ? pgd : 0) * drv_kf[3 + 2 * i];
+		alt += hpa * drv_kf[DRV_KF_PREV + 2 * i] +
+		       (hpa != DRV_INVALID ? pgd : 0) * drv_kf[DRV_KF_PREV + 1 + 2 * i];
 	}
 	d[DRV_C_PREV_ROOTS_ALT] = drv_mix(DRV_FNV, alt);
 	if (!st && !mmu_shim_ledger_agrees(chain))

@@ -265,15 +265,16 @@ static void drv_digest_fields(uint64_t *d, uint64_t *root4)
 
 	root4[0] = DRV_ROOT_HPA;
 	root4[1] = DRV_ROOT_PGD;
-	d[DRV_C_ROOT] = drv_mix(DRV_FNV, root4[0] * drv_kf[0] + root4[1] * drv_kf[1]);
+	d[DRV_C_ROOT] = drv_mix(DRV_FNV, root4[0] * drv_kf[DRV_KF_ROOT] +
+				root4[1] * drv_kf[DRV_KF_ROOT + 1]);
 	for (i = 0; i < 3; i++) {
-		prev += drv_mmu.prev_roots[i].hpa * drv_kf[2 + 2 * i] +
-			drv_mmu.prev_roots[i].pgd * drv_kf[3 + 2 * i];
+		prev += drv_mmu.prev_roots[i].hpa * drv_kf[DRV_KF_PREV + 2 * i] +
+			drv_mmu.prev_roots[i].pgd * drv_kf[DRV_KF_PREV + 1 + 2 * i];
 	}
 	d[DRV_C_PREV_ROOTS] = drv_mix(DRV_FNV, prev);
-	pg = drv_canon_ptr(drv_mmu.pae_root) * drv_kf[8];
+	pg = drv_canon_ptr(drv_mmu.pae_root) * drv_kf[DRV_KF_PAE_PTR];
 	for (i = 0; i < 4; i++)
-		pg += pae[i] * drv_kf[9 + i];
+		pg += pae[i] * drv_kf[DRV_KF_PAE + i];
 	d[DRV_C_PAE_ROOT] = drv_mix(DRV_FNV, pg);
 	for (u = drv_used_bits; u; u &= u - 1) {
 		struct kvm_mmu_page *sp;
@@ -281,14 +282,15 @@ static void drv_digest_fields(uint64_t *d, uint64_t *root4)
 		i = __builtin_ctz(u);
 		sp = &drv_sp[i];
 		used |= 1ULL << i;
-		count += drv_kf[13 + i] * (drv_tdp[i] ?
+		count += drv_kf[DRV_KF_COUNT + i] * (drv_tdp[i] ?
 				(uint64_t)refcount_read(&sp->tdp_mmu_root_count) :
 				(uint64_t)(int64_t)sp->root_count);
 		invalid |= (uint64_t)(sp->role.invalid != 0) << i;
 	}
 	d[DRV_C_ROOT_COUNT] = drv_mix(DRV_FNV, count);
 	d[DRV_C_ROLE_INVALID] = drv_mix(DRV_FNV, invalid);
-	d[DRV_C_FREED] = drv_mix(DRV_FNV, (freed & used) * drv_kf[0] + (tdp_freed & used));
+	d[DRV_C_FREED] = drv_mix(DRV_FNV, (freed & used) * drv_kf[DRV_KF_ROOT] +
+				 (tdp_freed & used));
 	d[DRV_C_RETURN] = drv_mix(DRV_FNV, (uint64_t)drv_ret);
 }
 

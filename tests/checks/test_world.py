@@ -27,3 +27,22 @@ def test_page_names_are_the_root_pages() -> None:
     assert world.PAGE_NAMES == {0: "pae_root", 1: "pml4_root", 2: "pml5_root"}
     for i, name in world.PAGE_NAMES.items():
         assert f"#define PAGE_{name.upper()} {i}\n" in world.world_header()
+
+
+def test_field_multipliers_are_named_slots_of_drv_kf() -> None:
+    """Each field's multipliers start at DRV_KF_<name>, the slots tile drv_kf exactly, and
+    the driver's C indexes drv_kf by those names only (no literal offset to drift)."""
+    import re
+
+    from checks import driver
+
+    header = world.world_header()
+    at = 0
+    for name, n in world.KF_SLOTS.items():
+        assert world.KF_AT[name] == at and f"#define DRV_KF_{name} {at}\n" in header
+        at += n
+    assert at == len(world.KF) == len(set(world.KF)) and all(k & 1 for k in world.KF)
+    assert world.KF_SLOTS["COUNT"] == world.NR_SP_PAGES
+    for name in ("world.c", "runner.c"):
+        uses = re.findall(r"drv_kf\[([^\]]*)\]", driver.c_file(name))
+        assert uses and all(u.startswith("DRV_KF_") for u in uses), (name, uses)
