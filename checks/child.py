@@ -22,10 +22,8 @@ from checks.guard import guarded
 from checks.prune import ChildRun
 from checks.raw import Crash, RawGroup, RawRun, StateTrace, TraceJSON
 from checks.render import EVENT_KINDS
-from checks.space import COMPONENTS
 
 MAX_GROUPS = 256
-_FAULT = COMPONENTS.index("fault")
 MAX_HANGS = 3  # hung states (either build) after which a child stops its range
 
 
@@ -98,8 +96,8 @@ class _Pair:
 
 class _Rows:
     """Phase 2 in one revision: the rows of digests of the states a pair found differing,
-    run again; a state whose word or status is not the one phase 1 got is marked as a
-    fault of status 3 (its result is not a function of the state: never same)."""
+    run again; a state whose word or status is not the one phase 1 got is marked (in C)
+    as a fault of status 3 (its result is not a function of the state: never same)."""
 
     def __init__(self, mod: Module, check: str, nc: int, chunk: int) -> None:
         self.mod, self.nc = mod, nc
@@ -109,18 +107,16 @@ class _Rows:
         self.status = mod.ffi.new("uint8_t[]", chunk)
 
     def run(self, idx: Any, m: int, start: int, w1: Any, s1: Any, hang: float) -> Any:
-        """Rows of idx[0..m) (viewed in this module's ffi); w1/s1: phase 1's buffers."""
+        """Rows of idx[0..m) (viewed in this module's ffi); w1/s1: phase 1's buffers of the
+        chunk that starts at ``start``."""
         ffi = self.mod.ffi
         view = ffi.from_buffer("uint64_t[]", ffi.buffer(idx, 8 * m)) if m else idx
         done = 0
         while done < m:
             with guarded(self.mod, hang):
-                done += int(self.rows_at(view + done, m - done, self.rows + done * self.nc,
-                                         self.whole + done, self.status + done))  # fmt: skip
-        for k in range(m):
-            at = int(view[k]) - start
-            if int(self.whole[k]) != int(w1[at]) or int(self.status[k]) != int(s1[at]):
-                self.rows[k * self.nc + _FAULT] = 3
+                done += int(self.rows_at(view + done, m - done, start, w1, s1,
+                                         self.rows + done * self.nc, self.whole + done,
+                                         self.status + done))  # fmt: skip
         return self.rows
 
 

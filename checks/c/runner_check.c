@@ -149,9 +149,11 @@ uint64_t CHK(differing)(uint64_t lo, uint64_t n, const uint64_t *wa, const uint8
 
 /* The rows of digests (drv_digest) of the states idx[0..n), each run afresh, with their
  * whole-state words and statuses; returns how many ran (it stops after a hang, as
- * run_range). */
-uint64_t CHK(rows_at)(const uint64_t *idx, uint64_t n, uint64_t *rows, uint64_t *whole,
-		uint8_t *status)
+ * run_range). With w1/s1 (phase 1's words and statuses of states lo...), a state whose
+ * word or status is not phase 1's is marked in its row as a fault of status 3: its result
+ * is not a function of the state, and it never folds back into "same". */
+uint64_t CHK(rows_at)(const uint64_t *idx, uint64_t n, uint64_t lo, const uint64_t *w1,
+		const uint8_t *s1, uint64_t *rows, uint64_t *whole, uint8_t *status)
 {
 	uint64_t k;
 
@@ -165,6 +167,8 @@ uint64_t CHK(rows_at)(const uint64_t *idx, uint64_t n, uint64_t *rows, uint64_t 
 		whole[k] = drv_whole(&st2);
 		st = drv_digest(&rows[k * DRV_NCOMP], st);
 		status[k] = (uint8_t)st;
+		if (w1 && (whole[k] != w1[idx[k] - lo] || status[k] != s1[idx[k] - lo]))
+			rows[k * DRV_NCOMP + DRV_C_FAULT] = 3;
 		if (st == 2)
 			return k + 1;
 	}

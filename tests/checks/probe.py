@@ -44,6 +44,6 @@ def digests_both_ways(mods: list[Any], payload: dict[str, Any]) -> dict[str, Any
     k = 0
     with guarded(mod):
         while k < n:
-            k += rows_at(idx + k, n - k, rows + k * nc, whole + k, st + k)
+            k += rows_at(idx + k, n - k, lo, ffi.NULL, ffi.NULL, rows + k * nc, whole + k, st + k)
     out["rows_at"] = [int(x) for x in whole] + [int(x) for x in st]
     return out
