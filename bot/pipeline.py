@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +26,7 @@ from bot.report import PatchReport, Report, reproduce_command, worst
 from checks.verdict import Verdict, internal_error_reason
 from mmuci.errors import MmuCiError
 from mmuci.owncode import code_version
+from mmuci.proc import set_pdeathsig
 from mmucore import scope
 
 if TYPE_CHECKING:
@@ -60,37 +63,102 @@ class _Extractions:
             self.seconds += time.perf_counter() - t
         return self.done[rev]
 
-    def prefetch(self, revs: Sequence[str]) -> None:
-        """Extract ``revs`` that neither this run nor the memo has, one process per core;
-        a revision that fails is left for get() to extract again and report."""
+    def prefetch(self, revs: Sequence[Prefetch], index: scope.ModelFilesCache) -> None:
+        """Extract the revisions of ``revs`` that neither this run nor the memo has, one
+        process per core; each worker also parses the files its revision's patch touches
+        into the scope cache (``index.extents``), so the scope stage finds them parsed. A
+        revision that fails is left for get() to extract again and report."""
         t = time.perf_counter()
+        parse: dict[str, tuple[str, ...]] = {}  # each revision once, with every file to parse
+        for item in revs:
+            parse[item.rev] = tuple(dict.fromkeys((*parse.get(item.rev, ()), *item.parse)))
         todo = []
-        for rev in dict.fromkeys(revs):
+        for rev, files in parse.items():
             if rev not in self.done:
                 value = self.memo.get(self._key(rev))
                 if value is None:
-                    todo.append(rev)
+                    todo.append(Prefetch(rev, files))
                 else:
                     self.done[rev] = value
         if len(todo) >= 2:
             ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=runs.BUILD_JOBS, mp_context=ctx) as pool:
-                items = [(self.repo, rev) for rev in todo]
-                for rev, value in zip(todo, pool.map(_extract_or_none, items), strict=True):
+                items = [(self.repo, item, index) for item in todo]
+                for item, value in zip(todo, pool.map(_extract_or_none, items), strict=True):
                     if value is not None:
-                        self.done[rev] = value
-                        self.memo.put(self._key(rev), value)
+                        self.done[item.rev] = value
+                        self.memo.put(self._key(item.rev), value)
         self.seconds += time.perf_counter() - t
 
 
-def _extract_or_none(item: tuple[Path, str]) -> Extraction | None:
-    """In a worker process: one revision's extraction, or None when it fails."""
+@dataclasses.dataclass(frozen=True)
+class Prefetch:
+    """A revision to extract ahead of the scope stage, and the files whose definitions
+    the scope stage will look up in it (the files its patch touches)."""
+
+    rev: str
+    parse: tuple[str, ...] = ()
+
+
+def _extract_or_none(item: tuple[Path, Prefetch, scope.ModelFilesCache]) -> Extraction | None:
+    """In a worker process: one revision's extraction, or None when it fails; then the
+    definition extents of the files its patch touches, into the scope cache."""
     from mmucore.extract import extract
 
+    repo, want, index = item
     try:
-        return extract(*item)
+        value = extract(repo, want.rev)
     except Exception:  # noqa: BLE001 - get() extracts it again and reports the failure
         return None
+    try:
+        for path, text in scope.file_texts(repo, want.rev, want.parse).items():
+            index.extents(path, text)
+    except Exception:  # noqa: BLE001, S110 - the scope stage parses it again and reports
+        pass
+    return value
+
+
+def _warm_shared(repo: Path, base: str, data_dir: Path, staging: Path) -> None:
+    """In a process of its own: the base's shared part (`runs.warm_shared`), compiled into
+    ``staging`` while the revisions are extracted and scoped (the build cache adopts it
+    only when a patch is in scope); a failure is left to the builds to report."""
+    set_pdeathsig()
+    try:
+        ex = _Extractions(repo, Memo(data_dir / "memo")).get(base)
+        runs.warm_shared(ex, staging)
+    except Exception:  # noqa: BLE001, S110 - the build compiles it and says why not
+        pass
+
+
+class _Warm:
+    """`_warm_shared` under way, and where it compiles."""
+
+    def __init__(self, repo: Path, base: str, data_dir: Path) -> None:
+        (data_dir / "warm").mkdir(parents=True, exist_ok=True)
+        self.staging = Path(tempfile.mkdtemp(prefix="shared-", dir=data_dir / "warm"))
+        self.staging.chmod(0o755)  # the jail's uid reads the C compiled there
+        self.process = multiprocessing.get_context("fork").Process(
+            target=_warm_shared, args=(repo, base, data_dir, self.staging), daemon=True
+        )
+        self.process.start()  # forked, as the extraction workers are
+
+    def finish(self, cache_dir: Path | None) -> None:
+        """Wait for it; into ``cache_dir`` what it compiled (None: throw it away)."""
+        self.process.join()
+        if cache_dir is not None:
+            from mmucore.build_base import adopt
+
+            adopt(self.staging, cache_dir)
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _may_build(series: intake.Series, applied: tree.AppliedSeries) -> bool:
+    """Whether an applied patch touches a file the extractor reads (else nothing builds)."""
+    from mmucore.manifest import default
+
+    ok = {a.index for a in applied.patches}
+    files = default().model_files
+    return any(p.index in ok and scope.quick(p.diff, files) is None for p in series.patches)
 
 
 def _failure_reason(e: BaseException, stage: str) -> tuple[Verdict, str]:
@@ -161,26 +229,22 @@ def _check_job(
 
 
 def _to_extract(
-    series: intake.Series,
-    by_index: dict[int, tree.AppliedPatch],
-    ex: _Extractions,
-    index: scope.ModelFilesCache,
+    series: intake.Series, by_index: dict[int, tree.AppliedPatch], index: scope.ModelFilesCache,
     base: str,
-) -> list[str]:
+) -> list[Prefetch]:  # fmt: skip
     """The revisions the scope stage will extract: both ends of every applied patch that
-    touches a file the base's model reads (an out-of-scope series needs none but the base)."""
+    touches a file the base's model reads (an out-of-scope series needs none but the base).
+    When those files are not known yet, the base is among them and every file the
+    extractor may read stands for them (what it reads is a subset), so the base is
+    extracted beside the others rather than before them."""
+    from mmucore.manifest import default
+
     known = index.get(base)
-    if known is None and by_index:
-        try:
-            known = scope.model_files(ex.get(base))
-            index.put(base, known)
-        except Exception:  # noqa: BLE001 - the scope stage reports it per patch
-            return []
-    revs = []
+    revs = [] if known is not None or not by_index else [Prefetch(base)]
     for p in series.patches:
         a = by_index.get(p.index)
-        if a is not None and scope.quick(p.diff, known or ()) is None:
-            revs += [a.parent, a.revision]
+        if a is not None and scope.quick(p.diff, known or default().model_files) is None:
+            revs += [Prefetch(a.parent), Prefetch(a.revision, scope.files_touched(p.diff))]
     return revs
 
 
@@ -203,13 +267,26 @@ def check_series(
     timings["apply"] = time.perf_counter() - t
     progress("apply", len(applied.patches), len(series.patches))
 
+    warm = _Warm(applied.repo, base.commit, cfg.data_dir) if _may_build(series, applied) else None
+    try:
+        return _check_applied(series, cfg, base, applied, tree_name, progress, timings, warm)
+    finally:
+        if warm is not None:
+            warm.finish(None)
+
+
+def _check_applied(
+    series: intake.Series, cfg: Config, base: tree.Base, applied: tree.AppliedSeries,
+    tree_name: str | None, progress: Progress, timings: dict[str, float], warm: _Warm | None,
+) -> Report:  # fmt: skip
+    """check_series after the apply: scope, extract, build, check, report."""
     cache_dir = cfg.data_dir / "build-cache"
     ex = _Extractions(applied.repo, Memo(cfg.data_dir / "memo"))
     index = scope.ModelFilesCache(cfg.data_dir)
     by_index = {a.index: a for a in applied.patches}
     reports: list[PatchReport] = []
     t = time.perf_counter()
-    ex.prefetch(_to_extract(series, by_index, ex, index, base.commit))
+    ex.prefetch(_to_extract(series, by_index, index, base.commit), index)
     jobs: list[tuple[PatchReport, runs.Job]] = []
     for p in series.patches:
         a = by_index.get(p.index)
@@ -229,6 +306,8 @@ def check_series(
             jobs.append((pr, job))
     timings["scope"] = time.perf_counter() - t
     t = time.perf_counter()
+    if warm is not None:  # an out-of-scope series builds nothing, not even this
+        warm.finish(cache_dir if jobs else None)
     whole_job = _whole_job(reports, jobs, applied.failure, base.commit, ex)
     # the builds run beside the checks: the first chain starts once its own are built
     builds = runs.prebuild(
@@ -236,7 +315,7 @@ def check_series(
     )
     try:
         try:
-            done = runs.run_chains([j for _, j in jobs], whole_job, cache_dir, ex.memo)
+            done = runs.run_chains([j for _, j in jobs], whole_job, cache_dir, ex.memo, builds)
         except Exception:  # noqa: BLE001 - the pairwise runs below report it per patch
             done = {}
         uni = runs.universe([j for _, j in jobs])
