@@ -216,8 +216,8 @@ def plain_seconds_per_state(
     data: Path, tree: kernels.KernelTree, sizes: dict[str, int]
 ) -> dict[str, float]:
     """Per check, the plain loop's CPU seconds per state on the base revision (one child,
-    no guard, no observation), over the states [0, n) its runs had; 0 for a check whose
-    plain loop faults (the floor is then a lower bound)."""
+    the fault guard, no observation), over the states [0, n) its runs had; 0 for a check
+    whose plain loop fails (the floor is then a lower bound)."""
     from checks import engine
     from checks.space import all_checks
     from mmucore import sandbox
@@ -227,10 +227,10 @@ def plain_seconds_per_state(
     lim = sandbox.Limits(cpu_seconds=600, wall_seconds=900)
     out = {}
     for chk in all_checks(sorted(sizes)):
-        b, _ = engine.build_one(chk, ex, data / "build-cache")
+        b, _ = engine.build_one(chk, ex, data / "build-cache", plain=True)
         payload = {"lo": 0, "hi": sizes[chk.name], "check": chk.name}
-        r = sandbox.run("checks.child:run_plain", payload, [b], lim)
-        if not r.ok:  # unguarded: a state outside the invariants may fault (pgd_switch)
+        r = sandbox.run("checks.plain:run_plain", payload, [b], lim)
+        if not r.ok:
             print(f"   (plain loop of {chk.name}: {r.message}; left out of the floor)")
             out[chk.name] = 0.0
             continue

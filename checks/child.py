@@ -2,9 +2,12 @@
 
 `run_chain(mods, payload)` runs each chunk of the check `payload["check"]` once in every
 revision of a chain and compares the pairs it is given (a baseline and a patched build
-are a chain of two): it compares the chunks' digests in C (one memcmp per state), folds
-the differing states into groups, and returns per pair a RawRun (checks/raw.py): only
-counts, the first state of each group and the full traces of those first states.
+are a chain of two), in two phases. Phase 1: each revision runs the chunk and keeps one
+whole-state word per state (the hash of everything the rows' strict components read);
+per pair, C lists the states whose words differ. Phase 2: only those states run again
+in both builds for their rows of digests (one per observable component), which C folds
+into groups. It returns per pair a RawRun (checks/raw.py): only counts, the first state of
+each group and the full traces of those first states.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from checks.guard import guarded
 from checks.prune import ChildRun
 from checks.raw import Crash, RawGroup, RawRun, StateTrace, TraceJSON
 from checks.render import EVENT_KINDS
+from checks.space import COMPONENTS
 
 MAX_GROUPS = 256
+_FAULT = COMPONENTS.index("fault")
 MAX_HANGS = 3  # hung states (either build) after which a child stops its range
 
 
@@ -79,15 +84,44 @@ def run_chain(mods: Sequence[Module], payload: dict[str, Any]) -> dict[str, Any]
 class _Pair:
     """One comparison of a chain: its group table and counters, in the baseline's ffi."""
 
-    def __init__(self, base: Module, patched: Module, db: Any, sb: Any) -> None:
+    def __init__(self, base: Module, patched: Module, wb: Any, sb: Any, chunk: int) -> None:
         ffi = base.ffi
         self.base, self.patched = base, patched
-        # views of the patched buffers typed for the baseline's drv_compare
-        self.db = ffi.from_buffer("uint64_t[]", patched.ffi.buffer(db))
+        # views of the patched buffers typed for the baseline's drv_differing
+        self.wb = ffi.from_buffer("uint64_t[]", patched.ffi.buffer(wb))
         self.sb = ffi.from_buffer("uint8_t[]", patched.ffi.buffer(sb))
+        self.idx = ffi.new("uint64_t[]", chunk)  # the states whose words differ
         self.groups = ffi.new("struct drv_group[]", MAX_GROUPS)
         self.crash = ffi.new("uint64_t[4]")  # first, count: inside; first, count: outside
         self.ngroups = self.base_faults = self.hangs = 0
+
+
+class _Rows:
+    """Phase 2 in one revision: the rows of digests of the states a pair found differing,
+    run again; a state whose word or status is not the one phase 1 got is marked as a
+    fault of status 3 (its result is not a function of the state: never same)."""
+
+    def __init__(self, mod: Module, check: str, nc: int, chunk: int) -> None:
+        self.mod, self.nc = mod, nc
+        self.rows_at = entry(mod.lib, check, "rows_at")
+        self.rows = mod.ffi.new("uint64_t[]", chunk * nc)
+        self.whole = mod.ffi.new("uint64_t[]", chunk)
+        self.status = mod.ffi.new("uint8_t[]", chunk)
+
+    def run(self, idx: Any, m: int, start: int, w1: Any, s1: Any, hang: float) -> Any:
+        """Rows of idx[0..m) (viewed in this module's ffi); w1/s1: phase 1's buffers."""
+        ffi = self.mod.ffi
+        view = ffi.from_buffer("uint64_t[]", ffi.buffer(idx, 8 * m)) if m else idx
+        done = 0
+        while done < m:
+            with guarded(self.mod, hang):
+                done += int(self.rows_at(view + done, m - done, self.rows + done * self.nc,
+                                         self.whole + done, self.status + done))  # fmt: skip
+        for k in range(m):
+            at = int(view[k]) - start
+            if int(self.whole[k]) != int(w1[at]) or int(self.status[k]) != int(s1[at]):
+                self.rows[k * self.nc + _FAULT] = 3
+        return self.rows
 
 
 def _run_pairs(
@@ -107,12 +141,15 @@ def _run_pairs(
         if m.lib.drv_ncomp() != nc or nstates != entry(mods[0].lib, check, "nstates")():
             raise RuntimeError("baseline and patched drivers disagree on the state space")
     used = sorted({k for p in pairs for k in p})  # a revision no pair compares is not run
-    dig = {k: mods[k].ffi.new("uint64_t[]", chunk * nc) for k in used}
+    # phase 1: a whole-state word per state and revision; phase 2: rows of the differing
+    dig = {k: mods[k].ffi.new("uint64_t[]", chunk) for k in used}
     st = {k: mods[k].ffi.new("uint8_t[]", chunk) for k in used}
     ms = {k: memoryview(mods[k].ffi.buffer(st[k])) for k in used}
-    ps = [_Pair(mods[i], mods[j], dig[j], st[j]) for i, j in pairs]
+    ps = [_Pair(mods[i], mods[j], dig[j], st[j], chunk) for i, j in pairs]
+    differing = {i: entry(mods[i].lib, check, "differing") for i, _ in pairs}
+    rows = {k: _Rows(mods[k], check, nc, chunk) for k in used}
     spec = payload.get("prune")
-    pruned = ChildRun(mods, used, check, chunk, nc, spec) if spec else None
+    pruned = ChildRun(mods, used, check, chunk, 1, spec) if spec else None
     t0, c0 = time.perf_counter(), time.process_time()
     ran = 0
     # a hanging state costs its whole CPU budget: the run stops after MAX_HANGS of them
@@ -133,9 +170,12 @@ def _run_pairs(
         for (i, j), p in zip(pairs, ps, strict=True):
             p.base_faults += n - status[i].count(0)
             p.hangs += status[i].count(2) + status[j].count(2)
-            p.ngroups = compare[i](
-                start, n, dig[i], st[i], p.db, p.sb, p.groups, p.ngroups, MAX_GROUPS, p.crash
-            )
+            nd = int(differing[i](start, n, dig[i], st[i], p.wb, p.sb, p.idx, p.crash))
+            if nd:  # phase 2: the rows of the states whose words differ, in both builds
+                da = rows[i].run(p.idx, nd, start, dig[i], st[i], hang)
+                db = rows[j].run(p.idx, nd, start, dig[j], st[j], hang)
+                db = mods[i].ffi.from_buffer("uint64_t[]", mods[j].ffi.buffer(db))
+                p.ngroups = compare[i](p.idx, nd, da, db, p.groups, p.ngroups, MAX_GROUPS)
         ran += n
         start = end
     run_seconds = time.perf_counter() - t0
@@ -186,16 +226,6 @@ def invariants_of(mods: Sequence[Module], payload: dict[str, Any]) -> dict[str, 
     kernel code runs), for a state whose child died before it could say."""
     inv = entry(mods[0].lib, str(payload["check"]), "invariants")
     return {"inv": [int(inv(int(i))) for i in payload["indices"]]}
-
-
-def run_plain(mods: Sequence[Module], payload: dict[str, Any]) -> dict[str, Any]:
-    """The benchmark's plain loop: states [lo, hi) in one build, no guard, no comparison."""
-    recorder.place(mods[0])
-    plain_range = entry(mods[0].lib, str(payload["check"]), "plain_range")
-    t0, c0 = time.perf_counter(), time.process_time()
-    events = plain_range(int(payload["lo"]), int(payload["hi"]))
-    cpu = time.process_time() - c0
-    return {"seconds": time.perf_counter() - t0, "cpu": cpu, "events": int(events)}
 
 
 def load_only(mods: Sequence[Module], payload: dict[str, Any]) -> dict[str, Any]:

@@ -6,10 +6,12 @@ together with what is generated: the header of the Python tables (checks/world.p
 the per-tree glue, and per check its dimensions, invariants, normalisations and call.
 
 Entry points per check (see cdef(); `entry(lib, check, name)` finds them):
-`drv_<check>_run_range` runs a range of states and writes one digest per observable
-component per state; `drv_<check>_compare` compares two such chunks (baseline, patched)
-and folds the differing states into groups; `drv_<check>_run_one` runs one state and
-leaves its event log for a full trace. A SIGSEGV/SIGBUS/SIGFPE/SIGILL in the code under
+`drv_<check>_run_range` runs a range of states and writes one whole-state word per
+state; `drv_<check>_differing` lists the states whose words differ between two such
+chunks (baseline, patched) and counts the patched build's crashes; `drv_<check>_rows_at`
+runs given states again for their rows (one digest per observable component) and
+`drv_<check>_compare` folds two revisions' rows into groups; `drv_<check>_run_one` runs
+one state and leaves its event log for a full trace. A SIGSEGV/SIGBUS/SIGFPE/SIGILL in the code under
 test is caught per state (sigsetjmp), and a periodic CPU timer turns a hang into a
 status, so one bad state never ends the run (see checks/guard.py).
 """
@@ -50,16 +52,17 @@ def c_file(name: str) -> str:
     return (C_DIR / name).read_text()
 
 
-def _exports(checks: list[Check]) -> str:
-    per_check = c_file("exports_check.h")
+def _exports(checks: list[Check], plain: bool = False) -> str:
+    per_check = c_file("exports_check.h") + (c_file("exports_plain.h") if plain else "")
     return c_file("exports.h") + "".join(
         per_check.replace("drv_CHECK_", f"drv_{c.name}_") for c in checks
     )
 
 
-def cdef(checks: list[Check]) -> str:
-    """The cffi declarations of a module holding the drivers of ``checks``."""
-    return c_file("exports_types.h") + _exports(checks)
+def cdef(checks: list[Check], *, plain: bool = False) -> str:
+    """The cffi declarations of a module holding the drivers of ``checks`` (``plain``:
+    with the benchmarks' plain loop, checks/c/plain_check.c)."""
+    return c_file("exports_types.h") + _exports(checks, plain)
 
 
 def entry(lib: Any, check: str, name: str) -> Any:
@@ -142,10 +145,13 @@ def call_c(chk: Check, ex: Extraction) -> str:
     return f"void drv_{chk.name}_call(void)\n{{\n\t{chk.call(ex)}\n}}\n"
 
 
-def check_section(chk: Check, ex: Extraction, *, with_call: bool = True) -> str:
+def check_section(
+    chk: Check, ex: Extraction, *, with_call: bool = True, plain: bool = False
+) -> str:
     """The C of one check's driver in a module: its dimensions, invariants, benign
     normalisations and call, then the run loop, every name under `drv_<check>_`.
-    ``with_call`` False: only the call's prototype (it is in the revision's part)."""
+    ``with_call`` False: only the call's prototype (it is in the revision's part);
+    ``plain``: the benchmarks' plain loop too (never in the modules the checks run)."""
     call = call_c(chk, ex) if with_call else f"void drv_{chk.name}_call(void);\n"
     return "\n".join(
         [
@@ -156,6 +162,7 @@ def check_section(chk: Check, ex: Extraction, *, with_call: bool = True) -> str:
             _normalisations_c(chk),
             call,
             c_file("runner_check.c"),
+            c_file("plain_check.c") if plain else "",
             "#undef CHK\n#undef DRV_NDIMS\n#undef DRV_MAXR\n#undef DRV_NNORM\n",
         ]
     )
@@ -187,7 +194,9 @@ def module_source(checks: list[Check], ex: Extraction) -> str:
     return shared_source(checks, ex, with_calls=True) + "\n" + world.env_c(ex)
 
 
-def shared_source(checks: list[Check], ex: Extraction, *, with_calls: bool = False) -> str:
+def shared_source(
+    checks: list[Check], ex: Extraction, *, with_calls: bool = False, plain: bool = False
+) -> str:
     """The driver without what names the revision's code (drv_set_env and the checks'
     calls, see revision_source): the part of a split module compiled into shared.o."""
     parts = [
@@ -196,19 +205,19 @@ def shared_source(checks: list[Check], ex: Extraction, *, with_calls: bool = Fal
         c_file("world.c"),
         world.glue_c(ex),
         c_file("runner.c"),
-        *(check_section(c, ex, with_call=with_calls) for c in checks),
+        *(check_section(c, ex, with_call=with_calls, plain=plain) for c in checks),
     ]
     return "\n".join(parts)
 
 
-def revision_source(checks: list[Check], ex: Extraction) -> str:
+def revision_source(checks: list[Check], ex: Extraction, *, plain: bool = False) -> str:
     """The driver's part compiled with the revision's code in a split module: drv_set_env,
     each check's call, and the prototypes of the entry points shared.o defines (cffi's glue
     calls them)."""
     parts = [
         *_prelude(ex),
         c_file("world_extern.h"),
-        _exports(checks),
+        _exports(checks, plain),
         world.env_c(ex),
         *(call_c(c, ex) for c in checks),
     ]

@@ -93,21 +93,22 @@ def _limits(limits: Limits | None, states: int) -> Limits:
     return Limits(cpu_seconds=budget, memory_mb=2048, wall_seconds=budget * 2 + 60)
 
 
-def _driver(checks: list[Check], ex: Any) -> Driver:
+def _driver(checks: list[Check], ex: Any, plain: bool = False) -> Driver:
     from mmucore.build import Driver
 
     names = [c.name for c in checks]
     return Driver(
         name=f"drivers {' '.join(names)}",
-        source=driver.revision_source(checks, ex),
-        cdef=driver.cdef(checks),
+        source=driver.revision_source(checks, ex, plain=plain),
+        cdef=driver.cdef(checks, plain=plain),
         exports_only=True,
-        shared=driver.shared_source(checks, ex),  # built once per tree generation
+        shared=driver.shared_source(checks, ex, plain=plain),  # once per tree generation
     )
 
 
-def build_one(chk: Check, ex: Any, cache_dir: Path) -> tuple[Build, float]:
+def build_one(chk: Check, ex: Any, cache_dir: Path, *, plain: bool = False) -> tuple[Build, float]:
     """Build the module of one extraction that ``chk`` runs in; (build, seconds).
+    ``plain``: a module of the benchmarks, with the plain loop (checks/plain.py) too.
 
     One module per revision holds the drivers of every check that applies to it, so a
     series' revisions are compiled once whatever checks they are in. When that module
@@ -118,13 +119,13 @@ def build_one(chk: Check, ex: Any, cache_dir: Path) -> tuple[Build, float]:
     t0 = time.perf_counter()
     together = driver.module_checks(ex)
     if len(together) > 1 and chk.name in {c.name for c in together}:
-        drv = _driver(together, ex)
+        drv = _driver(together, ex, plain)
         if not failed_before(ex, drv, cache_dir=cache_dir):
             try:
                 return build(ex, drv, cache_dir=cache_dir), time.perf_counter() - t0
             except BuildError:
                 pass  # the check's own module below says whether it concerns this check
-    b = build(ex, _driver([chk], ex), cache_dir=cache_dir)
+    b = build(ex, _driver([chk], ex, plain), cache_dir=cache_dir)
     return b, time.perf_counter() - t0
 
 

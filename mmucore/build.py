@@ -309,6 +309,14 @@ def _compile(
     )
 
 
+def shared_flags(flags: tuple[str, ...]) -> tuple[str, ...]:
+    """The shared part's flags: -O2 unless sanitizing (compiled once per key and cached,
+    it holds the per-state loop, the digest and the shim every state runs)."""
+    if any(f.startswith("-fsanitize") for f in flags):
+        return flags
+    return tuple("-O2" if f == "-O1" else f for f in flags)
+
+
 def _split(
     extraction: Extraction, driver: Driver, flags: tuple[str, ...], cache_dir: Path
 ) -> tuple[str, build_base.Shared]:
@@ -325,7 +333,7 @@ def _split(
         ) from None
     try:
         return src.revision, build_base.compile_shared(
-            src.shared, flags, own_code(), cache_dir=cache_dir
+            src.shared, shared_flags(flags), own_code(), cache_dir=cache_dir
         )
     except build_base.SharedBuildError as e:
         diags = diagnostics(e.stderr)
@@ -350,7 +358,9 @@ def warm_shared(extraction: Extraction, shared: str, revision: str, *, cache_dir
         src = build_base.sources(
             extraction.tu, [p.text for p in extraction.pieces], shared, revision
         )
-        build_base.compile_shared(src.shared, CFLAGS, own_code(), cache_dir=Path(cache_dir))
+        build_base.compile_shared(
+            src.shared, shared_flags(CFLAGS), own_code(), cache_dir=Path(cache_dir)
+        )
     except (ValueError, build_base.SharedBuildError, MmuCiError):
         return False
     return True

@@ -32,7 +32,9 @@ void drv_on_signal(int sig)
 		abort();  /* a fault in our own code: let the child die and be bisected */
 }
 
-static int drv_guarded_call(void (*call)(void))
+/* 0, or 1 (a fault) or 2 (a hang); the recorder's check is the caller's (drv_digest's
+ * pass over the events, or drv_guarded_call's). */
+static int drv_guarded_raw(void (*call)(void))
 {
 	int st = sigsetjmp(drv_jb, 0);
 
@@ -42,17 +44,26 @@ static int drv_guarded_call(void (*call)(void))
 	drv_in_call = 1;
 	call();
 	drv_in_call = 0;
-	return mmu_shim_recorder_intact() ? 0 : 3;  /* 3: the code changed the recorder's state */
+	return 0;
+}
+
+static int drv_guarded_call(void (*call)(void))
+{
+	int st = drv_guarded_raw(call);
+
+	return st ? st : mmu_shim_recorder_intact() ? 0 : 3;  /* 3: the code changed the recorder */
 }
 
 #define DRV_KA 0xd6e8feb86659fd93ULL
 #define DRV_KB 0xa0761d6478bd642fULL
 
-/* One state's row of digests: built in locals and stored once when complete (the row
- * buffer is cold; a read-modify-write per event there costs more than the hashing). */
-static void drv_digest(uint64_t *row, int st)
+/* One state's row of digests after drv_guarded_raw gave ``st``; returns the state's
+ * status: ``st``, or 3 where the call returned but the recorder is not intact (the ledger's
+ * chain is recomputed in this same pass over the events). Built in locals and stored once
+ * when complete (the row buffer is cold; a read-modify-write per event costs more). */
+static int drv_digest(uint64_t *row, int st)
 {
-	uint64_t d[DRV_NCOMP], root[2], alt, order = DRV_FNV;
+	uint64_t d[DRV_NCOMP], root[2], alt, order = DRV_FNV, chain = MMU_SHIM_CHAIN_SEED;
 	int i, n = mmu_shim_nevents;
 
 	if (n > MMU_SHIM_MAX_EVENTS)
@@ -64,6 +75,8 @@ static void drv_digest(uint64_t *row, int st)
 		uint64_t key = e->site ? e->site->key : 0;
 		int c = e->kind < MMU_EV__COUNT ? drv_event_comp[e->kind] : DRV_C_EVENT_ORDER;
 		uint64_t h;
+
+		chain = mmu_shim_chain(chain, e);
 
 		/* two independent products and one mix: the event's word */
 		h = drv_mix((uint64_t)e->a * DRV_KA + e->kind, (uint64_t)e->b * DRV_KB ^ key);
@@ -85,8 +98,71 @@ static void drv_digest(uint64_t *row, int st)
 		alt += hpa * drv_kf[2 + 2 * i] + (hpa != DRV_INVALID ? pgd : 0) * drv_kf[3 + 2 * i];
 	}
 	d[DRV_C_PREV_ROOTS_ALT] = drv_mix(DRV_FNV, alt);
+	if (!st && !mmu_shim_ledger_agrees(chain))
+		st = 3;  /* the code changed the recorder's state */
 	d[DRV_C_FAULT] = (uint64_t)st;
 	memcpy(row, d, sizeof(d));
+	return st;
+}
+
+/* ---- the whole-state word (phase 1 of a comparison, checks/child.py) ----
+ * One word per state over every input of the row's strict components (drv_digest): the
+ * events in order (kind, a, b, the site's key: the kind decides the component), the
+ * fields drv_digest_fields reads, the return value and the status. Two revisions whose
+ * words agree have equal rows (up to the hash); only the states whose words differ are
+ * run again for their rows (drv_<check>_rows_at), so a row is never stored per state. */
+#define DRV_LANE(acc, x, k) ((acc) = ((acc) + (x)) * (k))
+#define DRV_L0 0x9e3779b97f4a7c15ULL
+#define DRV_L1 0xc2b2ae3d27d4eb4fULL
+#define DRV_L2 0x165667b19e3779f9ULL
+#define DRV_L3 0xd6e8feb86659fd93ULL
+
+static uint64_t drv_whole(int *stp)
+{
+	const uint64_t *pae = drv_page(PAGE_PAE_ROOT);
+	uint64_t order = DRV_FNV, chain = MMU_SHIM_CHAIN_SEED, used = 0;
+	uint64_t l0 = 1, l1 = 2, l2 = 3, l3 = 4;
+	int i, st = *stp, n = mmu_shim_nevents;
+	uint32_t u;
+
+	if (n > MMU_SHIM_MAX_EVENTS)
+		n = MMU_SHIM_MAX_EVENTS;
+	for (i = 0; i < n; i++) {
+		const struct mmu_shim_event *e = &mmu_shim_events[i];
+		uint64_t key = e->site ? e->site->key : 0;
+
+		chain = mmu_shim_chain(chain, e);
+		order = drv_mix(order, ((uint64_t)e->a * DRV_KA + e->kind) ^ ((uint64_t)e->b * DRV_KB ^ key));
+	}
+	if (!st && !mmu_shim_ledger_agrees(chain))
+		st = 3;  /* the code changed the recorder's state */
+	*stp = st;
+	DRV_LANE(l0, DRV_ROOT_HPA, DRV_L0);
+	DRV_LANE(l1, DRV_ROOT_PGD, DRV_L1);
+	for (i = 0; i < 3; i++) {
+		DRV_LANE(l2, drv_mmu.prev_roots[i].hpa, DRV_L2);
+		DRV_LANE(l3, drv_mmu.prev_roots[i].pgd, DRV_L3);
+	}
+	DRV_LANE(l0, drv_canon_ptr(drv_mmu.pae_root), DRV_L0);
+	DRV_LANE(l1, pae[0], DRV_L1);
+	DRV_LANE(l2, pae[1], DRV_L2);
+	DRV_LANE(l3, pae[2], DRV_L3);
+	DRV_LANE(l0, pae[3], DRV_L0);
+	for (u = drv_used_bits; u; u &= u - 1) {
+		const struct kvm_mmu_page *sp;
+
+		i = __builtin_ctz(u);
+		sp = &drv_sp[i];
+		used |= 1ULL << i;
+		DRV_LANE(l1, drv_tdp[i] ? (uint64_t)refcount_read(&sp->tdp_mmu_root_count)
+			: (uint64_t)(int64_t)sp->root_count, DRV_L1);
+		DRV_LANE(l2, (uint64_t)(sp->role.invalid != 0) << 32 | (uint64_t)i, DRV_L2);
+	}
+	DRV_LANE(l3, mmu_shim_freed_pages(0) & used, DRV_L3);
+	DRV_LANE(l0, mmu_shim_freed_pages(1) & used, DRV_L0);
+	DRV_LANE(l1, (uint64_t)drv_ret, DRV_L1);
+	DRV_LANE(l2, (uint64_t)st, DRV_L2);
+	return drv_mix(drv_mix(drv_mix(order ^ l0, l1), l2), l3);
 }
 
 int drv_nevents(void)

@@ -56,9 +56,10 @@ uint64_t CHK(nstates)(void)
 	return n;
 }
 
-/* Runs states [lo, hi); returns how many ran: it stops right after a state that hung,
- * so the caller decides whether to spend another CPU budget on the next one. */
-uint64_t CHK(run_range)(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *status)
+/* Runs states [lo, hi) and writes each one's whole-state word (drv_whole) and status;
+ * returns how many ran: it stops right after a state that hung, so the caller decides
+ * whether to spend another CPU budget on the next one. */
+uint64_t CHK(run_range)(uint64_t lo, uint64_t hi, uint64_t *whole, uint8_t *status)
 {
 	uint64_t k;
 	int fresh = 1;
@@ -72,8 +73,8 @@ uint64_t CHK(run_range)(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *st
 			drv_setup();
 		else
 			drv_restore();
-		st = drv_guarded_call(CHK(call));
-		drv_digest(&digests[k * DRV_NCOMP], st);
+		st = drv_guarded_raw(CHK(call));
+		whole[k] = drv_whole(&st);
 		status[k] = (uint8_t)st;
 		if (st == 2)
 			return k + 1;
@@ -84,11 +85,11 @@ uint64_t CHK(run_range)(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *st
 }
 
 /* The pruned run (checks/prune.py): of states [lo, hi), only those whose probes[k] has
- * ``bit`` run; the others keep the digest and status the caller copied from the revision
+ * ``bit`` run; the others keep the word and status the caller copied from the revision
  * they behave as. A state that runs leaves in probes[k] the probes its run hit, with
  * ``always`` (the later revisions this one cannot prune for) and every bit after a fault,
  * a hang or a changed recorder. *ran counts the states run; returns as run_range. */
-uint64_t CHK(run_pruned)(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *status,
+uint64_t CHK(run_pruned)(uint64_t lo, uint64_t hi, uint64_t *whole, uint8_t *status,
 		uint64_t *probes, uint64_t bit, uint64_t always, uint64_t *ran)
 {
 	uint64_t k, at = hi + 1;
@@ -103,8 +104,8 @@ uint64_t CHK(run_pruned)(uint64_t lo, uint64_t hi, uint64_t *digests, uint8_t *s
 			CHK(decode)(lo + k);
 		CHK(apply)();
 		drv_setup();
-		st = drv_guarded_call(CHK(call));
-		drv_digest(&digests[k * DRV_NCOMP], st);
+		st = drv_guarded_raw(CHK(call));
+		whole[k] = drv_whole(&st);
 		status[k] = (uint8_t)st;
 		probes[k] = st ? ~0ULL : mmu_shim_probes() | always;
 		++*ran;
@@ -123,9 +124,56 @@ uint32_t CHK(invariants)(uint64_t idx)
 	return CHK(violated)();
 }
 
-int CHK(compare)(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
-		const uint64_t *db, const uint8_t *sb, struct drv_group *groups,
-		int ngroups, int max_groups, uint64_t *crash)
+/* Phase 1 of a comparison over states [lo, lo + n): counts the patched build's crashes
+ * (its status set, the baseline's not) and writes to idx the states whose whole-state
+ * words differ; returns how many. */
+uint64_t CHK(differing)(uint64_t lo, uint64_t n, const uint64_t *wa, const uint8_t *sa,
+		const uint64_t *wb, const uint8_t *sb, uint64_t *idx, uint64_t *crash)
+{
+	uint64_t k, m = 0;
+
+	for (k = 0; k < n; k++) {
+		if (wa[k] == wb[k])
+			continue;
+		if (sb[k] && !sa[k]) {  /* crash[0..1]: inside the invariants, [2..3]: outside */
+			/* a changed recorder (3) forges every state's result: never ranked down */
+			uint64_t *c = sb[k] != 3 && CHK(invariants)(lo + k) ? &crash[2] : &crash[0];
+
+			if (!c[1]++ || lo + k < c[0])
+				c[0] = lo + k;
+		}
+		idx[m++] = lo + k;
+	}
+	return m;
+}
+
+/* The rows of digests (drv_digest) of the states idx[0..n), each run afresh, with their
+ * whole-state words and statuses; returns how many ran (it stops after a hang, as
+ * run_range). */
+uint64_t CHK(rows_at)(const uint64_t *idx, uint64_t n, uint64_t *rows, uint64_t *whole,
+		uint8_t *status)
+{
+	uint64_t k;
+
+	for (k = 0; k < n; k++) {
+		int st, st2;
+
+		CHK(decode)(idx[k]);
+		CHK(apply)();
+		drv_setup();
+		st = st2 = drv_guarded_raw(CHK(call));
+		whole[k] = drv_whole(&st2);
+		st = drv_digest(&rows[k * DRV_NCOMP], st);
+		status[k] = (uint8_t)st;
+		if (st == 2)
+			return k + 1;
+	}
+	return k;
+}
+
+/* Phase 2: groups the states idx[0..n) by what differs in their rows da and db. */
+int CHK(compare)(const uint64_t *idx, uint64_t n, const uint64_t *da, const uint64_t *db,
+		struct drv_group *groups, int ngroups, int max_groups)
 {
 	uint64_t k;
 
@@ -134,13 +182,6 @@ int CHK(compare)(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
 		uint32_t what = 0, ev = 0, inv;
 		int i, j, benign = -1;
 
-		if (sb[k] && !sa[k]) {  /* crash[0..1]: inside the invariants, [2..3]: outside */
-			/* a changed recorder (3) forges every state's result: never ranked down */
-			uint64_t *c = sb[k] != 3 && CHK(invariants)(lo + k) ? &crash[2] : &crash[0];
-
-			if (!c[1]++ || lo + k < c[0])
-				c[0] = lo + k;
-		}
 		if (!memcmp(a, b, DRV_NSTRICT * sizeof(*a)))
 			continue;
 		for (i = 0; i < DRV_NSTRICT; i++)
@@ -159,7 +200,7 @@ int CHK(compare)(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
 				if ((what >> i & 1) && a[CHK(norm)[j].alt[i]] != b[CHK(norm)[j].alt[i]])
 					benign = -1;
 		}
-		inv = CHK(invariants)(lo + k);
+		inv = CHK(invariants)(idx[k]);
 		for (j = 0; j < ngroups; j++)
 			if (groups[j].what == what && groups[j].inside == !inv &&
 				groups[j].benign == benign && groups[j].inv_and == inv)
@@ -174,13 +215,13 @@ int CHK(compare)(uint64_t lo, uint64_t n, const uint64_t *da, const uint8_t *sa,
 				groups[j].benign = benign;
 				groups[j].inv_and = inv;  /* outside groups: by the exact invariants violated */
 				groups[j].count = 0;
-				groups[j].first = lo + k;
+				groups[j].first = idx[k];
 			}
 		}
 		groups[j].count++;
 		groups[j].inv_and &= inv;
-		if (lo + k < groups[j].first)
-			groups[j].first = lo + k;
+		if (idx[k] < groups[j].first)
+			groups[j].first = idx[k];
 	}
 	return ngroups;
 }
@@ -198,24 +239,3 @@ int CHK(run_one)(uint64_t idx, uint64_t *before, uint64_t *after)
 	drv_fields(after);
 	return st;
 }
-
-/* The benchmark's baseline: the same states, setup and call, no guard, no observation. */
-uint64_t CHK(plain_range)(uint64_t lo, uint64_t hi)
-{
-	uint64_t k, events = 0;
-	int fresh = 1;
-
-	CHK(decode)(lo);
-	CHK(apply)();
-	for (k = lo; k < hi; k++) {
-		if (fresh)
-			drv_setup();
-		else
-			drv_restore();
-		CHK(call)();
-		events += mmu_shim_nevents;
-		fresh = CHK(next)() & CHK(setup_dims);
-	}
-	return events;
-}
-

@@ -78,20 +78,29 @@ static inline uint64_t mmu_shim_chain(uint64_t h, const struct mmu_shim_event *e
 	return (h << 27 | h >> 37) * 0x100000001b3ULL;
 }
 
-int mmu_shim_recorder_intact(void)
+/* Whether the log's count and probes, and ``chain`` (the caller's mmu_shim_chain over
+ * the log's events from MMU_SHIM_CHAIN_SEED), are the ledger's: the driver folds the chain
+ * into its own pass over the events (checks/c/runner.c: drv_digest). */
+static inline int mmu_shim_ledger_agrees(uint64_t chain)
 {
 	const struct mmu_shim_recorder *r = mmu_shim_rec;
 	const struct mmu_shim_ledger *l = mmu_shim_anchor.p.ledger;
+
+	return r->nevents == l->count && r->probes == l->probes && chain == l->chain;
+}
+
+int mmu_shim_recorder_intact(void)
+{
+	const struct mmu_shim_recorder *r = mmu_shim_rec;
 	uint64_t h = MMU_SHIM_CHAIN_SEED;
-	int i;
+	int i, n;
 
 	if (!r)
 		return 1;
-	if (r->nevents != l->count || r->probes != l->probes)
-		return 0;
-	for (i = 0; i < r->nevents; i++)
+	n = r->nevents < MMU_SHIM_MAX_EVENTS ? r->nevents : MMU_SHIM_MAX_EVENTS;
+	for (i = 0; i < n; i++)
 		h = mmu_shim_chain(h, &r->events[i]);
-	return h == l->chain;
+	return mmu_shim_ledger_agrees(h);
 }
 
 /* A probe of checks/prune.py, placed by mmucore/probes.py into the earlier revision's

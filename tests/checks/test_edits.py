@@ -7,7 +7,7 @@ import pytest
 from checks import engine, explain, render
 from checks.raw import Crash
 from checks.space import all_checks
-from mmukit.transforms import Transformation, rename
+from mmukit.transforms import Transformation, rename, within_function
 from tests.checks.edits import BEHAVIOUR, BENIGN, CRASH, HANG, MMU, OUTSIDE, REFACTORS, Case
 
 pytestmark = pytest.mark.slow
@@ -142,3 +142,25 @@ def test_a_check_whose_entry_is_gone_is_skipped_with_the_reason(scratch) -> None
     assert res.verdict == "skipped" and res.states == 0
     assert res.skipped.startswith("patched: __kvm_mmu_free_obsolete_roots is not in this tree")
     assert "skipped: patched:" in render.render_result(res)
+
+
+def test_code_whose_result_is_not_a_function_of_the_state_is_never_same(scratch) -> None:
+    """A patch keeping a counter across calls skips every fifth call: the states whose words
+    differ run again for their rows (phase 2), where the counter has moved on. Each such
+    state is marked as a fault of the revision (its second run did not give its first
+    word), so none of them folds back into `same` (6.1)."""
+    from mmukit.transforms import regex_once
+
+    t = Transformation(
+        "count-calls",
+        MMU,
+        within_function(
+            "kvm_mmu_free_roots",
+            regex_once(r"\{\n", "{\n\tstatic unsigned int mmu_ci_calls;\n\n"
+                       "\tif (++mmu_ci_calls % 5 == 0)\n\t\treturn;\n"),
+        ),
+        "KVM: x86/mmu: count calls",
+    )  # fmt: skip
+    res = scratch["6.1"].diff(t, "free_roots")
+    assert res.verdict != "same", _explain(res)
+    assert any("fault" in g.what for g in res.groups), _explain(res)
