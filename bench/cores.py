@@ -78,7 +78,7 @@ class Sampler:
         self.root, self.interval = root, interval
         self.usage = Usage(cores or os.cpu_count() or 1)
         self._stop = threading.Event()
-        self._seen: dict[int, bool] = {}  # pid -> is a state-run child of the root
+        self._kids: dict[int, list[int]] = {}  # pid -> its children, as last sampled
         self._cpu: dict[int, float] = {}  # pid -> its CPU seconds when last seen
         self._t0 = time.perf_counter()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -95,6 +95,7 @@ class Sampler:
         kids: dict[int, list[int]] = {}
         for pid, ppid in parent.items():
             kids.setdefault(ppid, []).append(pid)
+        self._kids = kids
         out, todo = [], [self.root]
         while todo:
             pid = todo.pop()
@@ -111,12 +112,9 @@ class Sampler:
             now = time.perf_counter()
             dt, last = now - last, now
             pids = self._tree()
-            if u.first_chain is None:
-                for pid in pids:
-                    if pid not in self._seen:
-                        ppid = (_stat(str(pid)) or (0, "", 0.0))[0]
-                        self._seen[pid] = ppid == self.root and CHILD in _cmdline(pid)
-                    if self._seen[pid]:
+            if u.first_chain is None:  # the root's own children, read again each time:
+                for pid in self._kids.get(self.root, []):  # one seen between fork and exec
+                    if CHILD in _cmdline(pid):  # still has the root's command line
                         u.first_chain = now - self._t0
             r = sum(_runnable(p) for p in pids)
             u.samples += 1

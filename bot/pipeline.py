@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -26,7 +24,6 @@ from bot.report import PatchReport, Report, reproduce_command, worst
 from checks.verdict import Verdict, internal_error_reason
 from mmuci.errors import MmuCiError
 from mmuci.owncode import code_version
-from mmuci.proc import set_pdeathsig
 from mmucore import scope
 
 if TYPE_CHECKING:
@@ -116,49 +113,6 @@ def _extract_or_none(item: tuple[Path, Prefetch, scope.ModelFilesCache]) -> Extr
     except Exception:  # noqa: BLE001, S110 - the scope stage parses it again and reports
         pass
     return value
-
-
-def _warm_shared(repo: Path, base: str, data_dir: Path, staging: Path) -> None:
-    """In a process of its own: the base's shared part (`runs.warm_shared`), compiled into
-    ``staging`` while the revisions are extracted and scoped (the build cache adopts it
-    only when a patch is in scope); a failure is left to the builds to report."""
-    set_pdeathsig()
-    try:
-        ex = _Extractions(repo, Memo(data_dir / "memo")).get(base)
-        runs.warm_shared(ex, staging)
-    except Exception:  # noqa: BLE001, S110 - the build compiles it and says why not
-        pass
-
-
-class _Warm:
-    """`_warm_shared` under way, and where it compiles."""
-
-    def __init__(self, repo: Path, base: str, data_dir: Path) -> None:
-        (data_dir / "warm").mkdir(parents=True, exist_ok=True)
-        self.staging = Path(tempfile.mkdtemp(prefix="shared-", dir=data_dir / "warm"))
-        self.staging.chmod(0o755)  # the jail's uid reads the C compiled there
-        self.process = multiprocessing.get_context("fork").Process(
-            target=_warm_shared, args=(repo, base, data_dir, self.staging), daemon=True
-        )
-        self.process.start()  # forked, as the extraction workers are
-
-    def finish(self, cache_dir: Path | None) -> None:
-        """Wait for it; into ``cache_dir`` what it compiled (None: throw it away)."""
-        self.process.join()
-        if cache_dir is not None:
-            from mmucore.build_base import adopt
-
-            adopt(self.staging, cache_dir)
-        shutil.rmtree(self.staging, ignore_errors=True)
-
-
-def _may_build(series: intake.Series, applied: tree.AppliedSeries) -> bool:
-    """Whether an applied patch touches a file the extractor reads (else nothing builds)."""
-    from mmucore.manifest import default
-
-    ok = {a.index for a in applied.patches}
-    files = default().model_files
-    return any(p.index in ok and scope.quick(p.diff, files) is None for p in series.patches)
 
 
 def _failure_reason(e: BaseException, stage: str) -> tuple[Verdict, str]:
@@ -267,19 +221,6 @@ def check_series(
     timings["apply"] = time.perf_counter() - t
     progress("apply", len(applied.patches), len(series.patches))
 
-    warm = _Warm(applied.repo, base.commit, cfg.data_dir) if _may_build(series, applied) else None
-    try:
-        return _check_applied(series, cfg, base, applied, tree_name, progress, timings, warm)
-    finally:
-        if warm is not None:
-            warm.finish(None)
-
-
-def _check_applied(
-    series: intake.Series, cfg: Config, base: tree.Base, applied: tree.AppliedSeries,
-    tree_name: str | None, progress: Progress, timings: dict[str, float], warm: _Warm | None,
-) -> Report:  # fmt: skip
-    """check_series after the apply: scope, extract, build, check, report."""
     cache_dir = cfg.data_dir / "build-cache"
     ex = _Extractions(applied.repo, Memo(cfg.data_dir / "memo"))
     index = scope.ModelFilesCache(cfg.data_dir)
@@ -306,8 +247,6 @@ def _check_applied(
             jobs.append((pr, job))
     timings["scope"] = time.perf_counter() - t
     t = time.perf_counter()
-    if warm is not None:  # an out-of-scope series builds nothing, not even this
-        warm.finish(cache_dir if jobs else None)
     whole_job = _whole_job(reports, jobs, applied.failure, base.commit, ex)
     # the builds run beside the checks: the first chain starts once its own are built
     builds = runs.prebuild(

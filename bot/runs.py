@@ -190,19 +190,6 @@ class Prebuild:
         return self.total >= 2 and all(f.result() for f in self._futures)
 
 
-def warm_shared(ex: Extraction, cache_dir: Path) -> bool:
-    """Compile the shared part of the module ``ex`` is built into (the checks that apply
-    to it, as `checks.engine.build_one` puts them together), before any build needs it."""
-    from checks import driver
-    from mmucore.build import warm_shared as compile_it
-
-    together = driver.module_checks(ex)
-    if not together:
-        return False
-    shared, revision = driver.shared_source(together, ex), driver.revision_source(together, ex)
-    return compile_it(ex, shared, revision, cache_dir=cache_dir)
-
-
 def universe(jobs: Sequence[Job]) -> tuple[Extraction, ...]:
     """The series' revisions in order (each job's ends, once): the chains' universe, so a
     revision is built with the same probes (checks/prune.py) in every chain it is in."""

@@ -346,21 +346,3 @@ def _split(
             diags,
             e.stderr,
         ) from None
-
-
-def warm_shared(extraction: Extraction, shared: str, revision: str, *, cache_dir: Path) -> bool:
-    """Compile, ahead of the builds, the shared part that a split build of ``extraction``
-    with a driver of these two parts links (what `build` would compile first): one
-    process can compile it while the revisions are still extracted. Cached by content
-    like any shared part, so a revision of the same tree generation reuses it. False when
-    it cannot be made; the build then reports why."""
-    try:
-        src = build_base.sources(
-            extraction.tu, [p.text for p in extraction.pieces], shared, revision
-        )
-        build_base.compile_shared(
-            src.shared, shared_flags(CFLAGS), own_code(), cache_dir=Path(cache_dir)
-        )
-    except (ValueError, build_base.SharedBuildError, MmuCiError):
-        return False
-    return True

@@ -147,17 +147,3 @@ def compile_shared(
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return Shared(key, final / "shared.o", time.monotonic() - t0, False)
-
-
-def adopt(staged: Path, cache_dir: Path) -> None:
-    """Move the shared parts compiled under ``staged`` into ``cache_dir`` (one rename each:
-    an entry is whole or absent; one already there is kept). Each is checked against its
-    recorded hash when a build loads it, like any entry."""
-    for entry in sorted(Path(staged).glob("_shared_*")):
-        if _load(entry) is None:
-            continue
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        try:
-            os.rename(entry, Path(cache_dir) / entry.name)
-        except OSError:  # compiled meanwhile by a build (a non-empty directory)
-            pass

@@ -119,18 +119,6 @@ def test_chains_run_two_at_a_time_once_built_and_give_the_same_results(tree_61, 
     }
 
 
-@pytest.mark.slow
-def test_warm_shared_compiles_what_the_first_build_links(tree_61, tmp_path):
-    from checks import engine
-
-    ex = extract(tree_61.path, tree_61.commit)
-    cache = tmp_path / "cache"
-    assert runs.warm_shared(ex, cache)
-    (shared,) = cache.glob("_shared_*/shared.o")
-    build, _ = engine.build_one(all_checks()[0], ex, cache)
-    assert f"shared part {shared} (reused;" in build.log
-
-
 def test_a_benign_difference_is_named_in_the_reason(tmp_path):
     from bot.memo import Memo
 

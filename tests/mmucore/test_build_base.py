@@ -83,24 +83,6 @@ def test_shared_object_is_built_once_for_two_revisions(tree_61, base_61, tmp_pat
     assert "mmu_shim_record(int kind" not in rev_c and "drv_setup(void)\n{" not in rev_c
 
 
-def test_the_shared_part_compiled_ahead_is_the_one_the_build_links(base_61, tmp_path) -> None:
-    from mmucore.build import warm_shared
-
-    staged, cache = tmp_path / "staged", tmp_path / "cache"
-    drv = engine._driver(driver.module_checks(base_61), base_61)
-    assert not warm_shared(base_61, "this is not C;", drv.source, cache_dir=staged)
-    assert not _shared_entries(staged)  # refused: the build will compile it and say why
-    assert warm_shared(base_61, drv.shared, drv.source, cache_dir=staged)
-    (entry,) = _shared_entries(staged)
-    broken = staged / "_shared_broken"
-    shutil.copytree(entry.parent, broken)
-    (broken / "shared.o").write_bytes(b"not the object compiled")
-    build_base.adopt(staged, cache)
-    (shared,) = _shared_entries(cache)  # the whole entry, moved; not the broken one
-    assert shared.parent.name == entry.parent.name and not entry.exists()
-    assert f"shared part {shared} (reused;" in _split_build(base_61, cache).log
-
-
 def test_a_changed_shared_text_builds_a_new_shared_object(tree_61, base_61, tmp_path) -> None:
     cache = tmp_path / "cache"
     _split_build(base_61, cache)
