@@ -5,6 +5,9 @@ Two series on 6.1, every patch in scope and behaviour-preserving:
   code       twelve code refactors across the modelled functions
 Cold: a separate data directory with an empty build cache and memo. Warm: the same
 command again. Targets on the 2-core reference machine: cold < 20 s, warm < 3 s.
+The cold run's cores are sampled (bench/cores.py): when the first chain's state run
+started, and the core-seconds our own threads left idle (fewer runnable than cores),
+which other load on the machine does not inflate; the load average is printed beside.
 Run: .venv/bin/python bench/bench_pipeline.py [commented] [code]
 """
 
@@ -17,9 +20,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import cores  # noqa: E402
 
 from bot import kernels  # noqa: E402
 from bot.commands.demo import refactor_nfc  # noqa: E402
@@ -102,14 +109,34 @@ def commented() -> list[Transformation]:
     return ts
 
 
-def run_check(msgid: str, env: dict, out: Path) -> tuple[float, dict, int]:
+def run_check(
+    msgid: str, env: dict[str, str], out: Path
+) -> tuple[float, dict[str, Any], int, cores.Usage]:
+    """One `mmubot check` with its cores sampled: (seconds, report, exit status, usage)."""
+    log = out.with_suffix(".log")
     t0 = time.perf_counter()
     argv = [sys.executable, "-m", "bot.cli", "check", msgid, "--json", str(out)]
-    r = proc.run(argv, extra_env=env, check=False, cwd=REPO)
+    p = proc.spawn(argv, extra_env=env, cwd=REPO, log=log)
+    sampler = cores.Sampler(p.pid)
+    code = p.wait()
     seconds = time.perf_counter() - t0
+    usage = sampler.stop()
     if not out.exists():
-        raise SystemExit(f"check failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
-    return seconds, json.loads(out.read_text()), r.returncode
+        raise SystemExit(f"check failed (exit {code}):\n{log.read_text()[-3000:]}")
+    return seconds, json.loads(out.read_text()), code, usage
+
+
+def print_usage(u: cores.Usage, seconds: float) -> None:
+    """The first chain's start and the core-seconds our threads left idle (bench/cores.py)."""
+    first = f"{u.first_chain:.2f} s" if u.first_chain is not None else "never"
+    print(
+        f"   first chain started at {first}; idle cores: {u.idle:.2f} core-s of "
+        f"{u.cores * seconds:.1f} ({u.idle / (u.cores * seconds):.0%}), "
+        f"{u.idle_before_chain:.2f} of them before the first chain; CPU used >= {u.cpu:.1f} s "
+        f"(sampled; (CPU + idle) / {u.cores} cores = {(u.cpu + u.idle) / u.cores:.1f} s)"
+    )
+    shares = ", ".join(f"{r}: {t / seconds:.0%}" for r, t in sorted(u.busy.items()) if t > 0.01)
+    print(f"   runnable threads of ours (share of the wall time): {shares}")
 
 
 def bench(name: str, ts: list[Transformation], data: Path, tree: kernels.KernelTree) -> bool:
@@ -126,16 +153,18 @@ def bench(name: str, ts: list[Transformation], data: Path, tree: kernels.KernelT
                 "XDG_CONFIG_HOME": str(Path(tmp) / "no-config"),
             }
             msgid = gen.cover_message_id.strip("<>")
-            cold, rep, code = run_check(msgid, env, Path(tmp) / "cold.json")
-            warm, rep2, _ = run_check(msgid, env, Path(tmp) / "warm.json")
+            cold, rep, code, usage = run_check(msgid, env, Path(tmp) / "cold.json")
+            warm, rep2, _, _ = run_check(msgid, env, Path(tmp) / "warm.json")
     verdicts = [p["verdict"] for p in rep["patches"]]
+    load = os.getloadavg()
     ran = sum(1 for p in rep["patches"] for c in p["checks"] if c["verdict"] != "skipped")
     whole = (rep.get("whole_series") or {}).get("verdict")
     print(f"== {name}: {len(verdicts)} patches, {ran} check runs; verdicts {verdicts}")
-    print(f"   whole series {whole}, exit {code}")
+    print(f"   whole series {whole}, exit {code}; load average {load[0]:.2f} {load[1]:.2f}")
     print(f"   cold: {cold:6.2f} s  (target {TARGET_COLD:.0f} s, ratio {cold / TARGET_COLD:.2f})")
     print(f"   warm: {warm:6.2f} s  (target {TARGET_WARM:.0f} s, ratio {warm / TARGET_WARM:.2f})")
     print("   cold stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in rep["timings"].items()))
+    print_usage(usage, cold)
     runs = [
         c for p in [*rep["patches"], rep.get("whole_series") or {"checks": []}] for c in p["checks"]
     ]
@@ -147,8 +176,8 @@ def bench(name: str, ts: list[Transformation], data: Path, tree: kernels.KernelT
     }
     state_runs = sum(t for _, _, t in timed)
     print(
-        f"   cold state runs {state_runs:.1f}s: "
-        + ", ".join(f"{n} {k} revisions {t:.1f}s" for n, k, t in sorted(timed))
+        f"   cold state runs {state_runs:.1f}s (two chains at a time: the sum may exceed the "
+        "wall time): " + ", ".join(f"{n} {k} revisions {t:.1f}s" for n, k, t in sorted(timed))
     )
     print("   warm stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in rep2["timings"].items()))
     states = {

@@ -62,37 +62,59 @@ class _Extractions:
             self.seconds += time.perf_counter() - t
         return self.done[rev]
 
-    def prefetch(self, revs: Sequence[str]) -> None:
-        """Extract ``revs`` that neither this run nor the memo has, one process per core;
-        a revision that fails is left for get() to extract again and report."""
+    def prefetch(self, revs: Sequence[Prefetch], index: scope.ModelFilesCache) -> None:
+        """Extract the revisions of ``revs`` that neither this run nor the memo has, one
+        process per core; each worker also parses the files its revision's patch touches
+        into the scope cache (``index.extents``), so the scope stage finds them parsed. A
+        revision that fails is left for get() to extract again and report."""
         t = time.perf_counter()
+        parse: dict[str, tuple[str, ...]] = {}  # each revision once, with every file to parse
+        for item in revs:
+            parse[item.rev] = tuple(dict.fromkeys((*parse.get(item.rev, ()), *item.parse)))
         todo = []
-        for rev in dict.fromkeys(revs):
+        for rev, files in parse.items():
             if rev not in self.done:
                 value = self.memo.get(self._key(rev))
                 if value is None:
-                    todo.append(rev)
+                    todo.append(Prefetch(rev, files))
                 else:
                     self.done[rev] = value
         if len(todo) >= 2:
             ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=runs.BUILD_JOBS, mp_context=ctx) as pool:
-                items = [(self.repo, rev) for rev in todo]
-                for rev, value in zip(todo, pool.map(_extract_or_none, items), strict=True):
+                items = [(self.repo, item, index) for item in todo]
+                for item, value in zip(todo, pool.map(_extract_or_none, items), strict=True):
                     if value is not None:
-                        self.done[rev] = value
-                        self.memo.put(self._key(rev), value)
+                        self.done[item.rev] = value
+                        self.memo.put(self._key(item.rev), value)
         self.seconds += time.perf_counter() - t
 
 
-def _extract_or_none(item: tuple[Path, str]) -> Extraction | None:
-    """In a worker process: one revision's extraction, or None when it fails."""
+@dataclasses.dataclass(frozen=True)
+class Prefetch:
+    """A revision to extract ahead of the scope stage, and the files whose definitions
+    the scope stage will look up in it (the files its patch touches)."""
+
+    rev: str
+    parse: tuple[str, ...] = ()
+
+
+def _extract_or_none(item: tuple[Path, Prefetch, scope.ModelFilesCache]) -> Extraction | None:
+    """In a worker process: one revision's extraction, or None when it fails; then the
+    definition extents of the files its patch touches, into the scope cache."""
     from mmucore.extract import extract
 
+    repo, want, index = item
     try:
-        return extract(*item)
+        value = extract(repo, want.rev)
     except Exception:  # noqa: BLE001 - get() extracts it again and reports the failure
         return None
+    try:
+        for path, text in scope.file_texts(repo, want.rev, want.parse).items():
+            index.extents(path, text)
+    except Exception:  # noqa: BLE001, S110 - the scope stage parses it again and reports
+        pass
+    return value
 
 
 def _failure_reason(e: BaseException, stage: str) -> tuple[Verdict, str]:
@@ -163,26 +185,22 @@ def _check_job(
 
 
 def _to_extract(
-    series: Series,
-    by_index: dict[int, tree.AppliedPatch],
-    ex: _Extractions,
-    index: scope.ModelFilesCache,
+    series: Series, by_index: dict[int, tree.AppliedPatch], index: scope.ModelFilesCache,
     base: str,
-) -> list[str]:
+) -> list[Prefetch]:  # fmt: skip
     """The revisions the scope stage will extract: both ends of every applied patch that
-    touches a file the base's model reads (an out-of-scope series needs none but the base)."""
+    touches a file the base's model reads (an out-of-scope series needs none but the base).
+    When those files are not known yet, the base is among them and every file the
+    extractor may read stands for them (what it reads is a subset), so the base is
+    extracted beside the others rather than before them."""
+    from mmucore.manifest import default
+
     known = index.get(base)
-    if known is None and by_index:
-        try:
-            known = scope.model_files(ex.get(base))
-            index.put(base, known)
-        except Exception:  # noqa: BLE001 - the scope stage reports it per patch
-            return []
-    revs = []
+    revs = [] if known is not None or not by_index else [Prefetch(base)]
     for p in series.patches:
         a = by_index.get(p.index)
-        if a is not None and scope.quick(p.diff, known or ()) is None:
-            revs += [a.parent, a.revision]
+        if a is not None and scope.quick(p.diff, known or default().model_files) is None:
+            revs += [Prefetch(a.parent), Prefetch(a.revision, scope.files_touched(p.diff))]
     return revs
 
 
@@ -211,7 +229,7 @@ def check_series(
     by_index = {a.index: a for a in applied.patches}
     reports: list[PatchReport] = []
     t = time.perf_counter()
-    ex.prefetch(_to_extract(series, by_index, ex, index, base.commit))
+    ex.prefetch(_to_extract(series, by_index, index, base.commit), index)
     jobs: list[tuple[PatchReport, runs.Job]] = []
     for p in series.patches:
         a = by_index.get(p.index)
@@ -238,7 +256,7 @@ def check_series(
     )
     try:
         try:
-            done = runs.run_chains([j for _, j in jobs], whole_job, cache_dir, ex.memo)
+            done = runs.run_chains([j for _, j in jobs], whole_job, cache_dir, ex.memo, builds)
         except Exception:  # noqa: BLE001 - the pairwise runs below report it per patch
             done = {}
         uni = runs.universe([j for _, j in jobs])

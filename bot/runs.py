@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,46 +120,57 @@ def _key(chk: Check, job: Job) -> tuple[str, ...]:
     return ("check", chk.name, job.before.key, job.after.key, version)
 
 
-def _build_one(item: tuple[str, Extraction, Path]) -> None:
+def _build_one(item: tuple[str, Extraction, Path]) -> bool:
     """In a worker process: build the module of one revision a check runs in (it holds
-    the drivers of every check that applies to the revision)."""
+    the drivers of every check that applies to the revision); False when it failed."""
     from checks.engine import build_one
     from checks.space import all_checks
 
     name, ex, cache_dir = item
     try:
         build_one(all_checks([name])[0], ex, cache_dir)
-    except Exception:  # noqa: BLE001, S110 - the check run reports it with context
-        pass
+    except Exception:  # noqa: BLE001 - the check run reports it with context
+        return False
+    return True
 
 
 class Prebuild:
     """Builds under way in worker processes (one per core) while the checks already run:
     a chain that needs a module being built waits for it (the build cache's lock per
-    module), one not started yet is built by the chain itself (never twice)."""
+    module), one not started yet is built by the chain itself (never twice).
+
+    ``prepare`` makes what a build compiles from its extraction (the probes, which cost
+    ~0.1 s a revision): each build is submitted as soon as its own is made, so the
+    workers start compiling while the later revisions are still being probed."""
 
     def __init__(
-        self, todo: list[tuple[str, Extraction, Path]], progress: Callable[[int, int], None]
+        self,
+        todo: list[tuple[str, Extraction]],
+        cache_dir: Path,
+        progress: Callable[[int, int], None],
+        prepare: Callable[[Extraction], Extraction] = lambda ex: ex,
     ) -> None:
         self.total, self._progress = len(todo), progress
         self._t0 = self._last = time.perf_counter()
         self._pool: ProcessPoolExecutor | None = None
-        self._futures: list[Future[None]] = []
+        self._futures: list[Future[bool]] = []
+        self._waited = False
         progress(0, self.total)
         if self.total < 2:
             return  # the check run builds a single one as fast
         # Processes, not threads: a build redirects sys.stdout while cffi talks. Each worker
         # dies with the bot (a killed bot must not leave workers holding its stdout open).
-        # Every worker is forked here, by the one thread the process has yet.
+        # Every worker is forked at the first submit, by the one thread the process has yet.
         ctx = multiprocessing.get_context("fork")
         self._pool = ProcessPoolExecutor(
             max_workers=BUILD_JOBS, mp_context=ctx, initializer=set_pdeathsig
         )
-        self._futures = [self._pool.submit(_build_one, item) for item in todo]
-        for f in self._futures:
+        for name, ex in todo:
+            f = self._pool.submit(_build_one, (name, prepare(ex), cache_dir))
             f.add_done_callback(self._finished)
+            self._futures.append(f)
 
-    def _finished(self, _: Future[None]) -> None:
+    def _finished(self, _: Future[bool]) -> None:
         self._last = max(self._last, time.perf_counter())
 
     @property
@@ -167,14 +178,16 @@ class Prebuild:
         """Wall time from the start until the last build was done."""
         return self._last - self._t0
 
-    def wait(self) -> int:
-        """Wait for every build; the number of builds."""
-        if self._pool is not None:
+    def wait(self) -> bool:
+        """Wait for every build (once); True when every build was made, so a chain's
+        builds all come from the cache and none compiles in this process."""
+        if self._pool is not None and not self._waited:
             for done, f in enumerate(self._futures, 1):
                 f.result()
                 self._progress(done, self.total)
             self._pool.shutdown()
-        return self.total
+        self._waited = True
+        return self.total >= 2 and all(f.result() for f in self._futures)
 
 
 def universe(jobs: Sequence[Job]) -> tuple[Extraction, ...]:
@@ -199,7 +212,8 @@ def prebuild(
     from checks.space import all_checks
 
     uni = universe(jobs)
-    todo, seen = [], set()
+    todo: list[tuple[str, Extraction]] = []
+    seen: set[str] = set()
     for chk in all_checks():
         for job in jobs:
             if untouched(chk, job) or chk.skip_reason(job.before) or chk.skip_reason(job.after):
@@ -209,35 +223,63 @@ def prebuild(
             for ex in (job.before, job.after):
                 if ex.key not in seen:
                     seen.add(ex.key)
-                    todo.append((chk.name, probed(ex, uni).extraction, cache_dir))
-    return Prebuild(todo, progress)
+                    todo.append((chk.name, ex))
+    return Prebuild(todo, cache_dir, progress, lambda ex: probed(ex, uni).extraction)
 
 
 def run_chains(
-    jobs: Sequence[Job], whole: Job | None, cache_dir: Path, memo: Memo
-) -> dict[tuple[str, ...], CheckResult]:
+    jobs: Sequence[Job], whole: Job | None, cache_dir: Path, memo: Memo,
+    builds: Prebuild | None = None,
+) -> dict[tuple[str, ...], CheckResult]:  # fmt: skip
     """Per check, run the revisions whose code for it changed as one chain (each state
     once per revision) and compare each patch's pair, and the whole series' first and last
     of them; memoised pairs are left out. Returns CheckResults by memo key, for run_checks.
 
     ``whole`` (base against last) is given only when every patch is a job here or out of
     scope: the revisions outside a check's chain then run the same code for it, so the
-    chain's ends stand for base and last."""
-    from checks import engine
+    chain's ends stand for base and last.
+
+    The first chain starts at once (beside the builds); once ``builds`` has made every
+    module, the others run two at a time: a chain's children do not keep both cores busy
+    to its end (its halves of the states end apart), the next chain fills the gap. When a
+    build failed the chains run one after the other (a chain that compiles in this
+    process redirects its stdout, which two threads at once must not)."""
     from checks.space import all_checks
 
-    done: dict[tuple[str, ...], CheckResult] = {}
+    plans: list[tuple[Chain, list[tuple[str, ...]]]] = []
     for chk in all_checks():
-        plan, keys = chain_plan(chk, jobs, whole, memo, done)
-        if plan is not None:
-            plan = replace(plan, universe=universe(jobs))
-        if plan is None:
-            continue  # a single pair runs as before, in run_checks
-        for key, r in zip(keys, engine.run(plan, cache_dir=cache_dir), strict=True):
-            done[key] = r
-            if r.verdict in _CACHEABLE:
-                memo.put(key, r)
+        plan, keys = chain_plan(chk, jobs, whole, memo, {})
+        if plan is not None:  # a single pair runs as before, in run_checks
+            plans.append((replace(plan, universe=universe(jobs)), keys))
+    done: dict[tuple[str, ...], CheckResult] = {}
+    if not plans:
+        return done
+    with ThreadPoolExecutor(max_workers=BUILD_JOBS) as pool:
+        first = pool.submit(_run_chain, *plans[0], cache_dir, memo)
+        together = builds is not None and builds.wait()
+        if together:
+            rest = [pool.submit(_run_chain, p, k, cache_dir, memo) for p, k in plans[1:]]
+            for f in [first, *rest]:
+                done.update(f.result())
+        else:
+            done.update(first.result())
+            for p, k in plans[1:]:
+                done.update(_run_chain(p, k, cache_dir, memo))
     return done
+
+
+def _run_chain(
+    plan: Chain, keys: list[tuple[str, ...]], cache_dir: Path, memo: Memo
+) -> dict[tuple[str, ...], CheckResult]:
+    """One chain's results by memo key; the cacheable ones into the memo."""
+    from checks import engine
+
+    out = {}
+    for key, r in zip(keys, engine.run(plan, cache_dir=cache_dir), strict=True):
+        out[key] = r
+        if r.verdict in _CACHEABLE:
+            memo.put(key, r)
+    return out
 
 
 def chain_plan(

@@ -8,10 +8,8 @@ is never imported here: only the sandbox child loads it.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
-import io
 import json
 import logging
 import os
@@ -264,10 +262,10 @@ def _compile(
         source += f'\n/* driver {driver.name} */\n#line 1 "{DRIVER_FILE}"\n{driver.source}\n'
     if shared:  # cffi's glue follows: wrappers called once per chunk, not per state
         source += '\n#pragma GCC optimize ("O0")\n'
-    ffi.set_source(module, source)
+    # quiet: no "generating ..." on stdout, which a redirect (not thread-safe) would need
+    ffi.set_source(module, source, compiler_verbose=False)
     c_path = tmp / f"{module}.c"
-    with contextlib.redirect_stdout(io.StringIO()):  # cffi prints "generating ..."
-        ffi.emit_c_code(str(c_path))
+    ffi.emit_c_code(str(c_path))
     (tmp / "tu.c").write_text(extraction.tu)
     so = tmp / f"{module}{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}"
     include = sysconfig.get_paths()["include"]

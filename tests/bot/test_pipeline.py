@@ -194,16 +194,26 @@ def test_series_that_does_not_build(local_inbox, env, tree_61, tmp_path):
 
 def test_prefetch_extracts_in_parallel_and_leaves_failures_to_get(tree_61, tmp_path) -> None:
     from bot.memo import Memo
-    from bot.pipeline import _Extractions
+    from bot.pipeline import Prefetch, _Extractions
     from mmuci.errors import MmuCiError
+    from mmucore import scope
 
     ex = _Extractions(tree_61.path, Memo(tmp_path / "memo"))
+    index = scope.ModelFilesCache(tmp_path)
     missing = "0" * 40
-    ex.prefetch([tree_61.commit, missing, tree_61.commit])
+    mmu_c = "arch/x86/kvm/mmu/mmu.c"
+    ex.prefetch(
+        [Prefetch(tree_61.commit), Prefetch(missing), Prefetch(tree_61.commit, (mmu_c,))], index
+    )
     assert tree_61.commit in ex.done and missing not in ex.done
     assert ex.done[tree_61.commit].functions  # type: ignore[attr-defined]
+    # the worker parsed mmu.c into the scope cache: the scope stage reads it, parses nothing
+    (text,) = scope.file_texts(tree_61.path, tree_61.commit, [mmu_c]).values()
+    (cached,) = (index.dir / "extents").iterdir()
+    assert index.extents(mmu_c, text) == scope.definition_extents(mmu_c, text)
+    assert list((index.dir / "extents").iterdir()) == [cached]
     with pytest.raises(MmuCiError):
         ex.get(missing)  # extracted again, in this process: the failure is reported here
     again = _Extractions(tree_61.path, Memo(tmp_path / "memo"))
-    again.prefetch([tree_61.commit])  # from the memo, no process
+    again.prefetch([Prefetch(tree_61.commit)], index)  # from the memo, no process
     assert again.done[tree_61.commit].key == ex.done[tree_61.commit].key  # type: ignore[attr-defined]

@@ -94,6 +94,31 @@ def test_chains_give_each_comparison_its_pairwise_result_once(tree_612, data_dir
     assert runs.run_chains(jobs, whole, cache, memo) == {}  # every pair memoised: no run
 
 
+@pytest.mark.slow
+def test_chains_run_two_at_a_time_once_built_and_give_the_same_results(tree_61, data_dir, tmp_path):
+    from dataclasses import replace
+
+    from bot.commands.demo import refactor_nfc
+    from bot.memo import Memo
+
+    clone = tmp_path / "t"
+    proc.git(tmp_path, "clone", "-q", "--shared", str(tree_61.path), "t")
+    proc.git(clone, "config", "user.name", "t")
+    proc.git(clone, "config", "user.email", "t@example.org")
+    jobs = [_job(clone, refactor_nfc()), _job(clone, zap_on_last_ref_nfc())]
+    a, b = jobs[0].before, jobs[-1].after
+    whole = runs.Job(a, b, scope.changed_pieces(a, b, code_only=True))
+    cache, memo = data_dir / "build-cache", Memo(tmp_path / "memo")
+    builds = runs.prebuild(jobs, cache, memo, lambda done, total: None)
+    together = runs.run_chains(jobs, whole, cache, memo, builds)
+    assert builds.wait()  # every module was built: the chains ran two at a time
+    assert len({key[1] for key in together}) >= 2  # more than one check's chain
+    alone = runs.run_chains(jobs, whole, cache, Memo(tmp_path / "fresh"))  # one at a time
+    assert {k: replace(r, timings={}) for k, r in together.items()} == {
+        k: replace(r, timings={}) for k, r in alone.items()
+    }
+
+
 def test_a_benign_difference_is_named_in_the_reason(tmp_path):
     from bot.memo import Memo
 
