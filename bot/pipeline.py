@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot import intake, runs, tree
+from bot.builds import BUILD_JOBS
 from bot.config import Config
 from bot.mbox import Limits
 from bot.memo import Memo
@@ -81,7 +82,7 @@ class _Extractions:
                     self.done[rev] = value
         if len(todo) >= 2:
             ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=runs.BUILD_JOBS, mp_context=ctx) as pool:
+            with ProcessPoolExecutor(max_workers=BUILD_JOBS, mp_context=ctx) as pool:
                 items = [(self.repo, item, index) for item in todo]
                 for item, value in zip(todo, pool.map(_extract_or_none, items), strict=True):
                     if value is not None:

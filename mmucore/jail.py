@@ -36,7 +36,7 @@ from mmucore.rlimits import clamp_hard
 
 log = logging.getLogger(__name__)
 
-UID = 65534
+UID = jailinit.JAIL_UID  # the jail's uid and gid, inside its user namespace and on the host
 OVERRIDE_ENV = "MMUCI_UNSAFE_NO_JAIL"
 TMP = "/tmp"  # the private tmpfs inside the jail, also the cwd
 _HOST_RO = ("/usr",)
