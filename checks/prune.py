@@ -3,9 +3,9 @@
 Every revision of a chain's *universe* (the series: the chain's revisions by default) is
 built with probes (mmucore/probes.py) for each later revision of the universe, one bit
 per revision. The first revision the child runs runs every state; each later one runs a
-state only when the run that produced that state's digest (the nearest earlier revision
-that ran it) hit the later revision's bit, and otherwise takes that digest and status
-as they are (checks/c/runner_check.c: ``run_pruned``). Why that is sound: the earlier run
+state only when the run that produced that state's whole-state word (the nearest earlier
+revision that ran it) hit the later revision's bit, and otherwise takes that word and
+status as they are (checks/c/runner_check.c: ``run_pruned``). Why that is sound: the earlier run
 reached no statement the later revision changes, both builds are the same code up to
 such a statement, and the run is a deterministic function of the state; so the later
 run is the same run. It needs the change to be confined to function bodies, so a pair
