@@ -254,7 +254,8 @@ static inline uint64_t drv_mix(uint64_t h, uint64_t v)
 }
 
 /* The field components of a row whose event components are done: each is one mix of
- * the FNV basis (no field component is an event's). */
+ * the FNV basis (no field component is an event's). Every input read here must also go
+ * into drv_whole (runner.c): a difference its word misses never reaches the rows. */
 static void drv_digest_fields(uint64_t *d, uint64_t *root4)
 {
 	const uint64_t *pae = drv_page(PAGE_PAE_ROOT);
