@@ -109,62 +109,56 @@ static int drv_digest(uint64_t *row, int st)
 
 /* ---- the whole-state word (phase 1 of a comparison, checks/child.py) ----
  * One word per state over every input of the row's strict components (drv_digest): the
- * events in order (kind, a, b, the site's key: the kind decides the component), the
- * fields drv_digest_fields reads, the return value and the status. Two revisions whose
- * words agree have equal rows (up to the hash); only the states whose words differ are
- * run again for their rows (drv_<check>_rows_at), so a row is never stored per state. */
+ * events in order (the ledger's chain: kind, a, b, the site's key; the kind decides the
+ * component), the fields drv_digest_fields reads, the return value and the status. Two
+ * revisions whose words agree have equal rows (up to the hash); only the states whose words
+ * differ are run again for their rows (drv_<check>_rows_at), so a row is never stored per
+ * state. The events come from the ledger, which mmu_shim_record keeps out of the code's
+ * reach, not from the log: a write to the log cannot change the word. Here the log's count
+ * and probes are checked against the ledger (status 3: the counter forged through the
+ * anchor); its events are checked against the chain where a row is made (drv_digest). */
 #define DRV_LANE(acc, x, k) ((acc) = ((acc) + (x)) * (k))
 #define DRV_L0 0x9e3779b97f4a7c15ULL
 #define DRV_L1 0xc2b2ae3d27d4eb4fULL
-#define DRV_L2 0x165667b19e3779f9ULL
-#define DRV_L3 0xd6e8feb86659fd93ULL
 
+/* Two lanes, each a product chain under its own odd constant. The sps a state uses
+ * (drv_used_bits) and their order are the state's, set by drv_setup, so their values go in
+ * without their indexes; the pae_root pointer is canonical as in drv_canon_ptr. */
 static uint64_t drv_whole(int *stp)
 {
 	const uint64_t *pae = drv_page(PAGE_PAE_ROOT);
-	uint64_t order = DRV_FNV, chain = MMU_SHIM_CHAIN_SEED, used = 0;
-	uint64_t l0 = 1, l1 = 2, l2 = 3, l3 = 4;
-	int i, st = *stp, n = mmu_shim_nevents;
+	const void *pr = drv_mmu.pae_root;
+	uint64_t used = drv_used_bits, l0 = 1, l1 = 2;
+	int i, agrees, st = *stp;
+	uint64_t order = mmu_shim_ledger_word(&agrees);
 	uint32_t u;
 
-	if (n > MMU_SHIM_MAX_EVENTS)
-		n = MMU_SHIM_MAX_EVENTS;
-	for (i = 0; i < n; i++) {
-		const struct mmu_shim_event *e = &mmu_shim_events[i];
-		uint64_t key = e->site ? e->site->key : 0;
-
-		chain = mmu_shim_chain(chain, e);
-		order = drv_mix(order, ((uint64_t)e->a * DRV_KA + e->kind) ^ ((uint64_t)e->b * DRV_KB ^ key));
-	}
-	if (!st && !mmu_shim_ledger_agrees(chain))
+	if (!st && !agrees)
 		st = 3;  /* the code changed the recorder's state */
 	*stp = st;
 	DRV_LANE(l0, DRV_ROOT_HPA, DRV_L0);
 	DRV_LANE(l1, DRV_ROOT_PGD, DRV_L1);
 	for (i = 0; i < 3; i++) {
-		DRV_LANE(l2, drv_mmu.prev_roots[i].hpa, DRV_L2);
-		DRV_LANE(l3, drv_mmu.prev_roots[i].pgd, DRV_L3);
+		DRV_LANE(l0, drv_mmu.prev_roots[i].hpa, DRV_L0);
+		DRV_LANE(l1, drv_mmu.prev_roots[i].pgd, DRV_L1);
 	}
-	DRV_LANE(l0, drv_canon_ptr(drv_mmu.pae_root), DRV_L0);
+	DRV_LANE(l0, !pr ? 0 : pr == pae ? PAGE_PAE_ROOT + 1 : drv_canon_ptr(pr), DRV_L0);
 	DRV_LANE(l1, pae[0], DRV_L1);
-	DRV_LANE(l2, pae[1], DRV_L2);
-	DRV_LANE(l3, pae[2], DRV_L3);
+	DRV_LANE(l0, pae[1], DRV_L0);
+	DRV_LANE(l1, pae[2], DRV_L1);
 	DRV_LANE(l0, pae[3], DRV_L0);
 	for (u = drv_used_bits; u; u &= u - 1) {
-		const struct kvm_mmu_page *sp;
+		const struct kvm_mmu_page *sp = &drv_sp[__builtin_ctz(u)];
+		uint32_t count = drv_tdp[__builtin_ctz(u)] ?
+			(uint32_t)refcount_read(&sp->tdp_mmu_root_count) : (uint32_t)sp->root_count;
 
-		i = __builtin_ctz(u);
-		sp = &drv_sp[i];
-		used |= 1ULL << i;
-		DRV_LANE(l1, drv_tdp[i] ? (uint64_t)refcount_read(&sp->tdp_mmu_root_count)
-			: (uint64_t)(int64_t)sp->root_count, DRV_L1);
-		DRV_LANE(l2, (uint64_t)(sp->role.invalid != 0) << 32 | (uint64_t)i, DRV_L2);
+		DRV_LANE(l1, (uint64_t)count | (uint64_t)(sp->role.invalid != 0) << 32, DRV_L1);
 	}
-	DRV_LANE(l3, mmu_shim_freed_pages(0) & used, DRV_L3);
-	DRV_LANE(l0, mmu_shim_freed_pages(1) & used, DRV_L0);
-	DRV_LANE(l1, (uint64_t)drv_ret, DRV_L1);
-	DRV_LANE(l2, (uint64_t)st, DRV_L2);
-	return drv_mix(drv_mix(drv_mix(order ^ l0, l1), l2), l3);
+	DRV_LANE(l0, mmu_shim_freed_pages(0) & used, DRV_L0);
+	DRV_LANE(l1, mmu_shim_freed_pages(1) & used, DRV_L1);
+	DRV_LANE(l0, (uint64_t)drv_ret, DRV_L0);
+	DRV_LANE(l1, (uint64_t)st, DRV_L1);
+	return drv_mix(drv_mix(DRV_FNV ^ order, l0), l1);
 }
 
 int drv_nevents(void)

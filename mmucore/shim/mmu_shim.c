@@ -71,11 +71,18 @@ void *mmu_shim_recorder_anchor(void)
 	return &mmu_shim_anchor;
 }
 
+/* One event into the chain: its kind, a, b and its site's key (a hash of the function's
+ * name, set before the first event of the site is chained), so the same events in the same
+ * order give the same chain in every revision, and the driver's whole-state word
+ * (checks/c/runner.c: drv_whole) takes the ledger's chain as the events' part. */
 static inline uint64_t mmu_shim_chain(uint64_t h, const struct mmu_shim_event *e)
 {
+	uint64_t key = e->site ? e->site->key : 0;
+
 	h ^= e->kind + (uint64_t)e->a * 0x9e3779b97f4a7c15ULL +
-	     ((uint64_t)e->b ^ (uint64_t)(uintptr_t)e->site) * 0xc2b2ae3d27d4eb4fULL;
-	return (h << 27 | h >> 37) * 0x100000001b3ULL;
+	     ((uint64_t)e->b ^ key) * 0xc2b2ae3d27d4eb4fULL;
+	h *= 0xd6e8feb86659fd93ULL;
+	return h ^ h >> 29;
 }
 
 /* Whether the log's count and probes, and ``chain`` (the caller's mmu_shim_chain over
@@ -87,6 +94,18 @@ static inline int mmu_shim_ledger_agrees(uint64_t chain)
 	const struct mmu_shim_ledger *l = mmu_shim_anchor.p.ledger;
 
 	return r->nevents == l->count && r->probes == l->probes && chain == l->chain;
+}
+
+/* The ledger's chain over every event mmu_shim_record appended, with the ledger's count
+ * folded in; *agrees: whether the log's count and probes are the ledger's (the events
+ * themselves are compared with the chain by mmu_shim_ledger_agrees, in phase 2). */
+static inline uint64_t mmu_shim_ledger_word(int *agrees)
+{
+	const struct mmu_shim_recorder *r = mmu_shim_rec;
+	const struct mmu_shim_ledger *l = mmu_shim_anchor.p.ledger;
+
+	*agrees = r->nevents == l->count && r->probes == l->probes;
+	return l->chain + (uint64_t)l->count;
 }
 
 int mmu_shim_recorder_intact(void)
