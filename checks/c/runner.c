@@ -121,9 +121,10 @@ static int drv_digest(uint64_t *row, int st)
 #define DRV_L0 0x9e3779b97f4a7c15ULL
 #define DRV_L1 0xc2b2ae3d27d4eb4fULL
 
-/* Two lanes, each a product chain under its own odd constant. The sps a state uses
- * (drv_used_bits) and their order are the state's, set by drv_setup, so their values go in
- * without their indexes; the pae_root pointer is canonical as in drv_canon_ptr. */
+/* Two lanes, each a product chain. The sps a state uses and their order are the state's,
+ * set by drv_setup (drv_used_sp), so their values go in without their indexes; an sp's
+ * whole role word goes in (the rows read role.invalid only: a word may be stricter than
+ * the row, never looser); the pae_root pointer is canonical as in drv_canon_ptr. */
 static uint64_t drv_whole(int *stp)
 {
 	const uint64_t *pae = drv_page(PAGE_PAE_ROOT);
@@ -131,29 +132,26 @@ static uint64_t drv_whole(int *stp)
 	uint64_t used = drv_used_bits, l0 = 1, l1 = 2;
 	int i, agrees, st = *stp;
 	uint64_t order = mmu_shim_ledger_word(&agrees);
-	uint32_t u;
 
 	if (!st && !agrees)
 		st = 3;  /* the code changed the recorder's state */
 	*stp = st;
 	DRV_LANE(l0, DRV_ROOT_HPA, DRV_L0);
 	DRV_LANE(l1, DRV_ROOT_PGD, DRV_L1);
-	for (i = 0; i < 3; i++) {
-		DRV_LANE(l0, drv_mmu.prev_roots[i].hpa, DRV_L0);
-		DRV_LANE(l1, drv_mmu.prev_roots[i].pgd, DRV_L1);
-	}
+	DRV_LANE(l0, drv_mmu.prev_roots[0].hpa, DRV_L0);
+	DRV_LANE(l1, drv_mmu.prev_roots[0].pgd, DRV_L1);
+	DRV_LANE(l0, drv_mmu.prev_roots[1].hpa, DRV_L0);
+	DRV_LANE(l1, drv_mmu.prev_roots[1].pgd, DRV_L1);
+	DRV_LANE(l0, drv_mmu.prev_roots[2].hpa, DRV_L0);
+	DRV_LANE(l1, drv_mmu.prev_roots[2].pgd, DRV_L1);
 	DRV_LANE(l0, !pr ? 0 : pr == pae ? PAGE_PAE_ROOT + 1 : drv_canon_ptr(pr), DRV_L0);
 	DRV_LANE(l1, pae[0], DRV_L1);
 	DRV_LANE(l0, pae[1], DRV_L0);
 	DRV_LANE(l1, pae[2], DRV_L1);
 	DRV_LANE(l0, pae[3], DRV_L0);
-	for (u = drv_used_bits; u; u &= u - 1) {
-		const struct kvm_mmu_page *sp = &drv_sp[__builtin_ctz(u)];
-		uint32_t count = drv_tdp[__builtin_ctz(u)] ?
-			(uint32_t)refcount_read(&sp->tdp_mmu_root_count) : (uint32_t)sp->root_count;
-
-		DRV_LANE(l1, (uint64_t)count | (uint64_t)(sp->role.invalid != 0) << 32, DRV_L1);
-	}
+	for (i = 0; i < drv_nused; i++)
+		DRV_LANE(l1, (uint64_t)(uint32_t)*drv_used_sp[i].count |
+			(uint64_t)drv_used_sp[i].sp->role.word << 32, DRV_L1);
 	DRV_LANE(l0, mmu_shim_freed_pages(0) & used, DRV_L0);
 	DRV_LANE(l1, mmu_shim_freed_pages(1) & used, DRV_L1);
 	DRV_LANE(l0, (uint64_t)drv_ret, DRV_L0);

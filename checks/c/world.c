@@ -19,6 +19,12 @@ static void drv_set_sp_gen(struct kvm_mmu_page *sp, int s);
 static void drv_snapshot(void);
 static uint64_t *drv_pv[DRV_NPAGES];
 static uint32_t drv_used_bits;  /* a bit per sp page (PAGE_SLOT0..) this state uses */
+/* the same sps in the same order, each with its root count (drv_whole's loop) */
+static struct {
+	const struct kvm_mmu_page *sp;
+	const int *count;
+} drv_used_sp[DRV_NPAGES];
+static int drv_nused;
 
 /* What drv_setup wrote for the current setup dimensions, for drv_restore. */
 static struct {
@@ -105,6 +111,7 @@ static void drv_setup(void)
 
 	mmu_shim_reset();
 	drv_used_bits = 0;
+	drv_nused = 0;
 	memset(&drv_mmu, 0, sizeof(drv_mmu));
 	memset(drv_used, 0, sizeof(drv_used));
 	memset(drv_refs, 0, sizeof(drv_refs));
@@ -155,6 +162,9 @@ static void drv_setup(void)
 		if (!drv_used[i])
 			continue;  /* never reachable in this state: left as it is */
 		drv_used_bits |= 1u << i;
+		drv_used_sp[drv_nused].sp = sp;
+		drv_used_sp[drv_nused++].count = drv_tdp[i] ?
+			&refcount_read(&sp->tdp_mmu_root_count) : &sp->root_count;
 		memset(sp, 0, sizeof(*sp));
 		s = drv_slot_of[i];
 		sp->spt = drv_page(i);
