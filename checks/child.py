@@ -71,12 +71,25 @@ def _trace(mod: Module, check: str, idx: int) -> TraceJSON:
     }
 
 
+def spans_of(payload: dict[str, Any]) -> list[tuple[int, int]]:
+    """The ranges of states a child runs: ``payload["spans"]``, or [lo, hi)."""
+    if "spans" in payload:
+        return [(int(a), int(b)) for a, b in payload["spans"]]
+    return [(int(payload["lo"]), int(payload["hi"]))]
+
+
 def run_chain(mods: Sequence[Module], payload: dict[str, Any]) -> dict[str, Any]:
     """Run states [lo, hi) once in each revision of a chain (mods[0], mods[1], ...) and
     compare the pairs ``payload["pairs"]`` (indices into mods; a pair is a chain of two).
-    Returns {"pairs": [RawRun.to_json() per pair]}."""
+    Returns {"pairs": [RawRun.to_json() per pair]}. With ``payload["spans"]`` (ranges of
+    states, in order) it runs those instead and returns per pair a list of RawRun JSON,
+    one per span: the first holds the pair's groups, crashes and traces, every one its own
+    range, what ran of it and where it stopped (checks/engine.py merges them)."""
     pairs = [(int(i), int(j)) for i, j in payload["pairs"]]
-    return {"pairs": [r.to_json() for r in _run_pairs(mods, pairs, payload)]}
+    runs = _run_pairs(mods, pairs, payload, spans_of(payload))
+    if "spans" not in payload:
+        return {"pairs": [r[0].to_json() for r in runs]}
+    return {"pairs": [[x.to_json() for x in r] for r in runs]}
 
 
 class _Pair:
@@ -121,9 +134,9 @@ class _Rows:
 
 
 def _run_pairs(
-    mods: Sequence[Module], pairs: list[tuple[int, int]], payload: dict[str, Any]
-) -> list[RawRun]:
-    lo, hi = int(payload["lo"]), int(payload["hi"])
+    mods: Sequence[Module], pairs: list[tuple[int, int]], payload: dict[str, Any],
+    spans: list[tuple[int, int]],
+) -> list[list[RawRun]]:  # fmt: skip
     check = str(payload["check"])
     for m in mods:  # the log apart from the code under test, before its first state
         recorder.place(m)
@@ -147,33 +160,34 @@ def _run_pairs(
     spec = payload.get("prune")
     pruned = ChildRun(mods, used, check, chunk, 1, spec) if spec else None
     t0, c0 = time.perf_counter(), time.process_time()
-    ran = 0
+    ran = [0] * len(spans)
     # a hanging state costs its whole CPU budget: the run stops after MAX_HANGS of them
-    # in one pair, reported as stopped (the verdict is crash anyway)
-    start = lo
-    while start < hi and max(p.hangs for p in ps) < MAX_HANGS:
-        end = min(hi, start + chunk)
-        if pruned is not None:
-            pruned.start(end - start)
-        for k in used:  # each revision runs each state once, whatever pairs it is in
-            with guarded(mods[k], hang):
-                if pruned is None:
-                    end = start + run_range[k](start, end, dig[k], st[k])
-                else:
-                    end = start + pruned.revision(k, start, end, dig, st)
-        n = end - start
-        status = {k: bytes(ms[k][:n]) for k in used}
-        for (i, j), p in zip(pairs, ps, strict=True):
-            p.base_faults += n - status[i].count(0)
-            p.hangs += status[i].count(2) + status[j].count(2)
-            nd = int(differing[i](start, n, dig[i], st[i], p.wb, p.sb, p.idx, p.crash))
-            if nd:  # phase 2: the rows of the states whose words differ, in both builds
-                da = rows[i].run(p.idx, nd, start, dig[i], st[i], hang)
-                db = rows[j].run(p.idx, nd, start, dig[j], st[j], hang)
-                db = mods[i].ffi.from_buffer("uint64_t[]", mods[j].ffi.buffer(db))
-                p.ngroups = compare[i](p.idx, nd, da, db, p.groups, p.ngroups, MAX_GROUPS)
-        ran += n
-        start = end
+    # in one pair, reported as stopped (the verdict is crash anyway); the spans after it
+    # do not run either
+    for s, (start, hi) in enumerate(spans):
+        while start < hi and max(p.hangs for p in ps) < MAX_HANGS:
+            end = min(hi, start + chunk)
+            if pruned is not None:
+                pruned.start(end - start)
+            for k in used:  # each revision runs each state once, whatever pairs it is in
+                with guarded(mods[k], hang):
+                    if pruned is None:
+                        end = start + run_range[k](start, end, dig[k], st[k])
+                    else:
+                        end = start + pruned.revision(k, start, end, dig, st)
+            n = end - start
+            status = {k: bytes(ms[k][:n]) for k in used}
+            for (i, j), p in zip(pairs, ps, strict=True):
+                p.base_faults += n - status[i].count(0)
+                p.hangs += status[i].count(2) + status[j].count(2)
+                nd = int(differing[i](start, n, dig[i], st[i], p.wb, p.sb, p.idx, p.crash))
+                if nd:  # phase 2: the rows of the states whose words differ, in both builds
+                    da = rows[i].run(p.idx, nd, start, dig[i], st[i], hang)
+                    db = rows[j].run(p.idx, nd, start, dig[j], st[j], hang)
+                    db = mods[i].ffi.from_buffer("uint64_t[]", mods[j].ffi.buffer(db))
+                    p.ngroups = compare[i](p.idx, nd, da, db, p.groups, p.ngroups, MAX_GROUPS)
+            ran[s] += n
+            start = end
     run_seconds = time.perf_counter() - t0
     cpu_seconds = time.process_time() - c0
     traced: dict[tuple[int, int], TraceJSON] = {}
@@ -198,22 +212,22 @@ def _run_pairs(
             idx: StateTrace(trace_of(i, idx), trace_of(j, idx), int(invariants(idx)))
             for idx in sorted(firsts)
         }
-        out.append(
-            RawRun(
-                lo=lo,
-                hi=hi,
-                ran=ran,
-                hangs=p.hangs,
-                groups=groups,
-                crash=crash,  # patched faults, baseline not: inside the invariants
-                crash_outside=crash_out,  # ... only outside them
-                base_faults=p.base_faults,
-                traces=traces,
-                seconds=run_seconds,
-                cpu=cpu_seconds,
-                pruned=pruned.skipped[j] if pruned is not None else 0,
-            )
+        first = RawRun(
+            lo=spans[0][0],
+            hi=spans[0][1],
+            ran=ran[0],
+            hangs=p.hangs,
+            groups=groups,
+            crash=crash,  # patched faults, baseline not: inside the invariants
+            crash_outside=crash_out,  # ... only outside them
+            base_faults=p.base_faults,
+            traces=traces,
+            seconds=run_seconds,
+            cpu=cpu_seconds,
+            pruned=pruned.skipped[j] if pruned is not None else 0,
         )
+        rest = [RawRun(a, b, n) for (a, b), n in zip(spans[1:], ran[1:], strict=True)]
+        out.append([first, *rest])
     return out
 
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["Budget", "Chain", "Comparison", "build_one", "compare", "run", "run_states"]
 __all__ += ["start_series", "compare_each"]
 
+SPANS_PER_JOB = 8  # pieces of a run's states per child (_spans)
 HANG_SECONDS = 1.0  # CPU seconds one state may take before it counts as a hang
 CALL = "checks.child:run_chain"  # the child function (a test may stand in for it)
 _loadable: dict[tuple[str, ...], str] = {}  # build keys -> '' (they load) or why not
@@ -186,6 +187,56 @@ def _run_range(
     return [merge([x, y]) for x, y in zip(a, b, strict=True)]
 
 
+def _run_spans(
+    name: str, spans: list[tuple[int, int]], builds: Sequence[Build], pairs: Pairs,
+    limits: Limits, chunk: int, call: str, budget: Budget, prune: Prune = None,
+) -> list[RawRun]:  # fmt: skip
+    """One child over the ranges ``spans``, a merged RawRun per pair. A child that dies is
+    run again span by span, each as _run_range does (bisected to the state that kills it)."""
+    from mmucore import sandbox
+
+    if len(spans) == 1:
+        return _run_range(name, *spans[0], builds, pairs, limits, chunk, call, budget, prune=prune)
+    if why := budget.take():
+        return [merge([gave_up(a, b, why) for a, b in spans]) for _ in pairs]
+    payload: dict[str, Any] = {
+        "lo": spans[0][0], "hi": spans[-1][1], "spans": [list(x) for x in spans],
+        "chunk": chunk, "hang_seconds": HANG_SECONDS, "check": name,
+        "pairs": [list(p) for p in pairs],
+    }  # fmt: skip
+    if prune is not None:
+        payload["prune"] = prune
+    out = sandbox.run(call, payload, builds, budget.limits(limits))
+    if out.ok:
+        per_pair = out.value["pairs"]
+        if len(per_pair) != len(pairs) or any(len(r) != len(spans) for r in per_pair):
+            raise ValueError("the check child did not answer every pair and span it was given")
+        return [merge([RawRun.from_json(v) for v in r]) for r in per_pair]
+    _sandbox_failed(out)
+    if why := budget.not_worth(spans[0][0]):
+        where = f"{len(spans)} spans of states from #{spans[0][0]} to #{spans[-1][1] - 1}"
+        dead = unnarrowed(*spans[0], str(out.failure), out.message, why, where)
+        return [merge([dead, *(gave_up(a, b, why) for a, b in spans[1:])]) for _ in pairs]
+    total = sum(b - a for a, b in spans)
+    parts = [  # after a wall-clock timeout each span's wall limit as _sub_wall gives it
+        _run_range(name, a, b, builds, pairs, limits, chunk, call, budget,
+                   _sub_wall(out, 0, total, b - a), prune)
+        for a, b in spans
+    ]  # fmt: skip
+    return [merge([p[k] for p in parts]) for k in range(len(pairs))]
+
+
+def _spans(lo: int, hi: int, jobs: int) -> list[list[tuple[int, int]]]:
+    """[lo, hi) cut into SPANS_PER_JOB pieces per child, dealt out in turn: nearby states
+    cost alike, so every child gets a share of each part of the space (of each mode,
+    and of each stretch that pruning leaves to run) and the children end together."""
+    n = hi - lo
+    pieces = max(1, min(n, jobs * SPANS_PER_JOB))
+    cuts = [lo + n * k // pieces for k in range(pieces + 1)]
+    spans = [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if a < b]
+    return [spans[c::jobs] for c in range(jobs) if spans[c::jobs]]
+
+
 def run_states(
     chk: Check, builds: Sequence[Build], pairs: Pairs = ((0, 1),), *,
     limits: Limits | None = None, lo: int = 0, hi: int | None = None, chunk: int = 1 << 16,
@@ -202,16 +253,12 @@ def run_states(
     pairs = [(int(i), int(j)) for i, j in pairs]
     # the budget covers every build in the chain, ~5 us per state and build pair
     lim = _limits(limits, (hi - lo) // max(jobs, 1) * max(len(builds), 2) // 2)
-    step = -(-(hi - lo) // jobs)
-    ranges = [(a, min(hi, a + step)) for a in range(lo, hi, step)]
 
-    def part(r: tuple[int, int]) -> list[RawRun]:
-        return _run_range(
-            chk.name, r[0], r[1], builds, pairs, lim, chunk, call, budget, prune=prune
-        )
+    def part(spans: list[tuple[int, int]]) -> list[RawRun]:
+        return _run_spans(chk.name, spans, builds, pairs, lim, chunk, call, budget, prune)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        parts = list(pool.map(part, ranges))
+        parts = list(pool.map(part, _spans(lo, hi, max(jobs, 1))))
     raws = [merge([p[k] for p in parts]) for k in range(len(pairs))]
     if len(pairs) > 1:
         for k, (i, j) in enumerate(pairs):

@@ -132,11 +132,13 @@ def gave_up(lo: int, hi: int, why: str) -> RawRun:
     return RawRun(lo, hi, 0, stopped=(lo,), gave_up=(GaveUp(lo, hi, why),))
 
 
-def unnarrowed(lo: int, hi: int, failure: str, message: str, why: str) -> RawRun:
+def unnarrowed(lo: int, hi: int, failure: str, message: str, why: str, where: str = "") -> RawRun:
     """A child over [lo, hi) died or timed out and the budget allows no bisection: a death
-    reported at the range's first state, saying it is not narrowed down."""
+    reported at the range's first state, saying it is not narrowed down. ``where``: what
+    the child ran, when it is more than [lo, hi) (checks/engine.py: _run_spans)."""
+    where = where or f"states #{lo}..#{hi - 1}"
     msg = (
-        f"{message}, in a child over states #{lo}..#{hi - 1} (not narrowed down: {why}; "
+        f"{message}, in a child over {where} (not narrowed down: {why}; "
         f"the culprit may be any of them)"
     )
     return replace(gave_up(lo, hi, why), died=(Died(lo, failure, msg),))
