@@ -17,9 +17,11 @@ unsigned int mmu_shim_generation = 1;
  * driver, the page buffers) cannot reach it blindly, and a run off its end faults; the
  * only pointers to it sit in a page of their own that the child makes read-only once
  * they are set. (The child maps it: the module itself imports no mmap.) A ledger in a
- * second such mapping counts and hashes every event mmu_shim_record appends;
- * mmu_shim_recorder_intact() compares the two, so code that rewrites the log or its
- * count is caught. Until attached (a test calling the module directly), both are
+ * second such mapping counts and hashes every event mmu_shim_record appends. The driver's
+ * whole-state word takes the events from the ledger's chain, so a write to the log cannot
+ * change it; a changed count is caught in every state (mmu_shim_ledger_word), a rewritten
+ * event wherever a row or a trace is made from the log (mmu_shim_ledger_agrees,
+ * mmu_shim_recorder_intact). Until attached (a test calling the module directly), both are
  * statics of the module. The names are refused in extracted code (validate_lex.py). */
 struct mmu_shim_recorder {
 	int nevents;
