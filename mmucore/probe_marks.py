@@ -185,7 +185,19 @@ def _before(s: Node, m: Marks) -> None:
 
 
 def function_marks(old: str, new: str) -> Marks | Refusal:
-    """Where the earlier text ``old`` of a function needs probes for its later text ``new``."""
+    """Where the earlier text ``old`` of a function needs probes for its later text ``new``.
+
+    A function of the series usually has a few texts only, while a revision is probed for
+    every later one (quadratic in the revisions): the marks of a pair of texts are made
+    once per process (a copy each time, Marks being mutable)."""
+    got = _function_marks(old, new)
+    if isinstance(got, Refusal):
+        return got
+    return Marks(got.entry, set(got.points), set(got.wraps))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _function_marks(old: str, new: str) -> Marks | Refusal:
     a, b = old.encode(), new.encode()
     fa, fb = _function(a), _function(b)
     if fa is None or fb is None:
