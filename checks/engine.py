@@ -213,6 +213,7 @@ def _run_spans(
             raise ValueError("the check child did not answer every pair and span it was given")
         return [merge([RawRun.from_json(v) for v in r]) for r in per_pair]
     _sandbox_failed(out)
+    _ensure_loadable(builds, limits)  # a module that does not load is ours: never bisected
     if why := budget.not_worth(spans[0][0]):
         where = f"{len(spans)} spans of states from #{spans[0][0]} to #{spans[-1][1] - 1}"
         dead = unnarrowed(*spans[0], str(out.failure), out.message, why, where)
