@@ -82,7 +82,13 @@ def _sub_wall(out: Outcome, lo: int, hi: int, mid: int) -> float | None:
     (a blocking wait costs the wall limit per child, not the CPU limit)."""
     if out.failure != "timeout" or out.signal is not None:
         return None
-    return 5.0 + 2.0 * out.seconds * max(mid - lo, hi - mid) / (hi - lo)
+    return _share_wall(out, max(mid - lo, hi - mid), hi - lo)
+
+
+def _share_wall(out: Outcome, part: int, whole: int) -> float:
+    """The wall limit of ``part`` of the ``whole`` states a timed-out child ran (twice its
+    share of that child's time, and 5 s)."""
+    return 5.0 + 2.0 * out.seconds * part / max(whole, 1)
 
 
 def _limits(limits: Limits | None, states: int) -> Limits:
@@ -219,9 +225,10 @@ def _run_spans(
         dead = unnarrowed(*spans[0], str(out.failure), out.message, why, where)
         return [merge([dead, *(gave_up(a, b, why) for a, b in spans[1:])]) for _ in pairs]
     total = sum(b - a for a, b in spans)
-    parts = [  # after a wall-clock timeout each span's wall limit as _sub_wall gives it
+    timed_out = out.failure == "timeout" and out.signal is None
+    parts = [  # after a wall-clock timeout each span gets its share of the child's time
         _run_range(name, a, b, builds, pairs, limits, chunk, call, budget,
-                   _sub_wall(out, 0, total, b - a), prune)
+                   _share_wall(out, b - a, total) if timed_out else None, prune)
         for a, b in spans
     ]  # fmt: skip
     return [merge([p[k] for p in parts]) for k in range(len(pairs))]

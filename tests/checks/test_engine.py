@@ -57,3 +57,15 @@ def test_two_children_over_spans_find_what_one_child_over_the_range_finds(scratc
     )  # fmt: skip
     firsts = {g.first for g in whole.groups}
     assert {k: spread.traces[k] for k in firsts} == {k: whole.traces[k] for k in firsts}
+
+
+def test_after_a_timeout_each_span_gets_its_share_of_the_child_s_time() -> None:
+    from mmucore.sandbox import Outcome
+
+    out = Outcome(False, None, "timeout", None, "timed out", "", 80.0)
+    spans = [(0, 100), (300, 400)]  # a child's two spans of 100 states each
+    walls = [engine._share_wall(out, b - a, 200) for a, b in spans]
+    assert walls == [85.0, 85.0]  # half the states: twice half the child's 80 s, and 5 s
+    assert engine._sub_wall(out, 0, 200, 100) == 85.0  # bisecting halves: the same rule
+    crashed = Outcome(False, None, "crash", 11, "SIGSEGV", "", 80.0)
+    assert engine._sub_wall(crashed, 0, 200, 100) is None  # only a timeout narrows the wall
