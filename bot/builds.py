@@ -19,17 +19,24 @@ if TYPE_CHECKING:
 BUILD_JOBS = 2  # gcc is single-threaded: one compile per core
 
 
-def _build_one(item: tuple[str, Extraction, Path]) -> bool:
+def _build_one(item: tuple[str, Extraction, Path, Extraction]) -> bool:
     """In a worker process: build the module of one revision a check runs in (it holds
-    the drivers of every check that applies to the revision); False when it failed."""
+    the drivers of every check that applies to the revision), then the image of its code
+    that pruning compares (checks/prune.py: module_code); False when the build failed."""
     from checks.engine import build_one
+    from checks.prune import module_code
     from checks.space import all_checks
 
-    name, ex, cache_dir = item
+    name, built, cache_dir, ex = item
+    chk = all_checks([name])[0]
     try:
-        build_one(all_checks([name])[0], ex, cache_dir)
+        build_one(chk, built, cache_dir)
     except Exception:  # noqa: BLE001 - the check run reports it with context
         return False
+    try:
+        module_code(chk, ex, built, cache_dir)
+    except Exception:  # noqa: BLE001 - the chain makes it again, and reports what fails
+        pass
     return True
 
 
@@ -65,7 +72,7 @@ class Prebuild:
             max_workers=BUILD_JOBS, mp_context=ctx, initializer=set_pdeathsig
         )
         for name, ex in todo:
-            f = self._pool.submit(_build_one, (name, prepare(ex), cache_dir))
+            f = self._pool.submit(_build_one, (name, prepare(ex), cache_dir, ex))
             f.add_done_callback(self._finished)
             self._futures.append(f)
 

@@ -24,7 +24,7 @@ from checks import driver
 from checks.budget import Budget, start_series
 from checks.explain import gave_up_error, result_from_raw
 from checks.plan import Chain, Comparison, states_to_run
-from checks.prune import prepare, select
+from checks.prune import code_classes, prepare, select
 from checks.raw import Died, RawRun, gave_up, merge, unnarrowed
 from checks.result import CheckResult
 from checks.space import Check, all_checks
@@ -341,6 +341,7 @@ def run(
             failed[k] = _empty(chk, "build-error", error=_error_text(e))
         except JailUnavailable as e:  # ours, never the patch's: nothing built ran
             failed[k] = _empty(chk, "internal-error", error=_error_text(e))
+    code_classes(chk, plan, spec, sorted(builds), cache_dir)
     results: dict[int, CheckResult] = {}
     _not_run(plan, results, failed)
     todo = [n for n in range(len(plan.pairs)) if n not in results]

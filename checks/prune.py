@@ -14,14 +14,23 @@ with a changed macro, type, global, feature, entry point or function head is ref
 sets every bit. The probe word is kept in the recorder's ledger and its log (both in
 mappings of their own, the page of their pointers read-only, checks/recorder.py): a patch
 that writes one of them by address is a changed recorder, which sets every bit.
+
+A revision whose module is the same machine code as the one the child ran just before it
+(`same_code`: the revision's own code compiles to the same bytes, mmucore/samecode.py, and
+the shared part and the drivers are the same text) runs only the states that faulted or
+hung before (the bit ``probes.FAULTED``, which only such a run sets): every other state
+runs the same code from the same state, so it ends the same. That needs no probe at all,
+so it also holds where a changed declaration puts a probe at a function's entry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from checks.result import SAME_CODE
 from mmucore import probes
 
 if TYPE_CHECKING:
@@ -42,12 +51,22 @@ class Spec:
     always: dict[int, int] = field(default_factory=dict)  # bits its probes cannot stand for
     refused: dict[tuple[int, int], str] = field(default_factory=dict)  # (i, j) -> why
     off: str = ""  # why nothing is pruned; '' when pruning is on
+    # plan index -> its module's code class: equal nonzero classes, the same machine code
+    same: dict[int, int] = field(default_factory=dict)
 
     def payload(self, order: Sequence[int]) -> dict[str, list[int]] | None:
         """The child's ``prune`` entry for the builds of ``order`` (None: no pruning)."""
         if self.off:
             return None
-        return {"bits": [self.bits[k] for k in order], "always": [self.always[k] for k in order]}
+        return {
+            "bits": [self.bits[k] for k in order],
+            "always": [self.always[k] for k in order],
+            "same": [self.same.get(k, 0) for k in order],
+        }
+
+    def same_code(self, i: int, j: int) -> bool:
+        """Revisions ``i`` and ``j`` run the same machine code."""
+        return bool(self.same.get(i)) and self.same.get(i) == self.same.get(j)
 
     def unprobed(self, k: int, ex: Any) -> None:
         """Revision ``k`` is built without probes: its runs stand for no later revision."""
@@ -58,6 +77,8 @@ class Spec:
         """The `pruning` of pair (i, j): 'on' or 'off: why' (the report's line says more)."""
         if self.off:
             return f"off: {self.off}"
+        if self.same_code(i, j):
+            return SAME_CODE
         why = self.refused.get((i, j))
         if why and not pruned:
             return f"off: {why}"
@@ -93,6 +114,48 @@ def _driver_source(ex: Extraction) -> str:
     if ex.key not in _drivers:
         _drivers[ex.key] = driver.module_source(driver.module_checks(ex), ex)
     return _drivers[ex.key]
+
+
+def code_classes(chk: Any, plan: Chain, spec: Spec, live: Sequence[int], cache_dir: Path) -> None:
+    """Fill ``spec.same``: each live revision's class of modules that run the same machine
+    code (revisions whose modules could not be told apart stay out, class 0)."""
+    if spec.off:
+        return
+    ids: dict[str, int] = {}
+    for k in live:
+        token = module_code(chk, plan.revisions[k], spec.extractions[k], cache_dir)
+        if token:
+            spec.same[k] = ids.setdefault(token, len(ids) + 1)
+
+
+def module_code(chk: Any, ex: Extraction, built: Extraction, cache_dir: Path) -> str:
+    """What the module of ``ex`` (built from ``built``: ``ex`` with probes, which record
+    and change nothing else) runs, as one digest: the image of the revision's own code
+    (mmucore/samecode.py), the shared part's text and the driver it was built with; ''
+    when there is no image (its code does not compile alone, or its object is unreadable)."""
+    import hashlib
+
+    from checks import driver, engine
+    from mmucore import build_base, samecode
+    from mmucore.build import CFLAGS, failed_before
+
+    together = driver.module_checks(ex)
+    checks = [chk]  # as engine.build_one chooses: one module for every check, unless it failed
+    if len(together) > 1 and chk.name in {c.name for c in together}:
+        if not failed_before(built, engine._driver(together, built), cache_dir=cache_dir):
+            checks = together
+    drv = engine._driver(checks, ex)
+    try:
+        src = build_base.sources(ex.tu, [p.text for p in ex.pieces], drv.shared, drv.source)
+    except ValueError:
+        return ""
+    img = samecode.image(src.revision, CFLAGS, cache_dir=cache_dir)
+    if img is None:
+        return ""
+    h = hashlib.sha256()
+    for part in (img.digest, src.shared, drv.cdef, drv.name):
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()
 
 
 def universe_of(plan: Chain) -> tuple[Any, ...]:
@@ -140,6 +203,7 @@ class ChildRun:
         self.mods, self.used, self.nc = mods, list(used), nc
         self.bits = [int(b) for b in prune["bits"]]
         self.always = [int(b) for b in prune["always"]]
+        self.same = [int(c) for c in prune.get("same") or [0] * len(self.bits)]
         ffi0 = mods[0].ffi
         self.probes = ffi0.new("uint64_t[]", chunk)
         self._ones = b"\xff" * (8 * chunk)
@@ -162,10 +226,12 @@ class ChildRun:
             pm = self.mods[self.prev]
             m.ffi.memmove(dig[k], pm.ffi.buffer(dig[self.prev], 8 * n * self.nc), 8 * n * self.nc)
             m.ffi.memmove(st[k], pm.ffi.buffer(st[self.prev], n), n)
+        bit = self.bits[k]
+        if self.prev is not None and self.same[k] and self.same[k] == self.same[self.prev]:
+            bit = probes.FAULTED  # the same code: only what faulted or hung runs again
         got = int(
-            self.run[k](start, end, dig[k], st[k], self.view[k], self.bits[k], self.always[k],
-                        self.ran[k])
-        )  # fmt: skip
+            self.run[k](start, end, dig[k], st[k], self.view[k], bit, self.always[k], self.ran[k])
+        )
         self.skipped[k] += got - int(self.ran[k][0])
         self.prev = k
         return got

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from checks.result import Benign, CheckResult, DiffGroup, Example
+from checks.result import SAME_CODE, Benign, CheckResult, DiffGroup, Example
 from checks.space import Check
 from checks.verdict import Verdict, exit_status, worst
 from mmucore import shim_api
@@ -218,6 +218,11 @@ def pruning_line(r: CheckResult) -> str:
         return (
             f"pruned: {r.pruned:,} of {r.states:,} states not run in the patched build "
             "(their baseline run reached no statement the patch changes)"
+        )
+    if r.pruning == SAME_CODE:
+        return (
+            f"pruned: {r.pruned:,} of {r.states:,} states not run in the patched build "
+            "(it compiles to the same machine code as the baseline: every state runs the same)"
         )
     if r.pruning.startswith("off: "):
         return f"not pruned: {r.pruning[5:]}"

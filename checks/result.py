@@ -7,6 +7,8 @@ from typing import Any
 
 from checks.verdict import Verdict, worst
 
+SAME_CODE = "same code"  # `pruning` of a pair whose two builds run the same machine code
+
 
 @dataclass(frozen=True)
 class Example:
@@ -57,9 +59,9 @@ class CheckResult:
     fixed_dims: tuple[str, ...] = ()
     stood_for: int = 0
     # checks/prune.py: states the patched build did not run (its baseline's run of them
-    # reached no changed statement), and "on" or "off: why" ('' when not run)
+    # reached no changed statement, or the two builds are the same machine code)
     pruned: int = 0
-    pruning: str = ""
+    pruning: str = ""  # "on", SAME_CODE or "off: why" (checks/prune.py); "" for none
 
     def __post_init__(self) -> None:
         # every verdict is a word of the one vocabulary (a plain string is converted)

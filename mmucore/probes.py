@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 FALLBACKS = ("tdp_mmu_enabled",)  # mmucore/extract.py FALLBACKS: a global when shimmed
 
 PROBE = "mmu_shim_probe"
-MAX_REVISIONS = 64  # one bit of the probe word per revision
+MAX_REVISIONS = 63  # one bit of the probe word per revision
+FAULTED = 1 << 63  # set only by a run that faulted, hung or changed the recorder (all bits)
 
 
 def _call(bits: int) -> str:
