@@ -4,7 +4,9 @@ Two series on 6.1, every patch in scope and behaviour-preserving:
   commented  three code refactors, then a comment in each of the nine modelled functions
   code       twelve code refactors across the modelled functions
 Cold: a separate data directory with an empty build cache and memo. Warm: the same
-command again. Targets on the 2-core reference machine: cold < 20 s, warm < 3 s.
+command again. Then cold once more with pruning off (``MMUCI_CHECKS_PRUNE=false``): every
+state in every revision, the same verdicts. Targets on the 2-core reference machine:
+cold < 20 s, warm < 3 s.
 The cold run's cores are sampled (bench/cores.py): when the first chain's state run
 started, and the core-seconds our own threads left idle (fewer runnable than cores),
 which other load on the machine does not inflate; the load average is printed beside.
@@ -139,9 +141,14 @@ def print_usage(u: cores.Usage, seconds: float) -> None:
     print(f"   runnable threads of ours (share of the wall time): {shares}")
 
 
-def bench(name: str, ts: list[Transformation], data: Path, tree: kernels.KernelTree) -> bool:
-    for d in ("build-cache", "memo", "scope"):  # cold: nothing built, nothing remembered
+def forget(data: Path) -> None:
+    """Cold: nothing built, nothing remembered (the prepared tree stays)."""
+    for d in ("build-cache", "memo", "scope"):
         shutil.rmtree(data / d, ignore_errors=True)
+
+
+def bench(name: str, ts: list[Transformation], data: Path, tree: kernels.KernelTree) -> bool:
+    forget(data)
     with tempfile.TemporaryDirectory(prefix="mmuci-bench-") as tmp:
         gen = make_series(tree.path, tree.commit, ts, workdir=Path(tmp), series_id=f"bench-{name}")
         with LocalInbox(Path(tmp) / "pi") as inbox:
@@ -155,6 +162,9 @@ def bench(name: str, ts: list[Transformation], data: Path, tree: kernels.KernelT
             msgid = gen.cover_message_id.strip("<>")
             cold, rep, code, usage = run_check(msgid, env, Path(tmp) / "cold.json")
             warm, rep2, _, _ = run_check(msgid, env, Path(tmp) / "warm.json")
+            forget(data)  # cold again, every state run in every revision (checks.prune off)
+            env["MMUCI_CHECKS_PRUNE"] = "false"
+            unpruned, rep3, _, _ = run_check(msgid, env, Path(tmp) / "unpruned.json")
     verdicts = [p["verdict"] for p in rep["patches"]]
     load = os.getloadavg()
     ran = sum(1 for p in rep["patches"] for c in p["checks"] if c["verdict"] != "skipped")
@@ -192,6 +202,15 @@ def bench(name: str, ts: list[Transformation], data: Path, tree: kernels.KernelT
         f"cold / floor = {cold / floor:.2f}; over the whole spaces {whole:.2f} s: "
         f"cold / that floor = {cold / whole:.2f}"
     )
+    same = [p["verdict"] for p in rep3["patches"]] == verdicts and (
+        (rep3.get("whole_series") or {}).get("verdict")
+        == (rep.get("whole_series") or {}).get("verdict")
+    )
+    print(
+        f"   cold without pruning (checks.prune = false): {unpruned:6.2f} s, "
+        f"/ floor = {unpruned / floor:.2f}; verdicts {'the same' if same else 'DIFFER'}; "
+        "stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in rep3["timings"].items())
+    )
     # pruning (checks/prune.py): per patch, the states its patched revision did not run;
     # the whole series' pair repeats the last revision of each chain, so it is left out
     patch_runs = [c for p in rep["patches"] for c in p["checks"] if "run" in c["timings"]]
@@ -209,7 +228,7 @@ def bench(name: str, ts: list[Transformation], data: Path, tree: kernels.KernelT
     if fixed:
         print(f"   not run: {stood:,} of {total:,} (revision, state) runs ({stood / total:.0%}):")
         print("   " + "\n   ".join(fixed))
-    return all(v == "same" for v in verdicts)
+    return same and all(v == "same" for v in verdicts)
 
 
 def plain_seconds_per_state(

@@ -75,6 +75,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "timeout": 30.0,
         "retries": 3,
     },
+    "checks": {  # README "Configuration"
+        # run a later revision only on the states that can differ in it (checks/prune.py);
+        # false runs every state in every revision (the same verdicts, more time)
+        "prune": True,
+    },
     "database": {"url": ""},  # any SQLAlchemy URL; empty: SQLite in the data dir
     "jobs": {  # README "Workers": who runs the queued jobs
         "backend": "embedded",  # embedded (a pool in watch/serve/worker) | celery
@@ -169,8 +174,14 @@ def load(
                         f"{cfg_path}: unknown setting {section}.{key} (known: {known})"
                     )
                 like = values[section][key]
-                if isinstance(like, (int, float)) and (
-                    isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+                if isinstance(like, bool) and not isinstance(value, bool):
+                    raise MmuCiError(f"{cfg_path}: {section}.{key} must be true or false")
+                if (
+                    isinstance(like, (int, float))
+                    and not isinstance(like, bool)
+                    and (
+                        isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+                    )
                 ):
                     raise MmuCiError(f"{cfg_path}: {section}.{key} must be a positive number")
                 if isinstance(like, list) and (

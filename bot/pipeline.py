@@ -174,12 +174,13 @@ Done = dict[tuple[str, ...], "CheckResult"]  # results the chains made, by memo 
 
 def _check_job(
     pr: PatchReport, job: runs.Job, cache_dir: Path, memo: Memo, done: Done,
-    universe: tuple[Extraction, ...] = (),
+    universe: tuple[Extraction, ...] = (), prune: bool = True,
 ) -> None:  # fmt: skip
     """Run the checks of one in-scope patch and set its verdict."""
     t = time.perf_counter()
     try:
-        _set_outcome(pr, runs.run_checks(job, cache_dir, memo, done=done, universe=universe))
+        out = runs.run_checks(job, cache_dir, memo, done=done, universe=universe, prune=prune)
+        _set_outcome(pr, out)
     except Exception as e:  # noqa: BLE001 - any failure is this patch's verdict
         pr.verdict, pr.reason = _failure_reason(e, "running the checks")
     pr.timings["check"] = time.perf_counter() - t
@@ -252,19 +253,21 @@ def check_series(
     t = time.perf_counter()
     whole_job = _whole_job(reports, jobs, applied.failure, base.commit, ex)
     # the builds run beside the checks: the first chain starts once its own are built
+    prune = bool(cfg.get("checks", "prune"))
+    todo = [j for _, j in jobs]
     builds = runs.prebuild(
-        [j for _, j in jobs], cache_dir, ex.memo, lambda d, n: progress("build", d, n)
+        todo, cache_dir, ex.memo, lambda d, n: progress("build", d, n), prune=prune
     )
     try:
         try:
-            done = runs.run_chains([j for _, j in jobs], whole_job, cache_dir, ex.memo, builds)
+            done = runs.run_chains(todo, whole_job, cache_dir, ex.memo, builds, prune=prune)
         except Exception:  # noqa: BLE001 - the pairwise runs below report it per patch
             done = {}
-        uni = runs.universe([j for _, j in jobs])
+        uni = runs.universe(todo)
         for n, (pr, job) in enumerate(jobs, 1):
-            _check_job(pr, job, cache_dir, ex.memo, done, uni)
+            _check_job(pr, job, cache_dir, ex.memo, done, uni, prune)
             progress("check", n, len(jobs))
-        whole = _whole_series(reports, base.commit, ex, cache_dir, done, uni)
+        whole = _whole_series(reports, base.commit, ex, cache_dir, done, uni, prune)
     finally:
         builds.wait()
     # build and check overlap: "build" is the wall time until the last build was done
@@ -310,7 +313,7 @@ def _whole_job(
 
 def _whole_series(
     reports: list[PatchReport], base_commit: str, ex: _Extractions, cache_dir: Path, done: Done,
-    universe: tuple[Extraction, ...] = (),
+    universe: tuple[Extraction, ...] = (), prune: bool = True,
 ) -> PatchReport | None:  # fmt: skip
     """The whole series against the base, when more than one patch reached the model."""
     failed = (Verdict.BUILD_ERROR, Verdict.INTERNAL_ERROR, Verdict.CRASH)
@@ -325,7 +328,7 @@ def _whole_series(
         before, after = ex.get(base_commit), ex.get(last)
         job = runs.Job(before, after, scope.changed_pieces(before, after, code_only=True))
         known, notes = runs.whole_series_known(reports)
-        _set_outcome(pr, runs.run_checks(job, cache_dir, ex.memo, known, done, universe))
+        _set_outcome(pr, runs.run_checks(job, cache_dir, ex.memo, known, done, universe, prune))
         pr.reason = "; ".join([pr.reason, *notes])
     except Exception as e:  # noqa: BLE001
         pr.verdict, pr.reason = _failure_reason(e, "checking the whole series")

@@ -112,9 +112,12 @@ class Outcome:
     not_covered: tuple[Uncovered, ...] = ()
 
 
-def _key(chk: Check, job: Job) -> tuple[str, ...]:
+def _key(chk: Check, job: Job, prune: bool = True) -> tuple[str, ...]:
+    """A pair's memo key; unpruned results (`checks.prune = false`) are kept apart: they
+    are the same verdicts, but their reports say nothing was pruned."""
     version = code_version("mmuci", "mmucore", "checks")
-    return ("check", chk.name, job.before.key, job.after.key, version)
+    key = ("check", chk.name, job.before.key, job.after.key, version)
+    return key if prune else (*key, "unpruned")
 
 
 def universe(jobs: Sequence[Job]) -> tuple[Extraction, ...]:
@@ -128,13 +131,15 @@ def universe(jobs: Sequence[Job]) -> tuple[Extraction, ...]:
 
 
 def prebuild(
-    jobs: Sequence[Job], cache_dir: Path, memo: Memo, progress: Callable[[int, int], None]
-) -> Prebuild:
+    jobs: Sequence[Job], cache_dir: Path, memo: Memo, progress: Callable[[int, int], None],
+    prune: bool = True,
+) -> Prebuild:  # fmt: skip
     """Start compiling, one process per core, every build the coming check runs need (the
     build cache keeps them); errors are left for the check run to report. A revision is
     built once, whatever comparisons and checks it is in: its module serves them all.
     In the order the chains need them (the checks' order), so the first chain can start
-    while later revisions still build."""
+    while later revisions still build. Unpruned (``prune`` false), revisions are built
+    without probes, as the chains then run them."""
     from checks.prune import probed
     from checks.space import all_checks
 
@@ -145,18 +150,20 @@ def prebuild(
         for job in jobs:
             if untouched(chk, job) or chk.skip_reason(job.before) or chk.skip_reason(job.after):
                 continue
-            if memo.get(_key(chk, job)) is not None:
+            if memo.get(_key(chk, job, prune)) is not None:
                 continue
             for ex in (job.before, job.after):
                 if ex.key not in seen:
                     seen.add(ex.key)
                     todo.append((chk.name, ex))
+    if not prune:
+        return Prebuild(todo, cache_dir, progress, lambda ex: ex)
     return Prebuild(todo, cache_dir, progress, lambda ex: probed(ex, uni).extraction)
 
 
 def run_chains(
     jobs: Sequence[Job], whole: Job | None, cache_dir: Path, memo: Memo,
-    builds: Prebuild | None = None,
+    builds: Prebuild | None = None, prune: bool = True,
 ) -> dict[tuple[str, ...], CheckResult]:  # fmt: skip
     """Per check, run the revisions whose code for it changed as one chain (each state
     once per revision) and compare each patch's pair, and the whole series' first and last
@@ -175,7 +182,7 @@ def run_chains(
 
     plans: list[tuple[Chain, list[tuple[str, ...]]]] = []
     for chk in all_checks():
-        plan, keys = chain_plan(chk, jobs, whole, memo, {})
+        plan, keys = chain_plan(chk, jobs, whole, memo, {}, prune)
         if plan is not None:  # a single pair runs as before, in run_checks
             plans.append((replace(plan, universe=universe(jobs)), keys))
     done: dict[tuple[str, ...], CheckResult] = {}
@@ -211,7 +218,7 @@ def _run_chain(
 
 def chain_plan(
     chk: Check, jobs: Sequence[Job], whole: Job | None, memo: Memo,
-    done: Mapping[tuple[str, ...], CheckResult],
+    done: Mapping[tuple[str, ...], CheckResult], prune: bool = True,
 ) -> tuple[Chain | None, list[tuple[str, ...]]]:  # fmt: skip
     """The chain of ``chk`` over the jobs whose code for it changed (and the whole series'
     ends when ``whole`` is given), without memoised pairs; (None, []) for fewer than two
@@ -221,12 +228,12 @@ def chain_plan(
     rel = [j for j in jobs if not untouched(chk, j)]
     wanted = []  # (before, after, memo key)
     for j in rel:
-        key = _key(chk, j)
+        key = _key(chk, j, prune)
         if key not in done and memo.get(key) is None:
             wanted.append((j.before, j.after, key))
     ends = [e for j in rel for e in (j.before, j.after)]
     if whole is not None and len(rel) >= 2 and not any(chk.skip_reason(e) for e in ends):
-        key = _key(chk, whole)
+        key = _key(chk, whole, prune)
         if memo.get(key) is None:
             wanted.append((rel[0].before, rel[-1].after, key))
     if len(wanted) < 2:
@@ -239,7 +246,7 @@ def chain_plan(
                 at[e.key] = len(nodes)
                 nodes.append(e)
     pairs = tuple((at[b.key], at[a.key]) for b, a, _ in wanted)
-    return Chain(chk, tuple(nodes), pairs), [k for _, _, k in wanted]
+    return Chain(chk, tuple(nodes), pairs, prune), [k for _, _, k in wanted]
 
 
 def run_checks(
@@ -249,6 +256,7 @@ def run_checks(
     known: Mapping[str, CheckResult | str] | None = None,
     done: Mapping[tuple[str, ...], CheckResult] | None = None,
     universe: tuple[Extraction, ...] = (),
+    prune: bool = True,
 ) -> Outcome:
     """Every check of one comparison. ``known``: check name -> a result already known (a
     CheckResult), or why it is `same` (a str); ``done``: results run_chains made, by memo
@@ -270,10 +278,10 @@ def run_checks(
             skip = CheckResult(chk.name, Verdict.SKIPPED, 0, 0, 0, (), skipped=str(why))
             results.append(skip)
             continue
-        key = _key(chk, job)
+        key = _key(chk, job, prune)
         r = (done or {}).get(key) or memo.get(key)
         if r is None:
-            r = run_one(chk, job.before, job.after, cache_dir, universe)
+            r = run_one(chk, job.before, job.after, cache_dir, universe, prune)
             if r.verdict in _CACHEABLE:  # a build error or crash may be the machine's: rerun
                 memo.put(key, r)
         if r.verdict == Verdict.SKIPPED:
@@ -286,7 +294,7 @@ def run_checks(
 
 def run_one(
     chk: Check, before: Extraction, after: Extraction, cache_dir: Path,
-    universe: tuple[Extraction, ...] = (),
+    universe: tuple[Extraction, ...] = (), prune: bool = True,
 ) -> CheckResult:  # fmt: skip
     """One check between two extractions (of the series ``universe``, checks/prune.py); a
     failure of mmu-ci itself (not a MmuCiError about the input) is this check's
@@ -295,7 +303,7 @@ def run_one(
     from checks.plan import Comparison
 
     try:
-        plan = Comparison(chk, before, after, universe=universe)
+        plan = Comparison(chk, before, after, prune=prune, universe=universe)
         (res,) = engine.run(plan, cache_dir=cache_dir)
         return res
     except MmuCiError:

@@ -122,3 +122,15 @@ def test_watch_and_commands_keys(tmp_path: Path) -> None:
     f.write_text('[watch]\nlists = "http://127.0.0.1:9/kvm/"\n')
     with pytest.raises(MmuCiError, match=r"watch.lists must be a list of strings"):
         config.load(f, environ={})
+
+
+def test_checks_prune_is_a_switch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert config.load(environ={}).get("checks", "prune") is True  # on by default
+    f = tmp_path / "c.toml"
+    f.write_text("[checks]\nprune = false\n")
+    assert config.load(f, environ={}).get("checks", "prune") is False
+    assert config.load(f, environ={"MMUCI_CHECKS_PRUNE": "true"}).get("checks", "prune") is True
+    f.write_text('[checks]\nprune = "no"\n')
+    with pytest.raises(MmuCiError, match="checks.prune must be true or false"):
+        config.load(f, environ={})
