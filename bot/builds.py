@@ -5,6 +5,9 @@ the checks run and shared by them: the chains find their modules in the build ca
 from __future__ import annotations
 
 import multiprocessing
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -19,25 +22,58 @@ if TYPE_CHECKING:
 BUILD_JOBS = 2  # gcc is single-threaded: one compile per core
 
 
-def _build_one(item: tuple[str, Extraction, Path, Extraction]) -> bool:
+Item = tuple[str, "Extraction", Path, "Extraction", int, "Path | None"]
+CLAIM_WAIT = 30.0  # seconds a build waits for an earlier one's code digest, then builds
+
+
+def _build_one(item: Item) -> bool:
     """In a worker process: build the module of one revision a check runs in (it holds
-    the drivers of every check that applies to the revision), then the image of its code
-    that pruning compares (checks/prune.py: module_code); False when the build failed."""
+    the drivers of every check that applies to the revision); False when the build failed.
+
+    With ``claims`` (pruning on), first the digest of exactly what its module would be
+    (checks/prune.py: module_code) goes into ``claims/<n>``; when an earlier build of this
+    Prebuild has the same digest the module is not built: the chain runs the earlier one's
+    (engine.run, prune.twin_of)."""
     from checks.engine import build_one
-    from checks.prune import module_code
     from checks.space import all_checks
 
-    name, built, cache_dir, ex = item
+    name, built, cache_dir, ex, n, claims = item
     chk = all_checks([name])[0]
+    if claims is not None and _twin_before(chk, ex, built, cache_dir, n, claims):
+        return True
     try:
         build_one(chk, built, cache_dir)
     except Exception:  # noqa: BLE001 - the check run reports it with context
         return False
-    try:
-        module_code(chk, ex, built, cache_dir)
-    except Exception:  # noqa: BLE001 - the chain makes it again, and reports what fails
-        pass
     return True
+
+
+def _twin_before(
+    chk: object, ex: Extraction, built: Extraction, cache_dir: Path, n: int, claims: Path
+) -> bool:
+    """Whether an earlier item's module runs the same machine code as item ``n``'s."""
+    from checks.prune import module_code
+
+    token = ""
+    try:
+        token = module_code(chk, ex, built, cache_dir).exact
+    except Exception:  # noqa: BLE001 - no digest: built as any other; the chain reports
+        pass
+    tmp = claims / f".{n}"
+    tmp.write_text(token)
+    os.replace(tmp, claims / str(n))
+    if not token:
+        return False
+    deadline = time.monotonic() + CLAIM_WAIT
+    for j in range(n):  # each started before this one (one queue, in order)
+        path = claims / str(j)
+        while not path.exists():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        if path.read_text() == token:
+            return True
+    return False
 
 
 class Prebuild:
@@ -47,7 +83,9 @@ class Prebuild:
 
     ``prepare`` makes what a build compiles from its extraction (the probes, which cost
     ~0.1 s a revision): each build is submitted as soon as its own is made, so the
-    workers start compiling while the later revisions are still being probed."""
+    workers start compiling while the later revisions are still being probed. With
+    ``twins`` (pruning on) a revision whose code compiles the same as an earlier one's is
+    not built (`_build_one`): the chains run the earlier module for it."""
 
     def __init__(
         self,
@@ -55,8 +93,10 @@ class Prebuild:
         cache_dir: Path,
         progress: Callable[[int, int], None],
         prepare: Callable[[Extraction], Extraction] = lambda ex: ex,
+        twins: bool = False,
     ) -> None:
         self.total, self._progress = len(todo), progress
+        self._claims: Path | None = None
         self._t0 = self._last = time.perf_counter()
         self._pool: ProcessPoolExecutor | None = None
         self._futures: list[Future[bool]] = []
@@ -71,8 +111,10 @@ class Prebuild:
         self._pool = ProcessPoolExecutor(
             max_workers=BUILD_JOBS, mp_context=ctx, initializer=set_pdeathsig
         )
-        for name, ex in todo:
-            f = self._pool.submit(_build_one, (name, prepare(ex), cache_dir, ex))
+        if twins:
+            self._claims = Path(tempfile.mkdtemp(prefix="mmuci-claims-"))
+        for n, (name, ex) in enumerate(todo):
+            f = self._pool.submit(_build_one, (name, prepare(ex), cache_dir, ex, n, self._claims))
             f.add_done_callback(self._finished)
             self._futures.append(f)
 
@@ -92,5 +134,7 @@ class Prebuild:
                 f.result()
                 self._progress(done, self.total)
             self._pool.shutdown()
+        if self._claims is not None:
+            shutil.rmtree(self._claims, ignore_errors=True)
         self._waited = True
         return self.total >= 2 and all(f.result() for f in self._futures)

@@ -158,7 +158,7 @@ def prebuild(
                     todo.append((chk.name, ex))
     if not prune:
         return Prebuild(todo, cache_dir, progress, lambda ex: ex)
-    return Prebuild(todo, cache_dir, progress, lambda ex: probed(ex, uni).extraction)
+    return Prebuild(todo, cache_dir, progress, lambda ex: probed(ex, uni).extraction, twins=True)
 
 
 def run_chains(

@@ -24,7 +24,7 @@ from checks import driver
 from checks.budget import Budget, start_series
 from checks.explain import gave_up_error, result_from_raw
 from checks.plan import Chain, Comparison, states_to_run
-from checks.prune import code_classes, prepare, select
+from checks.prune import ModuleCode, code_classes, module_code, prepare, select, twin_of
 from checks.raw import Died, RawRun, gave_up, merge, unnarrowed
 from checks.result import CheckResult
 from checks.space import Check, all_checks
@@ -328,7 +328,13 @@ def run(
         and not chk.entry_mismatch(plan.revisions[i], plan.revisions[j]) for k in (i, j)
     }  # fmt: skip
     spec = prepare(plan, sorted(live))
+    codes: dict[int, ModuleCode] = {}  # built revision -> the code its module runs
     for k in sorted(live):  # a revision only a skipped pair needs is not built
+        if (twin := twin_of(chk, plan, spec, k, codes, cache_dir)) is not None:
+            builds[k], seconds[k] = builds[twin], 0.0  # exactly the same module: one build
+            spec.alias(k, twin)
+            codes[k] = codes[twin]
+            continue
         try:
             try:
                 builds[k], seconds[k] = build_one(chk, spec.extractions[k], cache_dir)
@@ -341,7 +347,9 @@ def run(
             failed[k] = _empty(chk, "build-error", error=_error_text(e))
         except JailUnavailable as e:  # ours, never the patch's: nothing built ran
             failed[k] = _empty(chk, "internal-error", error=_error_text(e))
-    code_classes(chk, plan, spec, sorted(builds), cache_dir)
+        if k in builds and not spec.off:
+            codes[k] = module_code(chk, plan.revisions[k], spec.extractions[k], cache_dir)
+    code_classes(spec, codes)
     results: dict[int, CheckResult] = {}
     _not_run(plan, results, failed)
     todo = [n for n in range(len(plan.pairs)) if n not in results]

@@ -68,6 +68,14 @@ class Spec:
         """Revisions ``i`` and ``j`` run the same machine code."""
         return bool(self.same.get(i)) and self.same.get(i) == self.same.get(j)
 
+    def alias(self, k: int, twin: int) -> None:
+        """Revision ``k`` runs the module of ``twin``, an earlier revision whose code
+        compiles the same: its probes (placed for each later revision against ``twin``'s
+        text) stand for k's later revisions as they do for twin's, k running as twin does;
+        what twin's probes cannot stand for, k's cannot either."""
+        self.extractions[k] = self.extractions[twin]
+        self.always[k] |= self.always[twin]
+
     def unprobed(self, k: int, ex: Any) -> None:
         """Revision ``k`` is built without probes: its runs stand for no later revision."""
         self.extractions[k] = ex
@@ -116,28 +124,56 @@ def _driver_source(ex: Extraction) -> str:
     return _drivers[ex.key]
 
 
-def code_classes(chk: Any, plan: Chain, spec: Spec, live: Sequence[int], cache_dir: Path) -> None:
-    """Fill ``spec.same``: each live revision's class of modules that run the same machine
-    code (revisions whose modules could not be told apart stay out, class 0)."""
+@dataclass(frozen=True)
+class ModuleCode:
+    """What a revision's module runs, as digests ('' when unknown: never equal)."""
+
+    runs: str  # the same machine code: every state runs the same (the sites' lines aside)
+    exact: str  # and the same sites' lines: an explanation from one holds for the other
+
+
+def twin_of(
+    chk: Any, plan: Chain, spec: Spec, k: int, codes: dict[int, ModuleCode], cache_dir: Path
+) -> int | None:
+    """An earlier built revision (a key of ``codes``) whose module is exactly what
+    revision ``k``'s would be, so k need not be built: it runs the twin's module, and the
+    rows of its differing states read the same sites; None when pruning is off or there
+    is none."""
+    if spec.off:
+        return None
+    exact = module_code(chk, plan.revisions[k], spec.extractions[k], cache_dir).exact
+    return next((t for t, code in codes.items() if exact and code.exact == exact), None)
+
+
+def code_classes(spec: Spec, codes: dict[int, ModuleCode]) -> None:
+    """Fill ``spec.same``: each built revision's class of modules that run the same
+    machine code (revisions whose code could not be told apart stay out, class 0)."""
     if spec.off:
         return
     ids: dict[str, int] = {}
-    for k in live:
-        token = module_code(chk, plan.revisions[k], spec.extractions[k], cache_dir)
-        if token:
-            spec.same[k] = ids.setdefault(token, len(ids) + 1)
+    for k in sorted(codes):
+        if codes[k].runs:
+            spec.same[k] = ids.setdefault(codes[k].runs, len(ids) + 1)
 
 
-def module_code(chk: Any, ex: Extraction, built: Extraction, cache_dir: Path) -> str:
+def module_code(chk: Any, ex: Extraction, built: Extraction, cache_dir: Path) -> ModuleCode:
     """What the module of ``ex`` (built from ``built``: ``ex`` with probes, which record
-    and change nothing else) runs, as one digest: the image of the revision's own code
+    and change nothing else) runs: the image of the revision's own code
     (mmucore/samecode.py), the shared part's text and the driver it was built with; ''
-    when there is no image (its code does not compile alone, or its object is unreadable)."""
+    when there is no image (its code is refused as a build would refuse it, does not
+    compile alone, or its object is unreadable). The code is validated before gcc sees it,
+    as a build does: a revision a build refuses never runs another module as its own."""
     import hashlib
 
     from checks import driver, engine
-    from mmucore import build_base, samecode
+    from mmucore import build_base, samecode, validate
     from mmucore.build import CFLAGS, failed_before
+
+    none = ModuleCode("", "")
+    try:
+        validate.check_translation_unit(ex)
+    except validate.RefusedInput:
+        return none
 
     together = driver.module_checks(ex)
     checks = [chk]  # as engine.build_one chooses: one module for every check, unless it failed
@@ -148,14 +184,18 @@ def module_code(chk: Any, ex: Extraction, built: Extraction, cache_dir: Path) ->
     try:
         src = build_base.sources(ex.tu, [p.text for p in ex.pieces], drv.shared, drv.source)
     except ValueError:
-        return ""
+        return none
     img = samecode.image(src.revision, CFLAGS, cache_dir=cache_dir)
     if img is None:
-        return ""
-    h = hashlib.sha256()
-    for part in (img.digest, src.shared, drv.cdef, drv.name):
-        h.update(part.encode() + b"\0")
-    return h.hexdigest()
+        return none
+
+    def digest(image: str) -> str:
+        h = hashlib.sha256()
+        for part in (image, src.shared, drv.cdef, drv.name):
+            h.update(part.encode() + b"\0")
+        return h.hexdigest()
+
+    return ModuleCode(digest(img.digest), digest(img.exact))
 
 
 def universe_of(plan: Chain) -> tuple[Any, ...]:

@@ -38,7 +38,7 @@ from mmuci.errors import CommandError
 from mmucore import jail
 from mmucore.shim_api import SHIM_DIR
 
-IMAGE_FORMAT = "2"  # bump when what an image holds changes
+IMAGE_FORMAT = "3"  # bump when what an image holds changes
 IMAGE_FLAGS = ("-ffunction-sections", "-fdata-sections")
 SITE_SECTION = "__mmu_site."  # a shim site's static (mmucore/shim/mmu_shim_kernel.h)
 SITE_LINE = (8, 12)  # bytes of `int line` in struct mmu_shim_site on x86-64
@@ -55,14 +55,22 @@ class Image:
 
     key: str  # of the C text and flags it was compiled from
     sections: dict[str, str]  # section name -> sha256 of its (masked) bytes and relocations
+    lines: str = ""  # sha256 of the sites' masked lines, in section order
 
     @property
     def digest(self) -> str:
-        """One digest for the whole image: equal digests, the same code and data."""
+        """One digest for the whole image: equal digests, the same code and data but for
+        the sites' lines."""
         h = hashlib.sha256(IMAGE_FORMAT.encode())
         for name in sorted(self.sections):
             h.update(f"{name}\0{self.sections[name]}\0".encode())
         return h.hexdigest()
+
+    @property
+    def exact(self) -> str:
+        """The digest with the sites' lines: equal, the same bytes to the last one (so an
+        explanation made from one module's sites holds for the other)."""
+        return hashlib.sha256(f"{self.digest}\0{self.lines}".encode()).hexdigest()
 
 
 class BadObject(ValueError):
@@ -90,12 +98,12 @@ def image(c_text: str, flags: tuple[str, ...], *, cache_dir: Path) -> Image | No
         got = _load(final, key)
         if got is not None:
             return got
-        sections = _compile(c_text, flags, final.parent)
-        if sections is None:
+        compiled = _compile(c_text, flags, final.parent)
+        if compiled is None:
             return None
-        img = Image(key, sections)
+        img = Image(key, *compiled)
         tmp = final.with_name(f".{final.name}.{os.getpid()}")
-        tmp.write_text(json.dumps({"key": key, "sections": sections}))
+        tmp.write_text(json.dumps({"key": key, "sections": img.sections, "lines": img.lines}))
         os.replace(tmp, final)
     return img
 
@@ -105,12 +113,14 @@ def _load(final: Path, key: str) -> Image | None:
         d = json.loads(final.read_text())
         if d["key"] != key or not isinstance(d["sections"], dict):
             return None
-        return Image(key, {str(k): str(v) for k, v in d["sections"].items()})
+        return Image(key, {str(k): str(v) for k, v in d["sections"].items()}, str(d["lines"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _compile(c_text: str, flags: tuple[str, ...], cache_dir: Path) -> dict[str, str] | None:
+def _compile(
+    c_text: str, flags: tuple[str, ...], cache_dir: Path
+) -> tuple[dict[str, str], str] | None:
     tmp = Path(tempfile.mkdtemp(prefix=".image-", dir=cache_dir))
     try:
         tmp.chmod(0o755)  # the jail's uid reads the C file
@@ -126,7 +136,8 @@ def _compile(c_text: str, flags: tuple[str, ...], cache_dir: Path) -> dict[str, 
         except CommandError:
             return None  # the build reports it; no image, so nothing is the same
         try:
-            return sections_of(obj.read_bytes())
+            data = obj.read_bytes()
+            return sections_of(data), site_lines(data)
         except BadObject:
             return None
     finally:
@@ -148,10 +159,33 @@ def _slice(data: bytes, off: int, size: int) -> bytes:
     return data[off : off + size]
 
 
-def sections_of(data: bytes) -> dict[str, str]:
-    """Per loaded section of an ELF64 little-endian relocatable object: the sha256 of its
-    bytes (a site's line masked) and of its relocations, each as (offset, type, target,
-    addend) with the target by name (a symbol's, or the section's it points into)."""
+def site_lines(data: bytes) -> str:
+    """The sha256 of the line of every site in the object, by section name."""
+    h = hashlib.sha256()
+    for name, body in sorted(_sites(data)):
+        h.update(f"{name}\0".encode() + body[SITE_LINE[0] : SITE_LINE[1]])
+    return h.hexdigest()
+
+
+def _sites(data: bytes) -> list[tuple[str, bytes]]:
+    out = []
+    for name, kind, body in _loaded(data):
+        if SITE_SECTION in name and kind != SHT_NOBITS and len(body) >= SITE_LINE[1]:
+            out.append((name, body))
+    return out
+
+
+def _loaded(data: bytes) -> list[tuple[str, int, bytes]]:
+    """(name, type, bytes) of each loaded section an image holds."""
+    heads, names = _headers(data)
+    out = []
+    for h, name in zip(heads, names, strict=True):
+        if h[2] & SHF_ALLOC and not name.startswith(_SKIP):
+            out.append((name, h[1], b"" if h[1] == SHT_NOBITS else _slice(data, h[3], h[4])))
+    return out
+
+
+def _headers(data: bytes) -> tuple[list[tuple[int, int, int, int, int, int, int]], list[str]]:
     if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         raise BadObject("not an ELF64 little-endian object")
     shoff, = struct.unpack_from("<Q", data, 0x28)  # fmt: skip
@@ -165,7 +199,15 @@ def sections_of(data: bytes) -> dict[str, str]:
         name, kind, flags, _, off, size, link, info = struct.unpack_from("<IIQQQQII", data, at)
         heads.append((name, kind, flags, off, size, link, info))
     shstr = _slice(data, heads[shstrndx][3], heads[shstrndx][4])
-    names = [_cstr(shstr, h[0]) for h in heads]
+    return heads, [_cstr(shstr, h[0]) for h in heads]
+
+
+def sections_of(data: bytes) -> dict[str, str]:
+    """Per loaded section of an ELF64 little-endian relocatable object: the sha256 of its
+    bytes (a site's line masked) and of its relocations, each as (offset, type, target,
+    addend) with the target by name (a symbol's, or the section's it points into)."""
+    heads, names = _headers(data)
+    shnum = len(heads)
     symtab = [i for i, h in enumerate(heads) if h[1] == SHT_SYMTAB]
     if len(symtab) != 1:
         raise BadObject("not one symbol table")

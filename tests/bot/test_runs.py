@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot import runs
@@ -65,7 +67,6 @@ def test_whole_series_from_the_patches():
 
 @pytest.mark.slow
 def test_chains_give_each_comparison_its_pairwise_result_once(tree_612, data_dir, tmp_path):
-    from dataclasses import replace
 
     from bot.memo import Memo
     from tests.checks.edits import BEHAVIOUR, REFACTORS
@@ -99,7 +100,6 @@ def test_chains_give_each_comparison_its_pairwise_result_once(tree_612, data_dir
 
 @pytest.mark.slow
 def test_chains_run_two_at_a_time_once_built_and_give_the_same_results(tree_61, data_dir, tmp_path):
-    from dataclasses import replace
 
     from bot.commands.demo import refactor_nfc
     from bot.memo import Memo
@@ -169,7 +169,6 @@ def test_an_object_like_macro_reaches_the_checks_that_use_it(tree_61, tmp_path):
 def test_unpruned_chains_run_every_state_and_agree(tree_61, data_dir, tmp_path):
     """`checks.prune = false`: builds without probes, every state in every revision, the
     same results as pruned ones but for what they say about pruning, memoised apart."""
-    from dataclasses import replace
 
     from bot.commands.demo import refactor_nfc
     from bot.memo import Memo
@@ -194,3 +193,40 @@ def test_unpruned_chains_run_every_state_and_agree(tree_61, data_dir, tmp_path):
         return replace(r, timings={}, pruned=0, pruning="")
 
     assert {k[:-1]: bare(r) for k, r in unpruned.items()} == {k: bare(r) for k, r in pruned.items()}
+
+
+@pytest.mark.slow
+def test_a_revision_that_compiles_the_same_is_not_built(tree_61, tmp_path):
+    """A respelling whose code compiles to the same machine code as its parent's is never
+    built, by the prebuild or the chain: it runs its parent's module, every state that
+    ran cleanly there not again (pruning "same code")."""
+    from bot.commands.demo import refactor_nfc
+    from bot.memo import Memo
+    from checks.result import SAME_CODE
+    from mmukit.transforms import Transformation, replace_once, within_function
+
+    clone = tmp_path / "t"
+    proc.git(tmp_path, "clone", "-q", "--shared", str(tree_61.path), "t")
+    proc.git(clone, "config", "user.name", "t")
+    proc.git(clone, "config", "user.email", "t@example.org")
+    respell = replace_once("!--sp->root_count", "--sp->root_count == 0")
+    edit = within_function("mmu_free_root_page", respell)
+    eq0 = Transformation("eq0", "arch/x86/kvm/mmu/mmu.c", edit, "KVM: x86/mmu: Spell it out")
+    jobs = [_job(clone, refactor_nfc()), _job(clone, eq0)]
+    cache, memo = tmp_path / "cache", Memo(tmp_path / "memo")
+    builds = runs.prebuild(jobs, cache, memo, lambda done, total: None)
+    done = runs.run_chains(jobs, None, cache, memo, builds)
+    assert builds.wait() and done
+    assert len(list(cache.glob("_mmu_*"))) == 2  # the base and the refactor, once each
+    second = runs.run_checks(jobs[1], cache, memo, done=done)
+    ran = [r for r in second.results if r.verdict != "skipped"]
+    assert ran and second.verdict == "same"
+    assert all(r.pruning == SAME_CODE and r.timings["build_patched"] == 0.0 for r in ran), [
+        (r.name, r.pruning) for r in ran
+    ]
+    alone = runs.run_checks(jobs[1], cache, Memo(tmp_path / "fresh"), prune=False)
+
+    def bare(r):
+        return replace(r, timings={}, pruned=0, pruning="")
+
+    assert [bare(r) for r in ran] == [bare(r) for r in alone.results if r.verdict != "skipped"]

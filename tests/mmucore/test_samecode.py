@@ -66,6 +66,20 @@ def test_a_site_s_line_is_masked_but_not_its_condition(tmp_path: Path) -> None:
     assert _digest(tmp_path, fn("!x", "")) != here  # the condition is in the explanation
 
 
+def test_the_exact_digest_holds_the_sites_lines(tmp_path: Path) -> None:
+    """A module run in place of another (checks/prune.py: twin_of) must name the same
+    lines in its explanation: the exact digest tells moved sites apart."""
+
+    def exact(blank: str) -> str:
+        body = f"void g(int x)\n{{\n{blank}\tif (x)\n\t\t{_site('x')}\n}}\n"
+        img = samecode.image(HEAD + body, CFLAGS, cache_dir=tmp_path)
+        assert img is not None
+        return img.exact
+
+    assert exact("") == exact("")
+    assert exact("\n") != exact("")
+
+
 def test_code_that_does_not_compile_has_no_image(tmp_path: Path) -> None:
     assert samecode.image(HEAD + "int f(void) { return ; \n", CFLAGS, cache_dir=tmp_path) is None
 
