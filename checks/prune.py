@@ -21,6 +21,11 @@ the shared part and the drivers are the same text) runs only the states that fau
 hung before (the bit ``probes.FAULTED``, which only such a run sets): every other state
 runs the same code from the same state, so it ends the same. That needs no probe at all,
 so it also holds where a changed declaration puts a probe at a function's entry.
+
+A revision whose module would be exactly an earlier one's (the same code and the same
+sites' lines: `ModuleCode.exact`) is not built at all (`twin_of`, `Spec.alias`): it runs
+the earlier module, whose probes stand for its later revisions as they do for the
+earlier one's, and the rows of its differing states name the same sites and lines.
 """
 
 from __future__ import annotations
