@@ -202,6 +202,13 @@ def bench(name: str, ts: list[Transformation], data: Path, tree: kernels.KernelT
         f"cold / floor = {cold / floor:.2f}; over the whole spaces {whole:.2f} s: "
         f"cold / that floor = {cold / whole:.2f}"
     )
+    print(
+        "   per chain, its run against its own floor (k revisions x states, 2 cores): "
+        + ", ".join(
+            f"{n} {t:.1f}s / {k * states[n][0] * per_state[n] / 2:.2f}s"
+            for n, k, t in sorted(timed)
+        )
+    )
     same = [p["verdict"] for p in rep3["patches"]] == verdicts and (
         (rep3.get("whole_series") or {}).get("verdict")
         == (rep.get("whole_series") or {}).get("verdict")

@@ -173,6 +173,7 @@ def module_code(chk: Any, ex: Extraction, built: Extraction, cache_dir: Path) ->
     from checks import driver, engine
     from mmucore import build_base, samecode, validate
     from mmucore.build import CFLAGS, failed_before
+    from mmucore.jail import JailUnavailable
 
     none = ModuleCode("", "")
     try:
@@ -190,7 +191,10 @@ def module_code(chk: Any, ex: Extraction, built: Extraction, cache_dir: Path) ->
         src = build_base.sources(ex.tu, [p.text for p in ex.pieces], drv.shared, drv.source)
     except ValueError:
         return none
-    img = samecode.image(src.revision, CFLAGS, cache_dir=cache_dir)
+    try:
+        img = samecode.image(src.revision, CFLAGS, cache_dir=cache_dir)
+    except (JailUnavailable, OSError):  # no image: nothing taken as the same; the builds say
+        return none
     if img is None:
         return none
 

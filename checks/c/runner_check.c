@@ -84,35 +84,66 @@ uint64_t CHK(run_range)(uint64_t lo, uint64_t hi, uint64_t *whole, uint8_t *stat
 	return k;
 }
 
+/* Moves the odometer to state idx, writing only the dimensions that differ from the
+ * state drv_w holds; returns them as bits (as next does). */
+static inline uint32_t CHK(seek)(uint64_t idx)
+{
+	uint32_t changed = 0;
+	int i, d;
+
+	for (i = 0; i < DRV_NDIMS; i++) {
+		d = (int)(idx % CHK(radix)[i]);
+		idx /= CHK(radix)[i];
+		if (d != CHK(digit)[i]) {
+			CHK(digit)[i] = d;
+			CHK(put)(i);
+			changed |= 1u << i;
+		}
+	}
+	return changed;
+}
+
 /* The pruned run (checks/prune.py): of states [lo, hi), only those whose probes[k] has
  * ``bit`` run; the others keep the word and status the caller copied from the revision
  * they behave as. A state that runs leaves in probes[k] the probes its run hit, with
  * ``always`` (the later revisions this one cannot prune for) and every bit after a fault,
- * a hang or a changed recorder. *ran counts the states run; returns as run_range. */
+ * a hang or a changed recorder. *ran counts the states run; returns as run_range.
+ * As run_range, a state whose setup dimensions are those of the last set-up state (the
+ * states skipped in between included) is restored rather than set up again. */
 uint64_t CHK(run_pruned)(uint64_t lo, uint64_t hi, uint64_t *whole, uint8_t *status,
 		uint64_t *probes, uint64_t bit, uint64_t always, uint64_t *ran)
 {
-	uint64_t k, at = hi + 1;
+	uint64_t k, at = lo;  /* the state drv_w holds */
+	uint32_t fresh = 1;  /* the next state that runs needs a full setup */
 
 	*ran = 0;
-	for (k = 0; lo + k < hi; k++) {
+	for (k = 0; lo + k < hi && !(probes[k] & bit); k++)
+		;
+	if (lo + k >= hi)
+		return k;
+	CHK(decode)(lo + k);
+	CHK(apply)();
+	at = lo + k;
+	for (; lo + k < hi; k++) {
 		int st;
 
 		if (!(probes[k] & bit))
 			continue;
 		if (at != lo + k)
-			CHK(decode)(lo + k);
-		CHK(apply)();
-		drv_setup();
+			fresh |= CHK(seek)(lo + k) & CHK(setup_dims);
+		if (fresh)
+			drv_setup();
+		else
+			drv_restore();
 		st = drv_guarded_raw(CHK(call));
 		whole[k] = drv_whole(&st);
 		status[k] = (uint8_t)st;
 		probes[k] = st ? ~0ULL : mmu_shim_probes() | always;
 		++*ran;
-		CHK(next)();
-		at = lo + k + 1;
 		if (st == 2)
 			return k + 1;
+		fresh = (CHK(next)() & CHK(setup_dims)) | (uint32_t)st;
+		at = lo + k + 1;
 	}
 	return k;
 }
