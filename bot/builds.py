@@ -30,28 +30,36 @@ def _build_one(item: Item) -> bool:
     """In a worker process: build the module of one revision a check runs in (it holds
     the drivers of every check that applies to the revision); False when the build failed.
 
-    With ``claims`` (pruning on), first the digest of exactly what its module would be
+    With ``claims`` (pruning on), the digest of exactly what its module would be
     (checks/prune.py: module_code) goes into ``claims/<n>``; when an earlier build of this
     Prebuild has the same digest the module is not built: the chain runs the earlier one's
-    (engine.run, prune.twin_of)."""
+    (engine.run, prune.twin_of). The first BUILD_JOBS items (the first chain's) build at
+    once and write their digest after; a later item starts only once one of them is done,
+    so it never waits for their digests."""
     from checks.engine import build_one
     from checks.space import all_checks
 
     name, built, cache_dir, ex, n, claims = item
     chk = all_checks([name])[0]
-    if claims is not None and _twin_before(chk, ex, built, cache_dir, n, claims):
-        return True
+    first = n < BUILD_JOBS
+    if claims is not None and not first:
+        token = _claim(chk, ex, built, cache_dir, n, claims)
+        if token and _twin_before(n, token, claims):
+            return True
     try:
         build_one(chk, built, cache_dir)
     except Exception:  # noqa: BLE001 - the check run reports it with context
         return False
+    finally:
+        if claims is not None and first:
+            _claim(chk, ex, built, cache_dir, n, claims)
     return True
 
 
-def _twin_before(
+def _claim(
     chk: object, ex: Extraction, built: Extraction, cache_dir: Path, n: int, claims: Path
-) -> bool:
-    """Whether an earlier item's module runs the same machine code as item ``n``'s."""
+) -> str:
+    """Write item ``n``'s digest ('' when it has none) into ``claims``; return it."""
     from checks.prune import module_code
 
     token = ""
@@ -59,11 +67,17 @@ def _twin_before(
         token = module_code(chk, ex, built, cache_dir).exact
     except Exception:  # noqa: BLE001 - no digest: built as any other; the chain reports
         pass
-    tmp = claims / f".{n}"
-    tmp.write_text(token)
-    os.replace(tmp, claims / str(n))
-    if not token:
-        return False
+    try:
+        tmp = claims / f".{n}"
+        tmp.write_text(token)
+        os.replace(tmp, claims / str(n))
+    except OSError:  # later items wait CLAIM_WAIT for it, then build
+        return ""
+    return token
+
+
+def _twin_before(n: int, token: str, claims: Path) -> bool:
+    """Whether an earlier item's module is exactly item ``n``'s (digest ``token``)."""
     deadline = time.monotonic() + CLAIM_WAIT
     for j in range(n):  # each started before this one (one queue, in order)
         path = claims / str(j)
@@ -71,8 +85,11 @@ def _twin_before(
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.005)
-        if path.read_text() == token:
-            return True
+        try:
+            if path.read_text() == token:
+                return True
+        except OSError:
+            return False
     return False
 
 

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 ALL = (1 << 64) - 1
 _probed: dict[tuple[str, tuple[str, ...]], probes.Probed] = {}
 _drivers: dict[str, str] = {}
+MEMO_MAX = 4096  # entries a memo keeps before it starts again
+_valid: dict[str, bool] = {}  # Extraction.key -> whether its code passes validation
+_codes: dict[tuple[str, tuple[str, ...], str], ModuleCode] = {}  # module_code's memo
 
 
 @dataclass(frozen=True)
@@ -167,18 +170,23 @@ def module_code(chk: Any, ex: Extraction, built: Extraction, cache_dir: Path) ->
     (mmucore/samecode.py), the shared part's text and the driver it was built with; ''
     when there is no image (its code is refused as a build would refuse it, does not
     compile alone, or its object is unreadable). The code is validated before gcc sees it,
-    as a build does: a revision a build refuses never runs another module as its own."""
-    import hashlib
-
+    as a build does: a revision a build refuses never runs another module as its own.
+    Memoised per process (a chain asks before and after each build)."""
     from checks import driver, engine
-    from mmucore import build_base, samecode, validate
-    from mmucore.build import CFLAGS, failed_before
-    from mmucore.jail import JailUnavailable
+    from mmucore import validate
+    from mmucore.build import failed_before
 
     none = ModuleCode("", "")
-    try:
-        validate.check_translation_unit(ex)
-    except validate.RefusedInput:
+    if len(_codes) > MEMO_MAX or len(_valid) > MEMO_MAX:  # a long-lived worker's memos
+        _codes.clear()
+        _valid.clear()
+    if ex.key not in _valid:  # the same TU text (its key) is refused or not alike
+        try:
+            validate.check_translation_unit(ex)
+            _valid[ex.key] = True
+        except validate.RefusedInput:
+            _valid[ex.key] = False
+    if not _valid[ex.key]:
         return none
 
     together = driver.module_checks(ex)
@@ -186,7 +194,20 @@ def module_code(chk: Any, ex: Extraction, built: Extraction, cache_dir: Path) ->
     if len(together) > 1 and chk.name in {c.name for c in together}:
         if not failed_before(built, engine._driver(together, built), cache_dir=cache_dir):
             checks = together
-    drv = engine._driver(checks, ex)
+    memo = (ex.key, tuple(c.name for c in checks), str(cache_dir))
+    if memo not in _codes:
+        _codes[memo] = _module_code(ex, engine._driver(checks, ex), cache_dir)
+    return _codes[memo]
+
+
+def _module_code(ex: Extraction, drv: Any, cache_dir: Path) -> ModuleCode:
+    import hashlib
+
+    from mmucore import build_base, samecode
+    from mmucore.build import CFLAGS
+    from mmucore.jail import JailUnavailable
+
+    none = ModuleCode("", "")
     try:
         src = build_base.sources(ex.tu, [p.text for p in ex.pieces], drv.shared, drv.source)
     except ValueError:
