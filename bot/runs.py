@@ -139,7 +139,8 @@ def prebuild(
     built once, whatever comparisons and checks it is in: its module serves them all.
     In the order the chains need them (the checks' order), so the first chain can start
     while later revisions still build. Unpruned (``prune`` false), revisions are built
-    without probes, as the chains then run them."""
+    without probes, as the chains then run them; either way a revision whose module would
+    be exactly an earlier one's is not built (bot/builds.py: twins)."""
     from checks.prune import probed
     from checks.space import all_checks
 
@@ -157,7 +158,7 @@ def prebuild(
                     seen.add(ex.key)
                     todo.append((chk.name, ex))
     if not prune:
-        return Prebuild(todo, cache_dir, progress, lambda ex: ex)
+        return Prebuild(todo, cache_dir, progress, lambda ex: ex, twins=True)
     return Prebuild(todo, cache_dir, progress, lambda ex: probed(ex, uni).extraction, twins=True)
 
 

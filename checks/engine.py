@@ -347,7 +347,7 @@ def run(
             failed[k] = _empty(chk, "build-error", error=_error_text(e))
         except JailUnavailable as e:  # ours, never the patch's: nothing built ran
             failed[k] = _empty(chk, "internal-error", error=_error_text(e))
-        if k in builds and not spec.off:
+        if k in builds and (plan.twins or not spec.off):
             codes[k] = module_code(chk, plan.revisions[k], spec.extractions[k], cache_dir)
     code_classes(spec, codes)
     results: dict[int, CheckResult] = {}

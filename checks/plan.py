@@ -25,9 +25,13 @@ class Comparison:
     after: Any
     prune: bool = True  # checks/prune.py
     universe: tuple[Any, ...] = ()  # the series the two are in (default: the two)
+    twins: bool = True  # see Chain
 
     def chain(self) -> Chain:
-        return Chain(self.check, (self.before, self.after), ((0, 1),), self.prune, self.universe)
+        return Chain(
+            self.check, (self.before, self.after), ((0, 1),), self.prune, self.universe,
+            self.twins,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class Chain:
     # every revision of the series, in order, each built with probes for all later ones,
     # so a revision's module is the same in every chain it is in (default: ``revisions``)
     universe: tuple[Any, ...] = ()
+    # a revision whose module would be exactly an earlier one's runs that one, unbuilt
+    # (checks/prune.py: twin_of), pruned or not; False builds each (the tests' reference)
+    twins: bool = True
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,8 @@ class Spec:
         text) stand for k's later revisions as they do for twin's, k running as twin does;
         what twin's probes cannot stand for, k's cannot either."""
         self.extractions[k] = self.extractions[twin]
-        self.always[k] |= self.always[twin]
+        if k in self.always:  # pruned
+            self.always[k] |= self.always[twin]
 
     def unprobed(self, k: int, ex: Any) -> None:
         """Revision ``k`` is built without probes: its runs stand for no later revision."""
@@ -145,9 +146,10 @@ def twin_of(
 ) -> int | None:
     """An earlier built revision (a key of ``codes``) whose module is exactly what
     revision ``k``'s would be, so k need not be built: it runs the twin's module, and the
-    rows of its differing states read the same sites; None when pruning is off or there
-    is none."""
-    if spec.off:
+    rows of its differing states read the same sites; None when the plan builds each
+    revision (``twins`` false) or there is none. Pruned or not: the twin's module runs
+    every state k runs as k's own would."""
+    if not plan.twins:
         return None
     exact = module_code(chk, plan.revisions[k], spec.extractions[k], cache_dir).exact
     return next((t for t, code in codes.items() if exact and code.exact == exact), None)

@@ -202,6 +202,8 @@ def test_a_revision_that_compiles_the_same_is_not_built(tree_61, tmp_path):
     ran cleanly there not again (pruning "same code")."""
     from bot.commands.demo import refactor_nfc
     from bot.memo import Memo
+    from checks import engine
+    from checks.plan import Comparison
     from checks.result import SAME_CODE
     from mmukit.transforms import Transformation, replace_once, within_function
 
@@ -220,13 +222,21 @@ def test_a_revision_that_compiles_the_same_is_not_built(tree_61, tmp_path):
     assert len(list(cache.glob("_mmu_*"))) == 2  # the base and the refactor, once each
     second = runs.run_checks(jobs[1], cache, memo, done=done)
     ran = [r for r in second.results if r.verdict != "skipped"]
+    names = [r.name for r in ran]
     assert ran and second.verdict == "same"
     assert all(r.pruning == SAME_CODE and r.timings["build_patched"] == 0.0 for r in ran), [
         (r.name, r.pruning) for r in ran
     ]
-    alone = runs.run_checks(jobs[1], cache, Memo(tmp_path / "fresh"), prune=False)
+    unpruned = runs.run_checks(jobs[1], cache, Memo(tmp_path / "fresh"), prune=False)
+    assert all(r.timings["build_patched"] == 0.0 for r in unpruned.results if r.name in names)
+    a, b = jobs[1].before, jobs[1].after
+    plain = [  # the reference: each revision built, every state run in both
+        engine.run(Comparison(c, a, b, prune=False, twins=False), cache_dir=cache)[0]
+        for c in all_checks(names)
+    ]
 
     def bare(r):
         return replace(r, timings={}, pruned=0, pruning="")
 
-    assert [bare(r) for r in ran] == [bare(r) for r in alone.results if r.verdict != "skipped"]
+    assert [bare(r) for r in ran] == [bare(r) for r in plain]
+    assert [bare(r) for r in ran] == [bare(r) for r in unpruned.results if r.name in names]
