@@ -177,6 +177,7 @@ def module_code(chk: Any, ex: Extraction, built: Extraction, cache_dir: Path) ->
     from checks import driver, engine
     from mmucore import validate
     from mmucore.build import failed_before
+    from mmucore.jail import JailUnavailable
 
     none = ModuleCode("", "")
     if len(_codes) > MEMO_MAX or len(_valid) > MEMO_MAX:  # a long-lived worker's memos
@@ -188,6 +189,8 @@ def module_code(chk: Any, ex: Extraction, built: Extraction, cache_dir: Path) ->
             _valid[ex.key] = True
         except validate.RefusedInput:
             _valid[ex.key] = False
+        except JailUnavailable:  # not remembered: ours, and the build reports it
+            return none
     if not _valid[ex.key]:
         return none
 
