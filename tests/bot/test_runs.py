@@ -16,6 +16,15 @@ from mmucore import scope
 from mmucore.extract import extract
 
 
+def _clone(tree, tmp_path):
+    """A throw-away clone of a prepared tree that can commit."""
+    clone = tmp_path / "t"
+    proc.git(tmp_path, "clone", "-q", "--shared", str(tree.path), "t")
+    proc.git(clone, "config", "user.name", "t")
+    proc.git(clone, "config", "user.email", "t@example.org")
+    return clone
+
+
 def _job(clone, t) -> runs.Job:
     before = proc.git(clone, "rev-parse", "HEAD")
     proc.git(clone, "commit", "-q", "-m", t.name, "--", *t.apply(clone))
@@ -25,10 +34,7 @@ def _job(clone, t) -> runs.Job:
 
 @pytest.mark.slow
 def test_untouched_checks_follow_the_call_graph(tree_61, tmp_path):
-    clone = tmp_path / "t"
-    proc.git(tmp_path, "clone", "-q", "--shared", str(tree_61.path), "t")
-    proc.git(clone, "config", "user.name", "t")
-    proc.git(clone, "config", "user.email", "t@example.org")
+    clone = _clone(tree_61, tmp_path)
     checks = {c.name: c for c in all_checks()}
     job = _job(clone, cache_refactor_nfc())
     assert job.changed == ("function is_root_usable",)
@@ -71,10 +77,7 @@ def test_chains_give_each_comparison_its_pairwise_result_once(tree_612, data_dir
     from bot.memo import Memo
     from tests.checks.edits import BEHAVIOUR, REFACTORS
 
-    clone = tmp_path / "t"
-    proc.git(tmp_path, "clone", "-q", "--shared", str(tree_612.path), "t")
-    proc.git(clone, "config", "user.name", "t")
-    proc.git(clone, "config", "user.email", "t@example.org")
+    clone = _clone(tree_612, tmp_path)
     names = ("bubble-up-while", "lru-rotation", "merge-early-returns")  # patch 2 differs
     ts = [next(c.t for c in REFACTORS + BEHAVIOUR if c.t.name == n) for n in names]
     jobs = [_job(clone, t) for t in ts]
@@ -104,10 +107,7 @@ def test_chains_run_two_at_a_time_once_built_and_give_the_same_results(tree_61, 
     from bot.commands.demo import refactor_nfc
     from bot.memo import Memo
 
-    clone = tmp_path / "t"
-    proc.git(tmp_path, "clone", "-q", "--shared", str(tree_61.path), "t")
-    proc.git(clone, "config", "user.name", "t")
-    proc.git(clone, "config", "user.email", "t@example.org")
+    clone = _clone(tree_61, tmp_path)
     jobs = [_job(clone, refactor_nfc()), _job(clone, zap_on_last_ref_nfc())]
     a, b = jobs[0].before, jobs[-1].after
     whole = runs.Job(a, b, scope.changed_pieces(a, b, code_only=True))
@@ -143,10 +143,7 @@ def test_an_object_like_macro_reaches_the_checks_that_use_it(tree_61, tmp_path):
     # every check whose code reads it (neither a silent `same` nor `not-covered`).
     from mmukit.transforms import Transformation, replace_once
 
-    clone = tmp_path / "t"
-    proc.git(tmp_path, "clone", "-q", "--shared", str(tree_61.path), "t")
-    proc.git(clone, "config", "user.name", "t")
-    proc.git(clone, "config", "user.email", "t@example.org")
+    clone = _clone(tree_61, tmp_path)
     t = Transformation(
         "root-current-spelled",
         "arch/x86/include/asm/kvm_host.h",
@@ -173,10 +170,7 @@ def test_unpruned_chains_run_every_state_and_agree(tree_61, data_dir, tmp_path):
     from bot.commands.demo import refactor_nfc
     from bot.memo import Memo
 
-    clone = tmp_path / "t"
-    proc.git(tmp_path, "clone", "-q", "--shared", str(tree_61.path), "t")
-    proc.git(clone, "config", "user.name", "t")
-    proc.git(clone, "config", "user.email", "t@example.org")
+    clone = _clone(tree_61, tmp_path)
     jobs = [_job(clone, refactor_nfc()), _job(clone, zap_on_last_ref_nfc())]
     a, b = jobs[0].before, jobs[-1].after
     whole = runs.Job(a, b, scope.changed_pieces(a, b, code_only=True))
@@ -207,10 +201,7 @@ def test_a_revision_that_compiles_the_same_is_not_built(tree_61, tmp_path):
     from checks.result import SAME_CODE
     from mmukit.transforms import Transformation, replace_once, within_function
 
-    clone = tmp_path / "t"
-    proc.git(tmp_path, "clone", "-q", "--shared", str(tree_61.path), "t")
-    proc.git(clone, "config", "user.name", "t")
-    proc.git(clone, "config", "user.email", "t@example.org")
+    clone = _clone(tree_61, tmp_path)
     respell = replace_once("!--sp->root_count", "--sp->root_count == 0")
     edit = within_function("mmu_free_root_page", respell)
     eq0 = Transformation("eq0", "arch/x86/kvm/mmu/mmu.c", edit, "KVM: x86/mmu: Spell it out")
