@@ -30,8 +30,8 @@ def _build_one(item: Item) -> bool:
     """In a worker process: build the module of one revision a check runs in (it holds
     the drivers of every check that applies to the revision); False when the build failed.
 
-    With ``claims`` (pruning on), the digest of exactly what its module would be
-    (checks/prune.py: module_code) goes into ``claims/<n>``; when an earlier build of this
+    With ``claims`` (twins, pruned or not), the digest of exactly what its module would
+    be (checks/prune.py: module_code) goes into ``claims/<n>``; when an earlier build of this
     Prebuild has the same digest the module is not built: the chain runs the earlier one's
     (engine.run, prune.twin_of). The first BUILD_JOBS items (the first chain's) build at
     once and write their digest after; a later item starts only once one of them is done,
@@ -101,8 +101,8 @@ class Prebuild:
     ``prepare`` makes what a build compiles from its extraction (the probes, which cost
     ~0.1 s a revision): each build is submitted as soon as its own is made, so the
     workers start compiling while the later revisions are still being probed. With
-    ``twins`` (pruning on) a revision whose code compiles the same as an earlier one's is
-    not built (`_build_one`): the chains run the earlier module for it."""
+    ``twins`` a revision whose module would be exactly an earlier one's (the same code
+    and sites' lines) is not built (`_build_one`): the chains run the earlier module."""
 
     def __init__(
         self,
